@@ -1,0 +1,59 @@
+"""The seam between the judge and a model: one method, ``run``.
+
+The judge turns pairs into :class:`VerdictRequest` objects (already rendered
+into chat messages) and reads :class:`BackendOutput` objects back. A backend
+never sees position swapping or merging, and the judge never looks at which
+backend it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from critic.templates import Message
+from critic.types import Mode, Pair
+
+# Every built-in template opens its verdict with this; score and constrained
+# modes prefill it so the model only has to choose the letter.
+VERDICT_OPENING = "[["
+
+
+@dataclass(frozen=True)
+class VerdictRequest:
+    """One prompt to judge, in one presentation order.
+
+    ``pair`` is the pair as shown to the model (already swapped for the second
+    order); ``messages`` is the rendered judge prompt. ``prefill`` is assistant
+    text that precedes the verdict (an explanation the model already wrote).
+    """
+
+    pair: Pair
+    messages: tuple[Message, ...]
+    verdicts: tuple[str, ...]
+    mode: Mode
+    max_new_tokens: int = 2048
+    prefill: str = ""
+
+
+@dataclass(frozen=True)
+class BackendOutput:
+    """What the model produced for one request.
+
+    ``text`` is what the assistant wrote after ``prefill``: the free generation
+    in ``generate`` mode, the verdict token (``"[[A]]"``) in ``constrained``
+    mode, ``None`` in ``score`` mode. ``letter_probs`` (score mode) maps each
+    verdict letter to its probability as the next token after ``[[``, over the
+    full vocabulary, so the values need not sum to one.
+    """
+
+    text: str | None = None
+    letter_probs: Mapping[str, float] | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Anything that can answer verdict requests, in order, one output each."""
+
+    def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]: ...

@@ -1,0 +1,87 @@
+"""A scripted backend for tests and dry runs: no model, exact control.
+
+Users test their pipelines with it; critic's own tests use it wherever a real
+model adds nothing::
+
+    from critic import Judge
+    from critic.testing import FakeBackend
+
+    judge = Judge(FakeBackend.first_position(0.7))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from critic.backends.base import BackendOutput, VerdictRequest
+from critic.errors import CriticError
+
+Responder = Callable[[VerdictRequest], BackendOutput]
+
+
+class FakeBackend:
+    """Answers each request with ``respond(request)``, and records every request in ``calls``."""
+
+    def __init__(self, respond: Responder) -> None:
+        self.respond = respond
+        self.calls: list[VerdictRequest] = []
+
+    def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
+        self.calls.extend(requests)
+        return [self.respond(request) for request in requests]
+
+    @classmethod
+    def scripted(cls, outputs: Iterable[BackendOutput | str | float]) -> FakeBackend:
+        """Answer with ``outputs`` in turn; running past the end is an error.
+
+        A ``float`` is P(first-shown answer is better), given as letter
+        probabilities; a ``str`` is model text (a generated or forced verdict).
+        Requests arrive in pair order, order ``ab`` before ``ba``.
+        """
+        queue = [_as_output(item) for item in outputs]
+        position = 0
+
+        def respond(request: VerdictRequest) -> BackendOutput:
+            nonlocal position
+            if position >= len(queue):
+                raise CriticError(f"FakeBackend script ran out after {len(queue)} outputs")
+            position += 1
+            return queue[position - 1]
+
+        return cls(respond)
+
+    @classmethod
+    def first_position(cls, p_first: float = 1.0) -> FakeBackend:
+        """A judge with pure position bias: the answer shown first wins with ``p_first``."""
+        return cls(lambda request: _output_for(request, p_first))
+
+    @classmethod
+    def prefer(cls, predicate: Callable[[str], bool], p: float = 0.9) -> FakeBackend:
+        """Prefer the answer for which ``predicate(answer_text)`` is true, with probability ``p``."""
+
+        def respond(request: VerdictRequest) -> BackendOutput:
+            first, second = predicate(request.pair.response_a), predicate(request.pair.response_b)
+            p_first = 0.5 if first == second else (p if first else 1.0 - p)
+            return _output_for(request, p_first)
+
+        return cls(respond)
+
+
+def letter_output(p_first: float, *, format_mass: float = 1.0) -> BackendOutput:
+    """Score-mode output where the first-shown answer wins with ``p_first``."""
+    return BackendOutput(letter_probs={"A": p_first * format_mass, "B": (1.0 - p_first) * format_mass})
+
+
+def _output_for(request: VerdictRequest, p_first: float) -> BackendOutput:
+    if request.mode == "score":
+        return letter_output(p_first)
+    letter = "A" if p_first >= 0.5 else "B"
+    return BackendOutput(text=f"[[{letter}]]")
+
+
+def _as_output(item: BackendOutput | str | float) -> BackendOutput:
+    if isinstance(item, BackendOutput):
+        return item
+    if isinstance(item, str):
+        return BackendOutput(text=item)
+    return letter_output(float(item))

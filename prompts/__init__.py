@@ -1,0 +1,1 @@
+"""Built-in judge prompt templates (Jinja), shipped as package data of critic."""
