@@ -51,5 +51,5 @@ def shorten(text: str, limit: int = 200) -> str:
     """Keep the start and the end of a long text, where verdicts usually sit."""
     if len(text) <= limit:
         return text
-    half = (limit - 5) // 2
+    half = max((limit - 5) // 2, 1)  # limits under 7 cannot hold both ends; keep one character of each
     return f"{text[:half]} ... {text[-half:]}"

@@ -153,6 +153,8 @@ class Judge:
                 if self.mode == "generate" and self.template.explanation_first and error.reason == "no verdict":
                     to_force.append(index)
                 judged.append(error)
+            except CriticError as error:
+                judged.append(error)
         if to_force:
             logger.info("%d explanation(s) ended without a verdict; forcing one with the constrained step", len(to_force))
             forced_requests = [
@@ -161,6 +163,7 @@ class Judge:
                     messages=requests[i].messages,
                     verdicts=requests[i].verdicts,
                     mode="constrained",
+                    max_new_tokens=self.max_new_tokens,
                     prefill=outputs[i].text or "",
                 )
                 for i in to_force
@@ -186,7 +189,14 @@ class Judge:
         if request.mode == "score":
             if output.letter_probs is None:
                 raise ModelError("the backend returned no letter probabilities in score mode")
+            missing = [letter for letter in request.verdicts if letter not in output.letter_probs]
+            if missing:
+                raise ModelError(f"the backend returned no probability for verdict letter(s) {', '.join(missing)}")
             probs = {letter: float(output.letter_probs[letter]) for letter in request.verdicts}
+            if any(not 0.0 <= value <= 1.0 for value in probs.values()):
+                raise ModelError(f"the backend returned letter probabilities outside [0, 1]: {probs}")
+            if sum(probs.values()) <= 0.0:
+                raise VerdictError("no verdict", f"letter probabilities {probs}", "the model put no probability on any verdict letter")
             return order_from_letter_probs(order, probs, format_mass=sum(probs.values()))
         verdict = self._parse(output.text, request)
         return order_from_verdict(order, verdict, text=output.text if request.mode == "generate" else None)

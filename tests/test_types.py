@@ -1,0 +1,195 @@
+"""Pairs in, preferences out: critic.types."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from critic import InputError, OrderJudgment, Pair, Preference
+
+# --------------------------------------------------------------------------- Pair validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "type_name"),
+    [
+        pytest.param({"prompt": 1}, "prompt", "int", id="int-prompt"),
+        pytest.param({"response_a": None}, "response_a", "NoneType", id="none-response_a"),
+        pytest.param({"response_b": ["x"]}, "response_b", "list", id="list-response_b"),
+        pytest.param({"response_a": b"bytes"}, "response_a", "bytes", id="bytes-response_a"),
+        pytest.param({"reference": 3.5}, "reference", "float", id="float-reference"),
+        pytest.param({"prompt": True}, "prompt", "bool", id="bool-prompt"),
+    ],
+)
+def test_pair_rejects_non_string_fields(kwargs: dict, field: str, type_name: str) -> None:
+    values = {"prompt": "q", "response_a": "a", "response_b": "b", "reference": None, **kwargs}
+    with pytest.raises(InputError) as caught:
+        Pair(**values)
+    message = str(caught.value)
+    assert f"'{field}'" in message
+    assert type_name in message
+
+
+def test_input_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        Pair(1, "a", "b")  # type: ignore[arg-type]
+
+
+def test_pair_accepts_strings_and_optional_reference() -> None:
+    assert Pair("q", "a", "b").reference is None
+    assert Pair("q", "a", "b", "r").reference == "r"
+    assert Pair("", "", "").prompt == ""
+
+
+def test_pair_is_frozen() -> None:
+    pair = Pair("q", "a", "b")
+    with pytest.raises(AttributeError):
+        pair.prompt = "other"  # type: ignore[misc]
+
+
+def test_swapped() -> None:
+    pair = Pair("q", "first", "second", "ref")
+    swapped = pair.swapped()
+    assert swapped == Pair("q", "second", "first", "ref")
+    assert swapped.swapped() == pair
+    assert pair == Pair("q", "first", "second", "ref")  # the original is unchanged
+
+
+# --------------------------------------------------------------------------- Pair.from_mapping
+
+
+def test_from_mapping_default_fields() -> None:
+    row = {"prompt": "q", "response_a": "a", "response_b": "b", "reference": "r", "extra": 1}
+    assert Pair.from_mapping(row) == Pair("q", "a", "b", "r")
+
+
+def test_from_mapping_without_reference() -> None:
+    assert Pair.from_mapping({"prompt": "q", "response_a": "a", "response_b": "b"}) == Pair("q", "a", "b")
+
+
+def test_from_mapping_null_reference_is_none() -> None:
+    row = {"prompt": "q", "response_a": "a", "response_b": "b", "reference": None}
+    assert Pair.from_mapping(row).reference is None
+
+
+def test_from_mapping_renamed_fields() -> None:
+    row = {"instruction": "q", "response1": "one", "response2": "two", "gold": "g", "prompt": "ignored"}
+    pair = Pair.from_mapping(
+        row,
+        prompt_field="instruction",
+        response_a_field="response1",
+        response_b_field="response2",
+        reference_field="gold",
+    )
+    assert pair == Pair("q", "one", "two", "g")
+
+
+@pytest.mark.parametrize(
+    ("row", "kwargs", "missing", "present"),
+    [
+        pytest.param(
+            {"prompt": "q", "response_a": "a"}, {}, "response_b", "prompt, response_a", id="missing-response_b"
+        ),
+        pytest.param(
+            {"question": "q", "response_a": "a", "response_b": "b"},
+            {},
+            "prompt",
+            "question, response_a, response_b",
+            id="misnamed-prompt",
+        ),
+        pytest.param(
+            {"prompt": "q", "response_a": "a", "response_b": "b"},
+            {"prompt_field": "instruction"},
+            "instruction",
+            "prompt, response_a, response_b",
+            id="renamed-field-absent",
+        ),
+        pytest.param({}, {}, "prompt", "none", id="empty-row"),
+    ],
+)
+def test_from_mapping_missing_field_lists_present_fields(row: dict, kwargs: dict, missing: str, present: str) -> None:
+    with pytest.raises(InputError) as caught:
+        Pair.from_mapping(row, **kwargs)
+    message = str(caught.value)
+    assert f"missing field '{missing}'" in message
+    assert f"(present: {present})" in message
+
+
+@pytest.mark.parametrize("field", ["prompt", "response_a", "response_b"])
+def test_from_mapping_null_field(field: str) -> None:
+    row = {"prompt": "q", "response_a": "a", "response_b": "b", field: None}
+    with pytest.raises(InputError, match=f"field '{field}' is null"):
+        Pair.from_mapping(row)
+
+
+def test_from_mapping_non_string_value() -> None:
+    with pytest.raises(InputError, match="must be a string"):
+        Pair.from_mapping({"prompt": "q", "response_a": 5, "response_b": "b"})
+
+
+def test_from_mapping_non_string_reference() -> None:
+    with pytest.raises(InputError, match="reference"):
+        Pair.from_mapping({"prompt": "q", "response_a": "a", "response_b": "b", "reference": 7})
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(["q", "a", "b"], id="list"),
+        pytest.param("q", id="string"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_from_mapping_rejects_non_mappings(row: object) -> None:
+    with pytest.raises(InputError, match="JSON object"):
+        Pair.from_mapping(row)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- OrderJudgment.outcome
+
+
+@pytest.mark.parametrize(
+    ("order", "verdict", "outcome"),
+    [
+        pytest.param("ab", "A", "A", id="ab-A-is-response_a"),
+        pytest.param("ab", "B", "B", id="ab-B-is-response_b"),
+        pytest.param("ba", "A", "B", id="ba-A-is-response_b"),
+        pytest.param("ba", "B", "A", id="ba-B-is-response_a"),
+        pytest.param("ab", "C", "tie", id="ab-C-is-tie"),
+        pytest.param("ba", "C", "tie", id="ba-C-is-tie"),
+    ],
+)
+def test_order_judgment_outcome(order: str, verdict: str, outcome: str) -> None:
+    judged = OrderJudgment(order=order, verdict=verdict, p_a=0.5, p_b=0.5)  # type: ignore[arg-type]
+    assert judged.outcome == outcome
+
+
+# --------------------------------------------------------------------------- Preference.to_dict
+
+
+def test_to_dict_drops_none_values_in_orders() -> None:
+    ab = OrderJudgment(order="ab", verdict="A", p_a=0.9, p_b=0.1, format_mass=0.6)
+    ba = OrderJudgment(order="ba", verdict="B", p_a=1.0, p_b=0.0, text="because [[B]]", forced=True)
+    preference = Preference(label="A", p_a=0.95, consistent=True, orders=(ab, ba))
+    data = preference.to_dict()
+    assert data["label"] == "A"
+    assert data["p_a"] == 0.95
+    assert data["consistent"] is True
+    assert data["orders"] == [
+        {"order": "ab", "verdict": "A", "p_a": 0.9, "p_b": 0.1, "p_tie": 0.0, "format_mass": 0.6, "forced": False},
+        {"order": "ba", "verdict": "B", "p_a": 1.0, "p_b": 0.0, "p_tie": 0.0, "text": "because [[B]]", "forced": True},
+    ]
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_to_dict_keeps_false_and_zero_and_top_level_none() -> None:
+    only = OrderJudgment(order="ab", verdict="C", p_a=0.0, p_b=0.0, p_tie=1.0)
+    data = Preference(label="tie", p_a=0.0, consistent=None, orders=(only,)).to_dict()
+    assert data["consistent"] is None
+    assert data["p_a"] == 0.0
+    (order,) = data["orders"]
+    assert order["forced"] is False
+    assert order["p_a"] == 0.0
+    assert "text" not in order
+    assert "format_mass" not in order
