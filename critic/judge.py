@@ -7,6 +7,7 @@ verdict tokens otherwise) and merges the two orders.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -133,8 +134,7 @@ class Judge:
         shown = pair if order == "ab" else pair.swapped()
         return VerdictRequest(
             pair=shown,
-            messages=tuple(self.template.render(shown)),
-            verdicts=self.template.verdicts,
+            template=self.template,
             mode=mode or self.mode,
             max_new_tokens=self.max_new_tokens,
             prefill=prefill,
@@ -158,14 +158,7 @@ class Judge:
         if to_force:
             logger.info("%d explanation(s) ended without a verdict; forcing one with the constrained step", len(to_force))
             forced_requests = [
-                VerdictRequest(
-                    pair=requests[i].pair,
-                    messages=requests[i].messages,
-                    verdicts=requests[i].verdicts,
-                    mode="constrained",
-                    max_new_tokens=self.max_new_tokens,
-                    prefill=outputs[i].text or "",
-                )
+                dataclasses.replace(requests[i], mode="constrained", prefill=outputs[i].text or "")
                 for i in to_force
             ]
             for index, output in zip(to_force, self._run(forced_requests)):
@@ -186,6 +179,8 @@ class Judge:
         return outputs
 
     def _read(self, request: VerdictRequest, order: Order, output: BackendOutput) -> OrderJudgment:
+        if output.error is not None:
+            raise output.error
         if request.mode == "score":
             if output.letter_probs is None:
                 raise ModelError("the backend returned no letter probabilities in score mode")

@@ -489,3 +489,12 @@ def test_score_output_with_no_mass_on_letters_is_a_verdict_error_for_that_pair_o
     ])
     assert results[0].label == "A"
     assert isinstance(results[1], VerdictError) and results[1].reason == "no verdict"
+
+def test_backend_error_for_one_request_costs_only_that_pair() -> None:
+    too_long = InputError("prompt is 9000 tokens; the model reads at most 8192")
+    outputs = [letter_output(0.9), letter_output(0.1), BackendOutput(error=too_long), letter_output(0.5)]
+    results = Judge(FakeBackend.scripted(outputs)).compare_each(
+        [Pair("q", "a", "b"), Pair("q", "c", "d")]
+    )
+    assert results[0].label == "A"
+    assert results[1] is too_long and getattr(too_long, "pair_index") == 1

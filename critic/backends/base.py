@@ -8,11 +8,14 @@ backend it holds.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from critic.templates import Message
+from critic.errors import CriticError
+from critic.templates import JudgeTemplate, Message
 from critic.types import Mode, Pair
 
 # Every built-in template opens its verdict with this; score and constrained
@@ -25,16 +28,29 @@ class VerdictRequest:
     """One prompt to judge, in one presentation order.
 
     ``pair`` is the pair as shown to the model (already swapped for the second
-    order); ``messages`` is the rendered judge prompt. ``prefill`` is assistant
-    text that precedes the verdict (an explanation the model already wrote).
+    order) and ``template`` renders it; ``messages`` is the rendered judge
+    prompt. A backend that must shorten a pair to fit its context builds
+    ``request.with_pair(shorter)`` and never needs to know the template.
+    ``prefill`` is assistant text that precedes the verdict (an explanation
+    the model already wrote).
     """
 
     pair: Pair
-    messages: tuple[Message, ...]
-    verdicts: tuple[str, ...]
+    template: JudgeTemplate
     mode: Mode
     max_new_tokens: int = 2048
     prefill: str = ""
+
+    @functools.cached_property
+    def messages(self) -> tuple[Message, ...]:
+        return tuple(self.template.render(self.pair))
+
+    @property
+    def verdicts(self) -> tuple[str, ...]:
+        return self.template.verdicts
+
+    def with_pair(self, pair: Pair) -> VerdictRequest:
+        return dataclasses.replace(self, pair=pair)
 
 
 @dataclass(frozen=True)
@@ -45,11 +61,14 @@ class BackendOutput:
     in ``generate`` mode, the verdict token (``"[[A]]"``) in ``constrained``
     mode, ``None`` in ``score`` mode. ``letter_probs`` (score mode) maps each
     verdict letter to its probability as the next token after ``[[``, over the
-    full vocabulary, so the values need not sum to one.
+    full vocabulary, so the values need not sum to one. ``error`` reports a
+    request the backend could not judge (a prompt longer than the model's
+    context, say): the judge gives that pair the error and goes on.
     """
 
     text: str | None = None
     letter_probs: Mapping[str, float] | None = None
+    error: CriticError | None = None
 
 
 @runtime_checkable
