@@ -21,23 +21,20 @@ import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from critic.errors import InputError, TemplateError
-from critic.types import Pair
+from critic.types import Message, Pair
 
 DEFAULT_TEMPLATE = "skywork-critic"
-PAIR_FIELDS = frozenset({"prompt", "response_a", "response_b", "reference"})
+PAIR_FIELDS = frozenset({"prompt", "response_a", "response_b", "reference", "history"})
+OPTIONAL_FIELDS = frozenset({"history"})
 
-
-class Message(TypedDict):
-    role: Literal["system", "user", "assistant"]
-    content: str
-
+__all__ = ["DEFAULT_TEMPLATE", "JudgeTemplate", "Message", "builtin_templates", "load_template", "parse_template"]
 
 _ENVIRONMENT = SandboxedEnvironment(
     undefined=jinja2.StrictUndefined,
@@ -66,6 +63,7 @@ class JudgeTemplate:
             "prompt": pair.prompt,
             "response_a": pair.response_a,
             "response_b": pair.response_b,
+            "history": [dict(message) for message in pair.history],
         }
         if pair.reference is not None:
             values["reference"] = pair.reference
@@ -139,7 +137,7 @@ def parse_template(source: str, *, name: str = "<string>") -> JudgeTemplate:
         name=name,
         verdicts=verdicts,  # type: ignore[arg-type]
         explanation_first=bool(declared.get("explanation_first", False)),
-        required_fields=frozenset(used),
+        required_fields=frozenset(used - OPTIONAL_FIELDS),
         _template=compiled,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from critic.errors import InputError
 
@@ -12,16 +12,45 @@ Mode = Literal["score", "constrained", "generate"]
 Label = Literal["A", "B", "tie"]
 Order = Literal["ab", "ba"]
 MODES: tuple[Mode, ...] = ("score", "constrained", "generate")
+ROLES = ("system", "user", "assistant")
+
+
+class Message(TypedDict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+def check_messages(messages: Any, what: str) -> tuple[Message, ...]:
+    """Validate a chat message list (``[{"role": ..., "content": ...}, ...]``)."""
+    if not isinstance(messages, (list, tuple)):
+        raise InputError(f"{what} must be a list of messages, got {type(messages).__name__}")
+    checked: list[Message] = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise InputError(f"{what}[{index}] must be an object with 'role' and 'content', got {type(message).__name__}")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise InputError(f"{what}[{index}] has role {role!r}; expected one of {', '.join(ROLES)}")
+        if not isinstance(content, str):
+            raise InputError(f"{what}[{index}] content must be a string, got {type(content).__name__}")
+        checked.append({"role": role, "content": content})
+    return tuple(checked)
 
 
 @dataclass(frozen=True)
 class Pair:
-    """A question and two candidate answers; ``reference`` feeds reference-guided templates."""
+    """A question and two candidate answers.
+
+    ``reference`` feeds reference-guided templates. ``history`` holds earlier
+    turns of the conversation (before ``prompt``, the last user turn), which
+    templates show to the judge as context.
+    """
 
     prompt: str
     response_a: str
     response_b: str
     reference: str | None = None
+    history: tuple[Message, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("prompt", "response_a", "response_b"):
@@ -32,6 +61,7 @@ class Pair:
             raise InputError(
                 f"pair field 'reference' must be a string or None, got {type(self.reference).__name__}"
             )
+        object.__setattr__(self, "history", check_messages(self.history, "pair field 'history'"))
 
     @classmethod
     def from_mapping(
@@ -42,6 +72,7 @@ class Pair:
         response_a_field: str = "response_a",
         response_b_field: str = "response_b",
         reference_field: str = "reference",
+        history_field: str = "history",
     ) -> Pair:
         """Build a pair from a dict such as a JSONL row; field names can be remapped."""
         if not isinstance(row, Mapping):
@@ -57,12 +88,11 @@ class Pair:
             if row[field] is None:
                 raise InputError(f"field '{field}' is null")
             values[name] = row[field]
-        reference = row.get(reference_field)
-        return cls(**values, reference=reference)
+        return cls(**values, reference=row.get(reference_field), history=row.get(history_field) or ())
 
     def swapped(self) -> Pair:
         """The same pair with the two responses in the other order."""
-        return Pair(self.prompt, self.response_b, self.response_a, self.reference)
+        return Pair(self.prompt, self.response_b, self.response_a, self.reference, self.history)
 
 
 @dataclass(frozen=True)

@@ -314,3 +314,19 @@ def test_undefined_attribute_is_a_template_error(tmp_path: Path) -> None:
     template = load_template(_write(tmp_path, "{{ prompt.no_such_attribute }}"))
     with pytest.raises(TemplateError, match="failed to render"):
         template.render(Pair("q", "a", "b"))
+
+
+def test_history_is_shown_before_the_last_user_message_and_only_when_present() -> None:
+    history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"}]
+    with_history = critic.load_template("skywork-critic").render(critic.Pair("And 3+3?", "6", "7", history=history))
+    content = with_history[0]["content"]
+    assert "[User Question]\n[Conversation so far]\nuser: Hi\nassistant: Hello! How can I help?\n\n[Last user message]\nAnd 3+3?\n" in content
+    without = critic.load_template("skywork-critic").render(critic.Pair("And 3+3?", "6", "7"))[0]["content"]
+    assert "Conversation so far" not in without and "[User Question]\nAnd 3+3?\n" in without
+
+
+def test_malformed_history_is_an_input_error() -> None:
+    with pytest.raises(critic.InputError, match="role"):
+        critic.Pair("q", "a", "b", history=[{"role": "wizard", "content": "x"}])
+    with pytest.raises(critic.InputError, match="content must be a string"):
+        critic.Pair("q", "a", "b", history=[{"role": "user", "content": None}])
