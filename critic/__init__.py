@@ -19,7 +19,7 @@ from critic.errors import (
     TemplateError,
     VerdictError,
 )
-from critic.judge import Judge
+from critic.judge import Judge, PairwiseJudge
 from critic.merge import merge_orders
 from critic.models import DEFAULT_MODEL, DEMO_ALIAS
 from critic.templates import DEFAULT_TEMPLATE, JudgeTemplate, Message, builtin_templates, load_template
@@ -45,6 +45,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelError",
     "OrderJudgment",
+    "PairwiseJudge",
     "Pair",
     "Preference",
     "TemplateError",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from critic.backends.base import Backend, BackendOutput, VerdictRequest
 from critic.errors import CriticError, InputError, ModelError, VerdictError
@@ -27,6 +27,15 @@ logger = logging.getLogger("critic")
 
 DEFAULT_MAX_NEW_TOKENS = 2048
 PairLike = Pair | Mapping[str, Any]
+
+
+@runtime_checkable
+class PairwiseJudge(Protocol):
+    """What jobs (cleaning, evaluation) need from a judge of either kind."""
+
+    def compare_each(self, pairs: Iterable[PairLike]) -> list[Preference | CriticError]: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 class Judge:
@@ -95,6 +104,16 @@ class Judge:
             max_batch_tokens=max_batch_tokens,
         )
         return cls(backend, template=template, mode=mode, swap=swap, max_new_tokens=max_new_tokens, model_name=model)
+
+    def describe(self) -> dict[str, Any]:
+        """What this judge is, for reports and summaries."""
+        return {
+            "kind": "generative",
+            "model": self.model_name,
+            "template": self.template.name,
+            "mode": self.mode,
+            "swap": self.swap,
+        }
 
     def compare(self, prompt: str, response_a: str, response_b: str, *, reference: str | None = None) -> Preference:
         """Judge one pair: is ``response_a`` or ``response_b`` the better answer to ``prompt``?"""

@@ -498,3 +498,9 @@ def test_backend_error_for_one_request_costs_only_that_pair() -> None:
     )
     assert results[0].label == "A"
     assert results[1] is too_long and getattr(too_long, "pair_index") == 1
+
+
+def test_judge_describes_itself_and_fits_the_job_protocol() -> None:
+    judge = Judge(FakeBackend.first_position(), template="mt-bench", mode="generate", model_name="fake")
+    assert isinstance(judge, critic.PairwiseJudge)
+    assert judge.describe() == {"kind": "generative", "model": "fake", "template": "mt-bench", "mode": "generate", "swap": True}
