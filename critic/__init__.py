@@ -98,4 +98,4 @@ def render_prompt(
         tokenizer = load_tokenizer(resolve_model(tokenizer))
     messages = render_messages(prompt, response_a, response_b, reference=reference, template=template)
     opening: Any = VerdictTokens.from_tokenizer(tokenizer).opening if mode != "generate" else ()
-    return tokenizer.decode(chat_prompt_ids(tokenizer, messages, opening=opening), skip_special_tokens=False)
+    return str(tokenizer.decode(chat_prompt_ids(tokenizer, messages, opening=opening), skip_special_tokens=False))

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 
 class CriticError(Exception):
-    """Base class of every error critic raises deliberately."""
+    """Base class of every error critic raises deliberately.
+
+    ``pair_index`` is set when the error belongs to one pair of a batch.
+    """
+
+    pair_index: int | None = None
 
 
 class InputError(CriticError, ValueError):

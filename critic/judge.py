@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -165,7 +166,7 @@ class Judge:
         outputs = self._run(requests)
         judged: list[OrderJudgment | CriticError] = []
         to_force: list[int] = []
-        for index, (request, order, output) in enumerate(zip(requests, orders, outputs)):
+        for index, (request, order, output) in enumerate(zip(requests, orders, outputs, strict=True)):
             try:
                 judged.append(self._read(request, order, output))
             except VerdictError as error:
@@ -175,16 +176,17 @@ class Judge:
             except CriticError as error:
                 judged.append(error)
         if to_force:
-            logger.info("%d explanation(s) ended without a verdict; forcing one with the constrained step", len(to_force))
+            logger.info("%d explanation(s) ended without a verdict; forcing one by the constrained step", len(to_force))
             forced_requests = [
                 dataclasses.replace(requests[i], mode="constrained", prefill=outputs[i].text or "")
                 for i in to_force
             ]
-            for index, output in zip(to_force, self._run(forced_requests)):
+            for index, output in zip(to_force, self._run(forced_requests), strict=True):
                 explanation = outputs[index].text or ""
                 try:
                     verdict = self._parse(output.text, requests[index])
-                    judged[index] = order_from_verdict(orders[index], verdict, text=explanation + (output.text or ""), forced=True)
+                    text = explanation + (output.text or "")
+                    judged[index] = order_from_verdict(orders[index], verdict, text=text, forced=True)
                 except VerdictError as error:
                     judged[index] = error
         return judged
@@ -210,7 +212,9 @@ class Judge:
             if any(not 0.0 <= value <= 1.0 for value in probs.values()):
                 raise ModelError(f"the backend returned letter probabilities outside [0, 1]: {probs}")
             if sum(probs.values()) <= 0.0:
-                raise VerdictError("no verdict", f"letter probabilities {probs}", "the model put no probability on any verdict letter")
+                raise VerdictError(
+                    "no verdict", f"letter probabilities {probs}", "the model put no probability on any verdict letter"
+                )
             return order_from_letter_probs(order, probs, format_mass=sum(probs.values()))
         verdict = self._parse(output.text, request)
         return order_from_verdict(order, verdict, text=output.text if request.mode == "generate" else None)
@@ -232,6 +236,7 @@ def _as_pair(pair: PairLike, index: int) -> Pair:
 
 
 def _with_pair_index(error: CriticError, index: int) -> CriticError:
-    error.add_note(f"while judging pair {index}")
-    error.pair_index = index  # type: ignore[attr-defined]
+    error.pair_index = index
+    if sys.version_info >= (3, 11):  # notes show in tracebacks without changing the message
+        error.add_note(f"while judging pair {index}")
     return error

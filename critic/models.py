@@ -43,7 +43,7 @@ def demo_model_path() -> Path:
         raise ModelError(f"the demo model is not installed. Install it with: {DEMO_INSTALL}")
     path = Path(next(iter(spec.submodule_search_locations))) / DEMO_FILE
     if not path.is_file():
-        raise ModelError(f"the demo model package is installed but {path} is missing; reinstall it with: {DEMO_INSTALL}")
+        raise ModelError(f"the demo model package is installed but {path} is missing; reinstall: {DEMO_INSTALL}")
     return path
 
 

@@ -146,7 +146,7 @@ def _declarations(tree: nodes.Template) -> dict[str, Any]:
     """Top-level ``{% set name = constant %}`` statements of a template."""
     found: dict[str, Any] = {}
     for node in tree.body:
-        if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
+        if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name) and isinstance(node.node, nodes.Expr):
             try:
                 found[node.target.name] = node.node.as_const()
             except nodes.Impossible as error:

@@ -27,7 +27,8 @@ def check_messages(messages: Any, what: str) -> tuple[Message, ...]:
     checked: list[Message] = []
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
-            raise InputError(f"{what}[{index}] must be an object with 'role' and 'content', got {type(message).__name__}")
+            got = type(message).__name__
+            raise InputError(f"{what}[{index}] must be an object with 'role' and 'content', got {got}")
         role, content = message.get("role"), message.get("content")
         if role not in ROLES:
             raise InputError(f"{what}[{index}] has role {role!r}; expected one of {', '.join(ROLES)}")
@@ -105,6 +106,8 @@ class OrderJudgment:
     (``p_a`` is the probability that response_a is better), normalised over the
     verdict letters. ``format_mass`` (score mode only) is the probability the
     model put on any verdict letter at all, over the full vocabulary.
+    ``score_a``/``score_b`` (reward judges only) are the reward model's scores
+    of the two responses, each scored on its own.
     """
 
     order: Order
@@ -115,6 +118,8 @@ class OrderJudgment:
     format_mass: float | None = None
     text: str | None = None
     forced: bool = False
+    score_a: float | None = None
+    score_b: float | None = None
 
     @property
     def outcome(self) -> Label:

@@ -75,7 +75,8 @@ def letter_output(p_first: float, *, format_mass: float = 1.0, p_tie: float = 0.
     if not 0.0 <= p_first <= 1.0 or not 0.0 <= p_tie < 1.0:
         raise CriticError(f"p_first must be in [0, 1] and p_tie in [0, 1), got {p_first} and {p_tie}")
     decided = (1.0 - p_tie) * format_mass
-    return BackendOutput(letter_probs={"A": p_first * decided, "B": (1.0 - p_first) * decided, "C": p_tie * format_mass})
+    probs = {"A": p_first * decided, "B": (1.0 - p_first) * decided, "C": p_tie * format_mass}
+    return BackendOutput(letter_probs=probs)
 
 
 def _output_for(request: VerdictRequest, p_first: float) -> BackendOutput:
