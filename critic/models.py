@@ -137,7 +137,7 @@ def _alternatives() -> str:
 
 
 def _load_error(source: ModelSource, error: Exception) -> ModelError:
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    first_line = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
     return ModelError(
         f"could not load the {source.description}: {first_line}. "
         f"If it is a hub id, check the name and your network or HF cache. {_alternatives()}."
