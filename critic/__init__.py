@@ -19,9 +19,12 @@ from critic.errors import (
     TemplateError,
     VerdictError,
 )
+from critic.data import Columns
+from critic.filtering import Policy, filter_dataset, filter_file, judge_columns
 from critic.judge import Judge, PairwiseJudge
 from critic.merge import merge_orders
 from critic.models import DEFAULT_MODEL, DEMO_ALIAS
+from critic.reward import DEFAULT_REWARD_MODEL, RewardJudge
 from critic.templates import DEFAULT_TEMPLATE, JudgeTemplate, Message, builtin_templates, load_template
 from critic.types import OrderJudgment, Pair, Preference
 from critic.verdicts import find_verdicts, parse_verdict
@@ -32,7 +35,13 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Columns",
+    "Policy",
+    "filter_dataset",
+    "filter_file",
+    "judge_columns",
     "DEFAULT_MODEL",
+    "DEFAULT_REWARD_MODEL",
     "DEFAULT_TEMPLATE",
     "DEMO_ALIAS",
     "Backend",
@@ -46,6 +55,7 @@ __all__ = [
     "ModelError",
     "OrderJudgment",
     "PairwiseJudge",
+    "RewardJudge",
     "Pair",
     "Preference",
     "TemplateError",

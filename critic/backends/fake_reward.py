@@ -1,0 +1,52 @@
+"""A scripted reward scorer for tests and dry runs: no model, exact control.
+
+    from critic import RewardJudge
+    from critic.testing import FakeScorer
+
+    judge = RewardJudge(FakeScorer.by_response({"4": 2.0, "5": -1.0}))
+    assert judge.compare("2+2?", "4", "5").label == "A"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from critic.errors import CriticError
+from critic.types import Message
+
+ScoreFunction = Callable[[tuple[Message, ...]], "float | CriticError"]
+
+
+class FakeScorer:
+    """Scores each conversation with ``respond(messages)``, and records every conversation in ``calls``."""
+
+    def __init__(self, respond: ScoreFunction) -> None:
+        self.respond = respond
+        self.calls: list[tuple[Message, ...]] = []
+
+    def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
+        results: list[float | CriticError] = []
+        for messages in conversations:
+            self.calls.append(tuple(messages))
+            results.append(self.respond(tuple(messages)))
+        return results
+
+    @classmethod
+    def scripted(cls, scores: Iterable[float | CriticError]) -> FakeScorer:
+        """Answer with ``scores`` in turn (a pair's response_a, then its response_b); running out is an error."""
+        queue = list(scores)
+        position = 0
+
+        def respond(messages: tuple[Message, ...]) -> float | CriticError:
+            nonlocal position
+            if position >= len(queue):
+                raise CriticError(f"FakeScorer script ran out after {len(queue)} scores")
+            position += 1
+            return queue[position - 1]
+
+        return cls(respond)
+
+    @classmethod
+    def by_response(cls, scores: Mapping[str, float | CriticError], default: float = 0.0) -> FakeScorer:
+        """Score a conversation by the text of its last message (the response), ``default`` if unlisted."""
+        return cls(lambda messages: scores.get(messages[-1]["content"], default) if messages else default)

@@ -1,0 +1,173 @@
+"""Plugging a judge into other tools: TRL reward functions and pairwise judges.
+
+:class:`JudgeReward` is a reward function in the shape TRL's ``GRPOTrainer``
+calls (``reward_funcs=[...]``): ``f(prompts, completions, **kwargs) -> list``.
+TRL passes every dataset column other than ``prompt`` as a keyword argument,
+one value per completion (repeated across a prompt's generations), so a
+``reference`` column arrives as ``kwargs["reference"]``. For conversational
+datasets the prompts are message lists and each completion is a list holding
+one assistant message; both shapes are accepted here.
+
+:class:`PairwiseJudgeHook` follows TRL's pairwise-judge contract
+(``judge(prompts, completions, shuffle_order=True) -> list[int]``, the index of
+the better completion, ``-1`` when there is none). It duck-types
+``trl.experimental.judges.BasePairwiseJudge`` rather than subclassing it, so
+critic does not import TRL.
+
+In both, a failed judgment stays a failure: ``None`` (TRL turns it into NaN
+and leaves it out of the sum) or ``-1``, never a made-up reward or choice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from critic.errors import CriticError, InputError, ModelError
+from critic.judge import PairwiseJudge
+from critic.types import Message, Pair, Preference, check_messages
+
+logger = logging.getLogger("critic")
+
+__all__ = ["JudgeReward", "PairwiseJudgeHook", "as_conversation", "completion_text"]
+
+TiesTo = Literal["probability", "none"]
+
+
+class JudgeReward:
+    """Reward = the judge's probability that the completion beats the row's reference completion.
+
+    Args:
+        judge: any :class:`~critic.judge.PairwiseJudge` (``Judge``, ``RewardJudge``).
+        reference_column: the dataset column with the reference completion
+            (a string, or messages whose last one is the answer).
+        on_failure: the reward of a completion the judge could not judge.
+            ``None`` (default) tells TRL "no reward" (it becomes NaN and is left
+            out of the sum); a number substitutes it, knowingly.
+        name: the name TRL logs the reward under.
+    """
+
+    def __init__(
+        self,
+        judge: PairwiseJudge,
+        *,
+        reference_column: str = "reference",
+        on_failure: float | None = None,
+        name: str = "critic_judge",
+    ) -> None:
+        self.judge = judge
+        self.reference_column = reference_column
+        self.on_failure = on_failure
+        self.__name__ = name  # TRL names reward functions by __name__
+        self.failures = 0
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        if self.reference_column not in kwargs:
+            columns = ", ".join(sorted(k for k in kwargs if k not in {"trainer_state", "log_extra", "log_metric"}))
+            raise InputError(
+                f"the reward function needs the dataset column '{self.reference_column}' (TRL passes extra dataset "
+                f"columns as keyword arguments; got: {columns or 'none'})"
+            )
+        references = kwargs[self.reference_column]
+        if not len(prompts) == len(completions) == len(references):
+            raise InputError(f"got {len(prompts)} prompts, {len(completions)} completions and "
+                             f"{len(references)} references; expected one of each per completion")
+        pairs = []
+        for prompt, completion, reference in zip(prompts, completions, references, strict=True):
+            history, question = as_conversation(prompt)
+            pairs.append(Pair(question, completion_text(completion), completion_text(reference), history=history))
+        rewards: list[float | None] = []
+        results = self.judge.compare_each(pairs)
+        if len(results) != len(pairs):
+            raise ModelError(f"the judge returned {len(results)} results for {len(pairs)} pairs")
+        for result in results:
+            if isinstance(result, Preference):
+                rewards.append(result.p_a)
+            else:
+                self.failures += 1
+                logger.warning("reward: a completion could not be judged (%s); reward %s", result, self.on_failure)
+                rewards.append(self.on_failure)
+        return rewards
+
+
+class PairwiseJudgeHook:
+    """TRL's pairwise-judge contract over a critic judge.
+
+    ``judge(prompts, completions)`` returns, per prompt, 0 when the first of its
+    two completions is better, 1 when the second is, and -1 when the judgment
+    failed or the judge has no preference. A tie label (the two presentation
+    orders disagreed) is resolved by the debiased ``p_a`` when
+    ``ties="probability"`` (default; exactly 0.5 gives -1), or always gives -1
+    when ``ties="none"``.
+
+    ``shuffle_order`` randomly swaps each pair before judging (and maps the
+    answer back). A judge with ``swap=True`` already sees both orders, so it
+    matters only for single-order judges. ``seed`` makes the shuffle repeatable.
+    """
+
+    def __init__(self, judge: PairwiseJudge, *, ties: TiesTo = "probability", seed: int | None = None) -> None:
+        if ties not in ("probability", "none"):
+            raise InputError(f"ties must be 'probability' or 'none', got {ties!r}")
+        self.critic_judge = judge
+        self.ties = ties
+        self._random = random.Random(seed)
+
+    def judge(
+        self, prompts: Sequence[Any], completions: Sequence[Sequence[Any]], shuffle_order: bool = True
+    ) -> list[int]:
+        if len(prompts) != len(completions):
+            raise InputError(f"got {len(prompts)} prompts and {len(completions)} completion pairs")
+        pairs, flips = [], []
+        for index, (prompt, pair) in enumerate(zip(prompts, completions, strict=True)):
+            if len(pair) != 2:
+                raise InputError(f"completions[{index}] holds {len(pair)} completions; a pairwise judge needs 2")
+            flip = shuffle_order and self._random.random() < 0.5
+            first, second = (pair[1], pair[0]) if flip else (pair[0], pair[1])
+            history, question = as_conversation(prompt)
+            pairs.append(Pair(question, completion_text(first), completion_text(second), history=history))
+            flips.append(flip)
+        results = self.critic_judge.compare_each(pairs)
+        if len(results) != len(pairs):
+            raise ModelError(f"the judge returned {len(results)} results for {len(pairs)} pairs")
+        return [self._index(result, flip) for result, flip in zip(results, flips, strict=True)]
+
+    def _index(self, result: Preference | CriticError, flip: bool) -> int:
+        if not isinstance(result, Preference):
+            logger.warning("pairwise judge: a pair could not be judged (%s); returning -1", result)
+            return -1
+        if result.label == "tie":
+            if self.ties == "none" or result.p_a == 0.5:
+                return -1
+            shown = 0 if result.p_a > 0.5 else 1
+        else:
+            shown = 0 if result.label == "A" else 1
+        return 1 - shown if flip else shown
+
+
+def as_conversation(prompt: Any) -> tuple[tuple[Message, ...], str]:
+    """``(history, question)`` from a prompt string or a message list ending with the user's turn."""
+    if isinstance(prompt, str):
+        return (), prompt
+    messages = check_messages(prompt, "prompt")
+    if not messages or messages[-1]["role"] != "user":
+        raise InputError("a conversational prompt must end with a user message")
+    return messages[:-1], messages[-1]["content"]
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a completion: a string, one message, or a message list (its assistant messages, joined).
+
+    Other roles (``tool`` results in agentic completions) are not the model's answer and are skipped.
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Mapping):
+        completion = [completion]
+    if not isinstance(completion, (list, tuple)) or not all(isinstance(m, Mapping) for m in completion):
+        raise InputError(f"a completion must be a string or a list of messages, got {type(completion).__name__}")
+    answers = [m["content"] for m in completion if m.get("role") == "assistant" and isinstance(m.get("content"), str)]
+    if not answers:
+        raise InputError("a conversational completion must contain an assistant message")
+    return "".join(answers)

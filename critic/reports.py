@@ -1,0 +1,242 @@
+"""Writing an :class:`~critic.evaluation.EvalReport`: JSON, a Markdown table, a PNG figure.
+
+The figure needs matplotlib (``pip install 'critic[eval]'``), imported only when
+a figure is drawn. It renders with the Agg canvas directly, never through
+pyplot, so drawing a report does not change the caller's matplotlib backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from critic.errors import MissingDependencyError
+from critic.evaluation import GOLD, JUDGE, EvalReport, SliceReport
+from critic.metrics import Agreement, Rate
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+logger = logging.getLogger("critic")
+
+__all__ = ["ReportPaths", "markdown", "write_figure", "write_json", "write_markdown", "write_records", "write_reports"]
+
+TIE_POLICY_TEXT = {
+    "strict": "strict: a pair counts as right only when the label matches exactly (a gold tie needs a predicted tie)",
+    "half": "half: a predicted tie against a winner, or a winner against a gold tie, earns 0.5",
+}
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    json: Path
+    markdown: Path
+    figure: Path | None
+    records: Path
+
+
+def write_reports(report: EvalReport, directory: str | Path, *, figure: bool = True) -> ReportPaths:
+    """``report.json``, ``report.md``, ``report.png`` (unless ``figure=False``) and ``pairs.jsonl`` in ``directory``."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = ReportPaths(folder / "report.json", folder / "report.md", folder / "report.png" if figure else None,
+                        folder / "pairs.jsonl")
+    write_json(report, paths.json)
+    write_markdown(report, paths.markdown)
+    write_records(report, paths.records)
+    if paths.figure is not None:
+        write_figure(report, paths.figure)
+    logger.info("wrote the evaluation reports to %s", folder)
+    return paths
+
+
+def write_json(report: EvalReport, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_records(report: EvalReport, path: str | Path) -> None:
+    """One JSON line per judged pair (its key, gold, prediction, p_a, per-order detail, error)."""
+    with Path(path).open("w", encoding="utf-8") as out:
+        for record in report.records:
+            out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+
+
+def write_markdown(report: EvalReport, path: str | Path) -> None:
+    Path(path).write_text(markdown(report), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def markdown(report: EvalReport) -> str:
+    """The report as Markdown: the main table, then sections, agreement and calibration."""
+    judge = report.judge
+    name = judge.get("model") or judge.get("kind") or "judge"
+    overall = report.overall
+    setup = ", ".join(_setting(key, value) for key, value in judge.items() if key != "model")
+    lines = [
+        f"## Judge `{name}` on `{Path(report.source).name or 'pairs'}`",
+        "",
+        f"{overall.n} pairs judged ({setup}); {overall.predicted.get('failed', 0)} failed"
+        f"{f', {len(report.skipped_rows)} input rows skipped' if report.skipped_rows else ''}"
+        f"{f', {report.seconds:.1f} s' if report.seconds is not None else ''}. "
+        f"Tie policy {TIE_POLICY_TEXT[report.tie_policy]}. "
+        "Failed judgments count as not correct and are never guessed.",
+        "",
+        "| slice | pairs | A / B / tie / failed | accuracy | accuracy (gold has a winner) | p_a leans to the winner "
+        "| position-consistent | first shown wins | longer wins: judge / gold | P(longer better) | ECE of p_a |",
+        "| --- | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [_slice_row(s) for s in (overall, *report.subsets)]
+    if report.sections:
+        lines += ["", "RewardBench sections (subset accuracies weighted as in RewardBench's `EXAMPLE_COUNTS`):", "",
+                  "| section | score | pairs | subsets present |", "| --- | ---: | ---: | --- |"]
+        lines += [f"| {s.name} | {_pct(s.score)} | {s.n} | {', '.join(s.subsets)} |" for s in report.sections]
+        if report.rewardbench_score is not None:
+            lines.append(f"| **RewardBench score** (mean of the sections) | {_pct(report.rewardbench_score)} | | |")
+    lines += _agreement_lines(report)
+    lines += ["", f"Calibration of p_a (overall; {overall.calibration.n} pairs with a gold winner, "
+                  f"Brier {_num(overall.calibration.brier)}):", "",
+              "| p_a bin | pairs | mean p_a | share where response A is better |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {b.lower:.1f}-{b.upper:.1f} | {b.n} | {_num(b.mean_p)} | {_num(b.observed)} |"
+              for b in overall.calibration.bins if b.n]
+    lines += ["", "p_a leans to the winner: among pairs with a gold winner, how often p_a (averaged over both orders) "
+                  "is on the winner's side of 0.5, ties and all (0.5 = no signal). "
+                  "Position-consistent: both presentation orders gave the same outcome. First shown wins: share of "
+                  "order judgments won by the response shown first (0.5 = no position bias). Longer wins: among pairs "
+                  "of unequal length (characters), how often the longer response wins by the judge's labels and by the "
+                  "gold labels. ECE: expected calibration error of p_a over 10 bins.", ""]
+    return "\n".join(lines)
+
+
+def _slice_row(s: SliceReport) -> str:
+    counts = " / ".join(str(s.predicted.get(k, 0)) for k in ("A", "B", "tie", "failed"))
+    length = f"{_pct(s.length.judge_longer_wins.value)} / {_pct(s.length.gold_longer_wins.value)}"
+    return (f"| {s.name} | {s.n} | {counts} | {_pct(s.accuracy.accuracy)} | {_pct(s.accuracy_decided.accuracy)} "
+            f"| {_rate(s.leaning)} | {_rate(s.consistency)} | {_rate(s.first_shown_wins)} | {length} "
+            f"| {_num(s.length.mean_p_longer)} | {_num(s.calibration.ece)} |")
+
+
+def _agreement_lines(report: EvalReport) -> list[str]:
+    kappas = {frozenset((a.first, a.second)): a for a in report.agreement}
+    if not report.other_judges:
+        return []
+    lines = ["", "Other judges on the same pairs, and agreement (Cohen's kappa over A / B / tie; pairs where either "
+                 "side failed are left out):", "",
+             "| judge | failed | accuracy | accuracy (gold has a winner) | kappa with gold | kappa with this judge |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    overall = report.overall
+    lines.append(f"| this judge (`{report.judge.get('model') or JUDGE}`) | {overall.accuracy.failed} "
+                 f"| {_pct(overall.accuracy.accuracy)} | {_pct(overall.accuracy_decided.accuracy)} "
+                 f"| {_kappa(kappas.get(frozenset((GOLD, JUDGE))))} | |")
+    for other in report.other_judges:
+        lines.append(f"| {other.name} | {other.accuracy.failed} | {_pct(other.accuracy.accuracy)} "
+                     f"| {_pct(other.accuracy_decided.accuracy)} | {_kappa(kappas.get(frozenset((GOLD, other.name))))} "
+                     f"| {_kappa(kappas.get(frozenset((JUDGE, other.name))))} |")
+    return lines
+
+
+def _setting(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return f"{key} {'on' if value else 'off'}"
+    return f"{key} `{value}`"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _rate(rate: Rate) -> str:
+    return "n/a" if rate.value is None else f"{_pct(rate.value)} ({rate.hits:g}/{rate.n})"
+
+
+def _kappa(agreement: Agreement | None) -> str:
+    if agreement is None or agreement.kappa is None:
+        return "n/a"
+    return f"{agreement.kappa:.3f} (n={agreement.n})"
+
+
+# --------------------------------------------------------------------------- figure
+
+
+def write_figure(report: EvalReport, path: str | Path) -> None:
+    """A PNG: reliability diagram of p_a, bias and accuracy bars, and kappa bars when there are other judges."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise MissingDependencyError("matplotlib", "eval", "drawing the evaluation figure (report.png)") from error
+    panels = 3 if report.other_judges else 2
+    figure = Figure(figsize=(5.2 * panels, 4.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, panels)
+    _reliability(axes[0], report.overall)
+    _bias_bars(axes[1], report.overall)
+    if panels == 3:
+        _kappa_bars(axes[2], report)
+    name = report.judge.get("model") or "judge"
+    figure.suptitle(f"{name} on {Path(report.source).name or 'pairs'}: {report.overall.n} pairs", fontsize=12)
+    figure.savefig(str(path), dpi=110)
+
+
+def _reliability(ax: Axes, overall: SliceReport) -> None:
+    bins = overall.calibration.bins
+    width = bins[0].upper - bins[0].lower
+    filled = [b for b in bins if b.n]
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
+    ax.bar([b.lower for b in filled], [b.observed or 0.0 for b in filled], width=width, align="edge",
+           color="#4C72B0", alpha=0.75, edgecolor="white", label="observed share A better")
+    ax.plot([b.mean_p or 0.0 for b in filled], [b.observed or 0.0 for b in filled], "o", color="#C44E52",
+            label="bin mean p_a")
+    for b in filled:
+        ax.annotate(f"n={b.n}", (b.lower + width / 2, (b.observed or 0.0) + 0.02), ha="center", fontsize=7)
+    ax.set(xlim=(0, 1), ylim=(0, 1.08), xlabel="p_a (judge's probability that A is better)",
+           ylabel="share of pairs where A is better", title=f"Reliability of p_a (ECE {_num(overall.calibration.ece)})")
+    ax.legend(loc="upper left", fontsize=7)
+
+
+def _bias_bars(ax: Axes, overall: SliceReport) -> None:
+    items: list[tuple[str, float | None, str]] = [
+        ("accuracy", overall.accuracy.accuracy, "#55A868"),
+        ("accuracy (gold winner)", overall.accuracy_decided.accuracy, "#55A868"),
+        ("p_a leans to winner", overall.leaning.value, "#55A868"),
+        ("position-consistent", overall.consistency.value, "#4C72B0"),
+        ("first shown wins", overall.first_shown_wins.value, "#C44E52"),
+        ("longer wins: judge", overall.length.judge_longer_wins.value, "#DD8452"),
+        ("longer wins: gold", overall.length.gold_longer_wins.value, "#8C8C8C"),
+        ("P(longer better)", overall.length.mean_p_longer, "#DD8452"),
+    ]
+    labels = [label for label, _, _ in items]
+    values = [value if value is not None else 0.0 for _, value, _ in items]
+    positions = list(range(len(items)))
+    ax.barh(positions, values, color=[color for _, _, color in items])
+    for position, (_, value, _) in zip(positions, items, strict=True):
+        ax.text((value or 0.0) + 0.01, position, _pct(value), va="center", fontsize=8)
+    ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_yticks(positions, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1.12), xlabel="share of pairs (dotted: 0.5)", title="Accuracy and biases")
+
+
+def _kappa_bars(ax: Axes, report: EvalReport) -> None:
+    kappas = {frozenset((a.first, a.second)): a.kappa for a in report.agreement}
+    raters = [JUDGE] + [o.name for o in report.other_judges]
+    values = [kappas.get(frozenset((GOLD, rater))) for rater in raters]
+    names = [report.judge.get("model") or JUDGE] + raters[1:]
+    positions = list(range(len(raters)))
+    ax.barh(positions, [v or 0.0 for v in values], color=["#4C72B0"] + ["#8C8C8C"] * (len(raters) - 1))
+    for position, value in zip(positions, values, strict=True):
+        shown = "n/a" if value is None else f"{value:.2f}"
+        ax.text(max(value or 0.0, 0.0) + 0.01, position, shown, va="center", fontsize=8)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(positions, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlim=(min(-0.1, *[v or 0.0 for v in values]), 1.05), xlabel="Cohen's kappa with the gold labels",
+           title="Agreement with gold")

@@ -1,0 +1,234 @@
+"""`critic filter`: the command, its errors and exit codes, kill -9 and resume, the demo model on PandaLM."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from critic import Judge, cli
+from critic.testing import FakeBackend
+
+from .conftest import shared_path
+
+ROOT = Path(__file__).resolve().parents[1]
+FACTORY = "tests.test_filter_cli:fake_judge"
+PANDALM_SLICE = (614, 611, 86, 81, 140, 157)  # four short pairs, a tie (rejected), a boolean response (rejected)
+
+
+def fake_judge(model: str, **options):
+    """The ``--judge-factory`` used by these tests: prefers answers starting with 'good'.
+
+    ``model`` picks the variant: ``fast``; ``slow:SECONDS`` sleeps that long per
+    chunk (so a subprocess can be killed mid-job); ``interrupt:N`` acts as a
+    Ctrl-C on the N+1-th chunk.
+    """
+    backend = FakeBackend.prefer(lambda text: text.startswith("good"))
+    backend.run = lambda requests: [backend.respond(request) for request in requests]  # keep no history
+    judge = Judge(backend, template=options["template"], mode=options["mode"], swap=options["swap"],
+                  model_name="fake-good")
+    kind, _, value = model.partition(":")
+    if kind == "fast":
+        return judge
+    compare_each = judge.compare_each
+    calls = {"left": int(value) if kind == "interrupt" else 0}
+
+    def slow_or_interrupted(pairs):
+        if kind == "slow":
+            time.sleep(float(value))
+        elif kind == "interrupt":
+            calls["left"] -= 1
+            if calls["left"] < 0:
+                raise KeyboardInterrupt
+        return compare_each(pairs)
+
+    judge.compare_each = slow_or_interrupted  # type: ignore[method-assign]
+    return judge
+
+
+def not_a_judge(model: str, **options):
+    return object()
+
+
+def generated(path: Path, count: int) -> Path:
+    lines = []
+    for i in range(count):
+        if i % 97 == 13:
+            lines.append(f'{{"id": {i}, "prompt": "broken')
+        elif i % 5 == 4:
+            lines.append(json.dumps({"id": i, "prompt": f"q{i}", "chosen": f"bad {i}", "rejected": f"good {i}"}))
+        else:
+            lines.append(json.dumps({"id": i, "prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / f"{name}.jsonl").read_bytes() for name in ("kept", "dropped", "rejected")}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def filter_args(source: Path, out: Path, *extra: str, model: str = "fast") -> list[str]:
+    return ["filter", str(source), "--output-dir", str(out), "--judge-factory", FACTORY, "--model", model, *extra]
+
+
+def test_filter_writes_outputs_and_prints_the_summary_table(tmp_path, capsys):
+    source = generated(tmp_path / "in.jsonl", 200)
+    assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "32")) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # no progress bar when stderr is not a terminal
+    table = captured.out
+    assert "rows in          200" in table and "kept             158" in table
+    assert "dropped           40" in table and "rejected           2" in table and "not valid JSON" in table
+    assert "fake-good · skywork-critic · score · both orders  [local engine]" in table
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["rows_in"] == 200 == sum(summary["counts"][k] for k in ("kept", "dropped", "rejected"))
+    # A finished job resumed again does no work and shows its table.
+    assert cli.main(filter_args(source, tmp_path / "out", "--resume")) == 0
+    assert "(resumed)" in capsys.readouterr().out
+
+
+def test_filter_refuses_to_overwrite_and_force_starts_over(tmp_path, capsys):
+    source = generated(tmp_path / "in.jsonl", 20)
+    assert cli.main(filter_args(source, tmp_path / "out")) == 0
+    assert cli.main(filter_args(source, tmp_path / "out")) == 2
+    assert "already holds outputs of a filter job" in capsys.readouterr().err
+    assert cli.main(filter_args(source, tmp_path / "out", "--force", "--relabel")) == 0
+    kept = read_jsonl(tmp_path / "out" / "kept.jsonl")
+    assert len(kept) == 19 and sum(row["critic_relabelled"] for row in kept) == 4
+    assert all(row["chosen"].startswith("good") for row in kept)
+
+
+def test_max_rejects_stops_with_a_clear_message(tmp_path, capsys):
+    source = tmp_path / "garbage.jsonl"
+    source.write_text('{"prompt": "q", "chosen": "good", "rejected": "bad"}\n' + "not json\n" * 50, encoding="utf-8")
+    assert cli.main(filter_args(source, tmp_path / "out", "--max-rejects", "10", "--chunk-size", "16")) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("critic: error: stopped after 16 rows: 15 rejected, more than --max-rejects 10")
+    assert "not valid JSON: 15" in error and "--resume" in error
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--no-swap"], "use --min-p with --no-swap"),
+    (["--judge-factory", "tests.no_such_module:make"], "cannot load --judge-factory 'tests.no_such_module:make'"),
+    (["--judge-factory", "json:dumps"], "cannot be called as FUNCTION(model, **options)"),
+    (["--judge-factory", "tests.test_filter_cli:not_a_judge"], "returned object, which has no compare_each(pairs)"),
+    (["--format", "parquet"], "cannot read Parquet file"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
+    source = generated(tmp_path / "in.jsonl", 3)
+    assert cli.main(filter_args(source, tmp_path / "out", *args)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_the_work_done_and_says_how_to_resume(tmp_path, capsys):
+    source = generated(tmp_path / "in.jsonl", 100)
+    assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "10", model="interrupt:3")) == 130
+    assert "interrupted after 30 rows; continue with the same command and --resume" in capsys.readouterr().err
+    assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "10", "--resume")) == 0
+    assert cli.main(filter_args(source, tmp_path / "whole", "--chunk-size", "10")) == 0
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "whole")
+
+
+def checkpoint_rows(folder: Path) -> int:
+    try:
+        return json.loads((folder / "checkpoint.json").read_text(encoding="utf-8"))["rows_done"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_kill_9_at_any_moment_then_resume_gives_the_same_bytes_as_an_uninterrupted_run(tmp_path):
+    """A real subprocess is killed with SIGKILL four times at random moments, resumed each time."""
+    source = generated(tmp_path / "in.jsonl", 3000)
+    assert cli.main(filter_args(source, tmp_path / "whole", "--chunk-size", "25", "--quiet")) == 0
+    seed = random.randrange(1 << 30)
+    chance = random.Random(seed)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "critic.cli", *filter_args(source, out, "--chunk-size", "25", model="slow:0.02")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for kills, target in enumerate((300, 1000, 1700, 2400)):
+        process = subprocess.Popen(command + (["--resume"] if kills else []), cwd=ROOT, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while checkpoint_rows(out) < target and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(chance.uniform(0, 0.06))  # anywhere in a chunk: judging, writing rows, or checkpointing
+        if process.poll() is not None:
+            pytest.fail(f"the job ended before it could be killed (seed {seed}): {process.stderr.read().decode()}")
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+        process.stderr.close()
+        assert 0 < checkpoint_rows(out) < 3000
+    finished = subprocess.run(command + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert "(resumed)" in finished.stdout and "rows in         3000" in finished.stdout
+    assert outputs(out) == outputs(tmp_path / "whole"), f"seed {seed}"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["rows_in"] == 3000 and summary["resumed"] is True
+
+
+def pandalm_slice(path: Path, indices: tuple[int, ...] = PANDALM_SLICE) -> Path:
+    """Some PandaLM rows, in their native format, as a JSON array file."""
+    rows = json.loads(shared_path("data", "pandalm", "testset-v1.json").read_text(encoding="utf-8"))
+    by_idx = {row["idx"]: row for row in rows}
+    path.write_text(json.dumps([by_idx[idx] for idx in indices], indent=1), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def demo_judge_factory(monkeypatch, demo_backend):
+    """Make `--model demo` reuse the session's demo model instead of loading it again."""
+
+    def from_pretrained(model, **options):
+        assert model == "demo"
+        keep = {key: options[key] for key in ("template", "mode", "swap", "max_new_tokens")}
+        return Judge(demo_backend, model_name=model, **keep)
+
+    monkeypatch.setattr(Judge, "from_pretrained", staticmethod(from_pretrained))
+
+
+@pytest.mark.model
+def test_demo_model_filters_pandalm_pairs_from_the_readme_command(tmp_path, demo_judge_factory, capsys):
+    source = pandalm_slice(tmp_path / "pandalm.json")
+    rows = json.loads(source.read_text(encoding="utf-8"))
+    too_long = dict(rows[0], idx=10_000, input="word " * 20_000)  # far beyond the demo model's 8192 tokens
+    source.write_text(json.dumps([*rows, too_long]), encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli.main(["filter", str(source), "--output-dir", str(out), "--model", "demo"]) == 0
+    table = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    counts = summary["counts"]
+    assert counts["rows_in"] == 7 and counts["judged"] == 5 and counts["rejected"] == 3
+    assert counts["kept"] + counts["dropped"] == 4
+    assert set(counts["rejected_by_reason"]) == {"tie: annotators have no majority preference",
+                                                 "field 'response1' must be a string, got boolean",
+                                                 "judge: " + counts_reason(out)}
+    assert summary["judge"]["model"] == "demo" and summary["judge"]["template"] == "skywork-critic"
+    judged = read_jsonl(out / "kept.jsonl") + read_jsonl(out / "dropped.jsonl")
+    assert sorted(row["idx"] for row in judged) == [81, 86, 611, 614]
+    for row in judged:
+        assert row["critic_label"] in {"chosen", "rejected", "tie"} and 0.0 <= row["critic_p_chosen"] <= 1.0
+        assert isinstance(row["critic_consistent"], bool) and row["chosen_from"] in {"response1", "response2"}
+    rejected = read_jsonl(out / "rejected.jsonl")
+    assert [row["row"] for row in rejected] == [5, 6, 7]
+    assert rejected[2]["reason"].startswith("judge: ") and "token" in rejected[2]["reason"]
+    assert rejected[2]["input"]["idx"] == 10_000
+    assert "tie: annotators have no majority preference" in table
+
+
+def counts_reason(out: Path) -> str:
+    """The summary's class of the judge's reason for the too-long row."""
+    from critic.filtering import reason_kind
+
+    reason = read_jsonl(out / "rejected.jsonl")[-1]["reason"]
+    return reason_kind(reason)[len("judge: "):]

@@ -1,0 +1,94 @@
+"""critic.reports: the three report files, their content, and the missing-matplotlib message."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+
+import pytest
+
+from critic import Judge
+from critic.errors import MissingDependencyError
+from critic.evaluation import LabelledPair, PairRecord, Predictions, evaluate, summarize
+from critic.reports import markdown, write_figure, write_reports
+from critic.testing import FakeBackend
+from critic.types import Pair
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def report():
+    pairs = []
+    for i in range(12):
+        good, bad = f"a careful, correct answer {i}", f"wrong {i}"
+        pair = Pair(f"q{i}", good, bad) if i % 3 else Pair(f"q{i}", bad, good)
+        pairs.append(LabelledPair(str(i), pair, "A" if i % 3 else "B", subset="hep-go" if i < 6 else "llmbar-natural"))
+    pairs.append(LabelledPair("t", Pair("q", "same", "same!"), "tie"))
+    other = Predictions("rival", "rival.json", "label", {p.key: ("A" if int(p.key != "t") else "tie") for p in pairs})
+    judge = Judge(FakeBackend.prefer(lambda text: "correct" in text, p=0.8), model_name="fake-judge")
+    return evaluate(judge, pairs, others=[other], source="data/labelled.jsonl")
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_write_reports_writes_valid_files(tmp_path, report):
+    pytest.importorskip("matplotlib")
+    paths = write_reports(report, tmp_path / "out")
+    data = json.loads(paths.json.read_text(encoding="utf-8"))
+    assert data["overall"]["n"] == 13
+    assert data["judge"]["model"] == "fake-judge"
+    assert data["overall"]["accuracy"]["tie_policy"] == "strict"
+    assert [s["name"] for s in data["subsets"]] == ["hep-go", "llmbar-natural"]
+    assert {s["name"] for s in data["sections"]} == {"reasoning", "chat-hard"}
+    assert len(data["overall"]["calibration"]["bins"]) == 10
+    assert {(a["first"], a["second"]) for a in data["agreement"]} == {("gold", "judge"), ("gold", "rival"),
+                                                                       ("judge", "rival")}
+    width, height = png_size(paths.figure.read_bytes())
+    assert width > 800 and height > 300
+    records = [json.loads(line) for line in paths.records.read_text(encoding="utf-8").splitlines()]
+    assert [r["key"] for r in records] == [str(i) for i in range(12)] + ["t"]
+    assert paths.markdown.read_text(encoding="utf-8") == markdown(report)
+
+
+def test_markdown_states_its_policy_and_shows_every_slice(report):
+    text = markdown(report)
+    assert "Tie policy strict" in text and "never guessed" in text
+    assert "| overall | 13 |" in text and "| hep-go | 6 |" in text
+    assert "| reasoning |" in text  # a RewardBench section
+    assert "| rival |" in text and "kappa with gold" in text
+    assert "judge `fake-judge`" in text.lower()
+    header = next(line for line in text.splitlines() if line.startswith("| slice"))
+    row = next(line for line in text.splitlines() if line.startswith("| overall"))
+    assert header.count("|") == row.count("|")  # the table is well formed
+
+
+def test_markdown_shows_na_rather_than_inventing_numbers():
+    records = [PairRecord("0", None, "A", None, None, None, (), (), 3, 3, error="boom")]
+    text = markdown(summarize(records, judge={"model": "m"}, source="x.jsonl"))
+    row = next(line for line in text.splitlines() if line.startswith("| overall"))
+    assert "0.0%" in row  # one failed pair: accuracy 0, as counted
+    assert row.count("n/a") >= 4  # consistency, first-shown, length, calibration have nothing to measure
+
+
+def test_figure_without_other_judges(tmp_path):
+    pytest.importorskip("matplotlib")
+    records = [PairRecord(str(i), None, "AB"[i % 2], "A", 0.7, False, ("A", "B"), ("A", "A"), 9, 4) for i in range(6)]
+    path = tmp_path / "plain.png"
+    write_figure(summarize(records), path)
+    png_size(path.read_bytes())
+
+
+def test_missing_matplotlib_says_how_to_install(tmp_path, report, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib...` raise ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    with pytest.raises(MissingDependencyError, match=r"critic\[eval\]"):
+        write_figure(report, tmp_path / "x.png")
+    paths = write_reports(report, tmp_path / "nofig", figure=False)
+    assert paths.figure is None and paths.json.exists() and paths.markdown.exists()
