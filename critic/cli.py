@@ -189,10 +189,16 @@ def _filter_parser(commands: Any) -> None:
     parser.add_argument("input", help="JSONL, JSON array, Parquet, CSV, a save_to_disk folder, or a cached hub dataset")
     parser.add_argument("--output-dir", "-o", type=Path, required=True, help="folder for the outputs")
     _model_options(parser)
+    parser.add_argument("--judge", choices=("generative", "reward"), default="generative",
+                        help="generative (default): a critic model judges both orders of each pair; reward: a "
+                             "scalar reward model (RewardJudge) scores chosen and rejected on their own, and --model "
+                             "is the reward model (the generative default model becomes "
+                             "Skywork/Skywork-Reward-Llama-3.1-8B-v0.2); reward judges read --device, --dtype, "
+                             "--batch-size and --trust-remote-code only")
     parser.add_argument("--judge-factory", metavar="MODULE:FUNCTION",
                         help="advanced: build the judge with FUNCTION(model, **options) instead of "
-                             "Judge.from_pretrained; it must return an object with compare_each(pairs) and "
-                             "describe() (a critic.PairwiseJudge)")
+                             "Judge.from_pretrained (RewardJudge.from_pretrained with --judge reward); it must "
+                             "return an object with compare_each(pairs) and describe() (a critic.PairwiseJudge)")
     data = parser.add_argument_group("input")
     data.add_argument("--format", choices=("jsonl", "json", "parquet", "csv", "hf", "hub"),
                       help="input format (default: from the file name)")
@@ -204,7 +210,11 @@ def _filter_parser(commands: Any) -> None:
     policy = parser.add_argument_group("policy")
     policy.add_argument("--min-p", type=float,
                         help="keep when P(chosen is better) >= MIN_P (default: keep when the judge prefers "
-                             "chosen in both orders)")
+                             "chosen in both orders; with --judge reward, when score(chosen) - score(rejected) > 0)")
+    policy.add_argument("--min-margin", type=float, metavar="M",
+                        help="--judge reward only: keep when score(chosen) - score(rejected) >= M (default: keep "
+                             "when it is > 0, so equal scores are dropped); with --relabel, swap when it is <= -M "
+                             "(default: < 0)")
     policy.add_argument("--relabel", action="store_true",
                         help="swap chosen and rejected where the judge confirms rejected instead, and keep "
                              "(marked critic_relabelled)")
@@ -232,7 +242,12 @@ def run_filter(args: argparse.Namespace) -> int:
     from critic.data import Columns
     from critic.filtering import LocalEngine, Policy, filter_file
 
-    if args.no_swap and args.min_p is None:
+    if args.judge == "reward":
+        _default_reward_model(args)
+    elif args.min_margin is not None and args.judge_factory is None:
+        raise InputError("--min-margin reads a reward model's score margin; use it with --judge reward "
+                         "(or --min-p with a generative judge)")
+    elif args.no_swap and args.min_p is None:
         raise InputError("--no-swap judges one order only, but the default policy needs both; "
                          "use --min-p with --no-swap")
     if args.max_rejects is not None and args.max_rejects < 0:
@@ -240,7 +255,7 @@ def run_filter(args: argparse.Namespace) -> int:
     columns = Columns(prompt=args.prompt_field, chosen=args.chosen_field, rejected=args.rejected_field,
                       response_a=args.response_a_field, response_b=args.response_b_field, label=args.label_field,
                       reference=args.reference_field, history=args.history_field)
-    policy = Policy(min_p=args.min_p, relabel=args.relabel)
+    policy = Policy(min_p=args.min_p, relabel=args.relabel, min_margin=args.min_margin)
     factory = _judge_factory(args)
     engine: Any
     if args.engine == "ray":
@@ -248,7 +263,8 @@ def run_filter(args: argparse.Namespace) -> int:
 
         engine = RayEngine(factory, actors=args.ray_actors, cpus_per_actor=args.ray_cpus_per_actor,
                            gpus_per_actor=args.ray_gpus_per_actor, address=args.ray_address,
-                           describe=None if args.judge_factory else _judge_description(args))
+                           describe=None if args.judge_factory or args.judge == "reward"
+                           else _judge_description(args))
         if not args.verbose:
             _quiet_ray()
     else:
@@ -283,22 +299,34 @@ def _judge_factory(args: argparse.Namespace) -> Any:
     """A picklable zero-argument callable that builds the judge (Ray actors call it too)."""
     import functools
 
-    options = {
-        "template": args.template,
-        "mode": args.mode,
-        "swap": not args.no_swap,
+    options: dict[str, Any] = {
         "device": args.device,
         "dtype": args.dtype,
         "batch_size": args.batch_size,
-        "max_new_tokens": args.max_new_tokens,
         "trust_remote_code": args.trust_remote_code,
     }
-    return functools.partial(build_judge, args.judge_factory, args.model, options)
+    if args.judge != "reward":
+        options.update(template=args.template, mode=args.mode, swap=not args.no_swap,
+                       max_new_tokens=args.max_new_tokens)
+    return functools.partial(build_judge, args.judge_factory, args.model, options, kind=args.judge)
 
 
-def build_judge(factory: str | None, model: str, options: dict[str, Any]) -> Any:
-    """``Judge.from_pretrained(model, **options)``, or ``FUNCTION(model, **options)`` for ``--judge-factory``."""
+def _default_reward_model(args: argparse.Namespace) -> None:
+    """With ``--judge reward``, the generative default ``--model`` stands for the default reward model."""
+    from critic.reward import DEFAULT_REWARD_MODEL
+
+    if args.model == DEFAULT_MODEL:
+        args.model = DEFAULT_REWARD_MODEL
+
+
+def build_judge(factory: str | None, model: str, options: dict[str, Any], *, kind: str = "generative") -> Any:
+    """``Judge.from_pretrained(model, **options)`` (``RewardJudge`` for ``kind="reward"``), or
+    ``FUNCTION(model, **options)`` for ``--judge-factory``."""
     if factory is None:
+        if kind == "reward":
+            from critic.reward import RewardJudge
+
+            return RewardJudge.from_pretrained(model, **options)
         from critic.judge import Judge
 
         return Judge.from_pretrained(model, **options)
@@ -355,6 +383,8 @@ def _filter_table(summary: Any) -> str:
 
     judge = summary.judge
     judge_text = " · ".join(str(judge[key]) for key in ("model", "template", "mode") if judge.get(key))
+    if judge.get("kind") == "reward":
+        judge_text += " · reward model"
     if judge.get("swap") is not None:
         judge_text += " · " + ("both orders" if judge["swap"] else "one order")
     lines = [
@@ -400,6 +430,11 @@ def _eval_parser(commands: Any) -> None:
                         help="input format (default: from the file name)")
     parser.add_argument("--split", help="split of a saved or hub DatasetDict")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate the first N input rows only")
+    parser.add_argument("--reward-model", metavar="R",
+                        help="also evaluate the reward model R (hub id or local folder; a RewardJudge, with the same "
+                             "--device, --dtype, --batch-size) on the same pairs: its own report goes to "
+                             "DIR/reward/, and each report lists the other judge's accuracy and the agreement "
+                             "between the two (Cohen's kappa)")
     parser.add_argument("--judge-column", action="append", default=[], metavar="NAME=PATH[#FIELD]",
                         help="another judge's predictions (rows keyed by idx or id, label in FIELD: 1/2/0, A/B/tie; "
                              "anything else counts as a failed prediction); repeatable")
@@ -415,8 +450,8 @@ def _eval_parser(commands: Any) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from critic.evaluation import companion_files, evaluate, load_labelled_pairs, load_predictions
-    from critic.judge import Judge
+    from critic.evaluation import companion_files, evaluate_side_by_side, load_labelled_pairs, load_predictions
+    from critic.judge import Judge, PairwiseJudge
     from critic.reports import markdown, write_reports
 
     if args.limit is not None and args.limit < 1:
@@ -433,16 +468,30 @@ def run_eval(args: argparse.Namespace) -> int:
         path, _, field = location.partition("#")
         sources[name] = (Path(path), field or None)
     others = [load_predictions(name, path, field=field) for name, (path, field) in sources.items()]
-    judge = Judge.from_pretrained(args.model, template=args.template, mode=args.mode, swap=not args.no_swap,
-                                  device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                                  max_new_tokens=args.max_new_tokens, trust_remote_code=args.trust_remote_code)
-    with _progress(len(loaded.pairs), args.quiet, "evaluating") as bar:
-        report = evaluate(judge, loaded.pairs, others=others, tie_policy=args.tie_policy, bins=args.bins,
-                          source=str(args.input), skipped_rows=loaded.skipped, on_progress=bar.update)
-    paths = write_reports(report, args.output_dir, figure=not args.no_figure)
-    print(markdown(report))
-    written = ", ".join(str(p) for p in (paths.json, paths.markdown, paths.figure, paths.records) if p is not None)
-    print(f"critic: wrote {written}", file=sys.stderr)
+    judges: dict[str, PairwiseJudge] = {
+        "generative": Judge.from_pretrained(args.model, template=args.template, mode=args.mode,
+                                            swap=not args.no_swap, device=args.device, dtype=args.dtype,
+                                            batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                                            trust_remote_code=args.trust_remote_code),
+    }
+    if args.reward_model:
+        from critic.reward import RewardJudge
+
+        judges["reward"] = RewardJudge.from_pretrained(args.reward_model, device=args.device, dtype=args.dtype,
+                                                       batch_size=args.batch_size,
+                                                       trust_remote_code=args.trust_remote_code)
+    with _progress(len(loaded.pairs) * len(judges), args.quiet, "evaluating") as bar:
+        reports = evaluate_side_by_side(judges, loaded.pairs, others=others, tie_policy=args.tie_policy,
+                                        bins=args.bins, source=str(args.input), skipped_rows=loaded.skipped,
+                                        on_progress=bar.update)
+    for name, report in reports.items():
+        directory = args.output_dir if name == "generative" else args.output_dir / name
+        paths = write_reports(report, directory, figure=not args.no_figure)
+        if len(reports) > 1:
+            print(f"## {name} judge\n")
+        print(markdown(report))
+        written = ", ".join(str(p) for p in (paths.json, paths.markdown, paths.figure, paths.records) if p is not None)
+        print(f"critic: wrote {written}", file=sys.stderr)
     return EXIT_OK
 
 

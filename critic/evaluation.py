@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from critic.errors import CriticError, InputError, ModelError
 from critic.judge import PairwiseJudge
@@ -46,6 +46,9 @@ from critic.metrics import (
     position_consistency,
 )
 from critic.types import Label, Pair, Preference
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 logger = logging.getLogger("critic")
 
@@ -293,6 +296,17 @@ def judge_pairs(
     return records
 
 
+def predictions_from_records(name: str, records: Sequence[PairRecord], *, source: str = "") -> Predictions:
+    """A judged run's labels as another judge's :class:`Predictions` (keyed, and oriented, like the input).
+
+    Records of flipped pairs are flipped back, so :func:`align` lines them up
+    with any other run on the same pairs.
+    """
+    swap: dict[Label | None, Label | None] = {"A": "B", "B": "A"}
+    labels = {r.key: swap.get(r.prediction, r.prediction) if r.flipped else r.prediction for r in records}
+    return Predictions(name, source, "prediction", labels)
+
+
 def align(predictions: Predictions, records: Sequence[PairRecord]) -> list[Label | None]:
     """``predictions`` as a column aligned with ``records`` (a missing key is a failed prediction)."""
     swap: dict[Label | None, Label | None] = {"A": "B", "B": "A"}
@@ -461,8 +475,28 @@ def summarize(
     )
 
 
-def evaluate(
-    judge: PairwiseJudge,
+class EvalOptions(TypedDict, total=False):
+    """The keyword options of :func:`evaluate` (those of :func:`evaluate_side_by_side`)."""
+
+    others: Sequence[Predictions]
+    tie_policy: TiePolicy
+    bins: int
+    source: str
+    skipped_rows: Sequence[str]
+    chunk_size: int
+    on_progress: Callable[[int], None] | None
+
+
+def evaluate(judge: PairwiseJudge, pairs: Iterable[LabelledPair], **options: Unpack[EvalOptions]) -> EvalReport:
+    """Judge ``pairs`` and report: ``judge_pairs`` then ``summarize`` (any :class:`PairwiseJudge`).
+
+    ``options`` are those of :func:`evaluate_side_by_side`.
+    """
+    return evaluate_side_by_side({JUDGE: judge}, pairs, **options)[JUDGE]
+
+
+def evaluate_side_by_side(
+    judges: Mapping[str, PairwiseJudge],
     pairs: Iterable[LabelledPair],
     *,
     others: Sequence[Predictions] = (),
@@ -472,11 +506,27 @@ def evaluate(
     skipped_rows: Sequence[str] = (),
     chunk_size: int = 64,
     on_progress: Callable[[int], None] | None = None,
-) -> EvalReport:
-    """Judge ``pairs`` and report: ``judge_pairs`` then ``summarize``."""
-    started = time.perf_counter()
-    records = judge_pairs(judge, pairs, chunk_size=chunk_size, on_progress=on_progress)
-    seconds = time.perf_counter() - started
-    logger.info("judged %d pairs in %.1f s", len(records), seconds)
-    return summarize(records, judge=judge.describe(), source=source, others=others, tie_policy=tie_policy,
-                     bins=bins, skipped_rows=skipped_rows, seconds=seconds)
+) -> dict[str, EvalReport]:
+    """Evaluate several judges (of any kind) on the same pairs: one full report per judge, by name.
+
+    Each judge judges the pairs once. Each report lists the other judges of the
+    call (by their names) among its ``other_judges``, beside ``others``, so their
+    accuracy and the agreement between every two judges (Cohen's kappa, in
+    ``agreement``) appear in every report.
+    """
+    if len(judges) < 1:
+        raise InputError("evaluate_side_by_side needs at least one judge")
+    items = list(pairs)
+    runs: dict[str, tuple[list[PairRecord], float]] = {}
+    for name, judge in judges.items():
+        started = time.perf_counter()
+        records = judge_pairs(judge, items, chunk_size=chunk_size, on_progress=on_progress)
+        runs[name] = (records, time.perf_counter() - started)
+        logger.info("%s: judged %d pairs in %.1f s", name, len(records), runs[name][1])
+    reports = {}
+    for name, (records, seconds) in runs.items():
+        peers = [predictions_from_records(peer, peer_records, source=f"judge {peer}")
+                 for peer, (peer_records, _) in runs.items() if peer != name]
+        reports[name] = summarize(records, judge=judges[name].describe(), source=source, others=[*peers, *others],
+                                  tie_policy=tie_policy, bins=bins, skipped_rows=skipped_rows, seconds=seconds)
+    return reports

@@ -9,6 +9,19 @@ so its ``p_a`` is P(chosen is better). A :class:`Policy` decides per row:
 - ``relabel``: where the judge confirms the *rejected* answer instead (by the
   same rule), swap chosen and rejected, mark ``critic_relabelled`` and keep.
 
+With a reward judge (``describe()["kind"] == "reward"``, e.g.
+:class:`critic.RewardJudge`) the rule reads the margin
+``score_chosen - score_rejected`` instead (both orders cannot disagree there):
+
+- default: keep when the margin is > 0 (a tie is dropped);
+- ``min_margin=M``: keep when the margin is >= M;
+- ``relabel``: swap where the margin is < 0 (default) or <= -M.
+
+``min_p`` works with both kinds (a reward judge's P(chosen is better) is
+``sigmoid(margin)``); ``min_margin`` needs a reward judge.
+:meth:`Policy.for_judge` picks the rule from the judge's ``describe()``; every
+job calls it, so the job code is the same for both kinds.
+
 :func:`filter_file` is the streaming, resumable job behind ``critic filter``: it
 writes ``kept.jsonl``, ``dropped.jsonl``, ``rejected.jsonl`` (bad input, with
 row number and a one-line reason) and ``summary.json`` to an output folder,
@@ -20,7 +33,9 @@ Output rows are the input rows plus ``critic_label`` (which side the judge
 prefers: ``"chosen"``, ``"rejected"`` or ``"tie"``), ``critic_p_chosen`` and
 ``critic_consistent`` (plus ``critic_relabelled`` when relabelling; a
 relabelled row is written with chosen and rejected already swapped, so its
-critic columns describe the new ``chosen``).
+critic columns describe the new ``chosen``). A reward judge adds
+``critic_score_chosen``, ``critic_score_rejected`` and ``critic_margin``
+(their difference), and its ``critic_consistent`` is null.
 """
 
 from __future__ import annotations
@@ -28,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -50,11 +66,13 @@ CHECKPOINT_FILE = "checkpoint.json"
 DEFAULT_CHUNK_SIZE = 64
 CHECKPOINT_VERSION = 1
 _LABEL_NAMES = {"A": "chosen", "B": "rejected", "tie": "tie"}
+SCORE_COLUMNS = ("critic_score_chosen", "critic_score_rejected", "critic_margin")
 DEFAULT_COLUMNS = Columns()
 
 __all__ = [
     "CHECKPOINT_FILE",
     "OUTPUT_FILES",
+    "SCORE_COLUMNS",
     "SUMMARY_FILE",
     "Counts",
     "DatasetFilterResult",
@@ -87,42 +105,97 @@ class Verdict:
     ``label`` is ``"A"`` when the judge prefers ``chosen``, ``"B"`` for
     ``rejected``, ``"tie"``; ``p_chosen`` is P(chosen is better); ``consistent``
     says whether both presentation orders agreed (``None``: one order judged).
+    ``score_chosen``/``score_rejected`` are a reward judge's two scores (``None``
+    for a generative judge).
     """
 
     label: str
     p_chosen: float
     consistent: bool | None
+    score_chosen: float | None = None
+    score_rejected: float | None = None
+
+    @property
+    def margin(self) -> float | None:
+        """``score_chosen - score_rejected``; ``None`` without scores."""
+        if self.score_chosen is None or self.score_rejected is None:
+            return None
+        return self.score_chosen - self.score_rejected
 
     @classmethod
     def from_preference(cls, preference: Any) -> Verdict:
-        return cls(str(preference.label), float(preference.p_a), preference.consistent)
+        orders = tuple(preference.orders)
+        score_a = getattr(orders[0], "score_a", None) if len(orders) == 1 else None
+        score_b = getattr(orders[0], "score_b", None) if len(orders) == 1 else None
+        return cls(str(preference.label), float(preference.p_a), preference.consistent,
+                   None if score_a is None else float(score_a), None if score_b is None else float(score_b))
+
+    def swapped(self) -> Verdict:
+        """The same judgment read for the other response as ``chosen``."""
+        label = {"A": "B", "B": "A"}.get(self.label, self.label)
+        return Verdict(label, 1.0 - self.p_chosen, self.consistent, self.score_rejected, self.score_chosen)
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Which judged rows to keep (see the module docs)."""
+    """Which judged rows to keep (see the module docs).
+
+    ``reward`` says the judge is a reward model (set by :meth:`for_judge`): the
+    default rule is then ``margin > 0``, or ``margin >= min_margin``.
+    """
 
     min_p: float | None = None
     relabel: bool = False
+    min_margin: float | None = None
+    reward: bool = False
 
     def __post_init__(self) -> None:
         if self.min_p is not None and not 0.0 <= self.min_p <= 1.0:
             raise InputError(f"min_p must be between 0 and 1, got {self.min_p}")
+        if self.min_margin is not None:
+            if not math.isfinite(self.min_margin):
+                raise InputError(f"min_margin must be a finite number, got {self.min_margin}")
+            if self.min_p is not None:
+                raise InputError("choose either min_p or min_margin, not both")
+
+    def for_judge(self, description: Mapping[str, Any]) -> Policy:
+        """This policy for the judge that ``describe()`` returned ``description`` (checks ``min_margin``)."""
+        reward = description.get("kind") == "reward"
+        if self.min_margin is not None and not reward:
+            raise InputError(f"min_margin (--min-margin) needs a reward judge (--judge reward); this judge is "
+                             f"{description.get('kind') or 'generative'!r}: use min_p (--min-p) instead")
+        return dataclasses.replace(self, reward=reward)
 
     @property
     def name(self) -> str:
-        return "consistent" if self.min_p is None else "min-p"
+        if self.min_p is not None:
+            return "min-p"
+        return "margin" if self.reward else "consistent"
 
     def describe(self) -> dict[str, Any]:
-        if self.min_p is None:
-            rule = "keep when the judge prefers chosen in both orders"
-        else:
+        if self.min_p is not None:
             rule = f"keep when P(chosen is better) >= {self.min_p:g}"
+        elif self.reward:
+            rule = ("keep when score(chosen) - score(rejected) > 0" if self.min_margin is None
+                    else f"keep when score(chosen) - score(rejected) >= {self.min_margin:g}")
+        else:
+            rule = "keep when the judge prefers chosen in both orders"
         if self.relabel:
             rule += "; swap chosen and rejected where the judge confirms rejected the same way"
-        return {"name": self.name, "min_p": self.min_p, "relabel": self.relabel, "rule": rule}
+        described: dict[str, Any] = {"name": self.name, "min_p": self.min_p, "relabel": self.relabel, "rule": rule}
+        if self.reward:  # generative jobs keep the description (and so the checkpoints) they always had
+            described["min_margin"] = self.min_margin
+        return described
 
     def decide(self, verdict: Verdict) -> Literal["keep", "relabel", "drop"]:
+        if self.min_p is None and self.reward:
+            if verdict.margin is None:
+                raise CriticError("a reward policy needs the judge's two scores; this judgment has none")
+            if self._wins(verdict.margin):
+                return "keep"
+            if self.relabel and self._wins(-verdict.margin):
+                return "relabel"
+            return "drop"
         if self.min_p is None:
             if verdict.consistent and verdict.label == "A":
                 return "keep"
@@ -134,6 +207,9 @@ class Policy:
         if self.relabel and 1.0 - verdict.p_chosen >= self.min_p:
             return "relabel"
         return "drop"
+
+    def _wins(self, margin: float) -> bool:
+        return margin > 0 if self.min_margin is None else margin >= self.min_margin
 
 
 # --------------------------------------------------------------------------- rows through the judge
@@ -209,16 +285,16 @@ def decide(item: Item, result: Verdict | str | None, policy: Policy) -> Outcome:
         raw = item.raw if item.candidate is None else item.candidate.row
         return Outcome("rejected", {"row": item.number, "reason": reason, "input": raw}, judged=isinstance(result, str))
     action = policy.decide(result)
-    label, p_chosen = result.label, result.p_chosen
     row = item.candidate.row
     if action == "relabel":
         row = item.candidate.relabelled()
-        label = {"A": "B", "B": "A"}.get(label, label)
-        p_chosen = 1.0 - p_chosen
+        result = result.swapped()
     record = dict(row)
-    record["critic_label"] = _LABEL_NAMES.get(label, label)
-    record["critic_p_chosen"] = p_chosen
+    record["critic_label"] = _LABEL_NAMES.get(result.label, result.label)
+    record["critic_p_chosen"] = result.p_chosen
     record["critic_consistent"] = result.consistent
+    if result.margin is not None:
+        record.update(zip(SCORE_COLUMNS, (result.score_chosen, result.score_rejected, result.margin), strict=True))
     if policy.relabel:
         record["critic_relabelled"] = action == "relabel"
     return Outcome("dropped" if action == "drop" else "kept", record, relabelled=action == "relabel",
@@ -279,6 +355,7 @@ def filter_rows(
     No files, no checkpoints: for pipelines that handle their own I/O. Plain
     dicts are numbered from 1.
     """
+    policy = policy.for_judge(judge.describe())
     numbered = (row if isinstance(row, tuple) and len(row) == 2 and isinstance(row[0], int) else (index, row)
                 for index, row in enumerate(rows, start=1))
     for chunk in chunked(iter_items(numbered, columns), chunk_size):
@@ -458,11 +535,13 @@ def filter_file(
         source = dataclasses.replace(source, limit=limit)
     source.check()
     out = Path(output_dir)
+    judge_description = engine.describe()
+    policy = policy.for_judge(judge_description)
     job = {
         "input": source.fingerprint(),
         "columns": columns.to_dict(),
         "policy": policy.describe(),
-        "judge": engine.describe(),
+        "judge": judge_description,
     }
     state = _prepare_output_dir(out, job, resume=resume, force=force)
     if state.get("complete"):
@@ -653,7 +732,7 @@ def _one_line(text: str) -> str:
 # --------------------------------------------------------------------------- datasets.Dataset
 
 
-CRITIC_COLUMNS = ("critic_status", "critic_reason", "critic_label", "critic_p_chosen", "critic_consistent")
+CRITIC_COLUMNS = ("critic_status", "critic_reason")
 
 
 def judge_columns(
@@ -667,16 +746,19 @@ def judge_columns(
     Adds ``critic_status`` (``kept``/``dropped``/``rejected``), ``critic_reason``
     (why a row was rejected), ``critic_label``, ``critic_p_chosen``,
     ``critic_consistent`` (and ``critic_relabelled``, with chosen and rejected
-    swapped in place, under a relabelling policy). Pass ``new_fingerprint=...``
-    to ``map`` so that ``datasets`` does not hash the judge (and its model).
+    swapped in place, under a relabelling policy; and :data:`SCORE_COLUMNS` for a
+    reward judge). Pass ``new_fingerprint=...`` to ``map`` so that ``datasets``
+    does not hash the judge (and its model).
     """
+    policy = policy.for_judge(judge.describe())
+    judged_names = ("critic_label", "critic_p_chosen", "critic_consistent", *(SCORE_COLUMNS if policy.reward else ()))
 
     def add_columns(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         names = list(batch)
         size = len(batch[names[0]]) if names else 0
         rows = [{name: batch[name][index] for name in names} for index in range(size)]
         items = [prepare_item(index + 1, row, columns) for index, row in enumerate(rows)]
-        added: dict[str, list[Any]] = {name: [] for name in CRITIC_COLUMNS}
+        added: dict[str, list[Any]] = {name: [] for name in (*CRITIC_COLUMNS, *judged_names)}
         if policy.relabel:
             added["critic_relabelled"] = []
         changed: dict[str, list[Any]] = {}
@@ -685,7 +767,7 @@ def judge_columns(
             record = outcome.record
             added["critic_status"].append(outcome.output)
             added["critic_reason"].append(record.get("reason"))
-            for name in ("critic_label", "critic_p_chosen", "critic_consistent"):
+            for name in judged_names:
                 added[name].append(record.get(name))
             if policy.relabel:
                 added["critic_relabelled"].append(outcome.relabelled if outcome.output != "rejected" else None)
@@ -734,6 +816,7 @@ def filter_dataset(
     if not isinstance(dataset, datasets.Dataset):
         raise InputError(f"filter_dataset takes a datasets.Dataset, got {type(dataset).__name__} "
                          "(pick a split of a DatasetDict first)")
+    policy = policy.for_judge(judge.describe())
     features = dataset.features.copy()
     features.update({
         "critic_status": datasets.Value("string"),
@@ -742,6 +825,8 @@ def filter_dataset(
         "critic_p_chosen": datasets.Value("float64"),
         "critic_consistent": datasets.Value("bool"),
     })
+    if policy.reward:
+        features.update(dict.fromkeys(SCORE_COLUMNS, datasets.Value("float64")))
     if policy.relabel:
         features["critic_relabelled"] = datasets.Value("bool")
     started = time.monotonic()
@@ -752,7 +837,7 @@ def filter_dataset(
     statuses = mapped["critic_status"]
     parts = {name: [index for index, status in enumerate(statuses) if status == name] for name in OUTPUTS}
     judge_columns_only = [name for name in ("critic_label", "critic_p_chosen", "critic_consistent",
-                                            "critic_relabelled") if name in mapped.column_names]
+                                            *SCORE_COLUMNS, "critic_relabelled") if name in mapped.column_names]
     kept = mapped.select(parts["kept"]).remove_columns(["critic_status", "critic_reason"])
     dropped = mapped.select(parts["dropped"]).remove_columns(["critic_status", "critic_reason"])
     rejected = mapped.select(parts["rejected"]).remove_columns(["critic_status", *judge_columns_only])
