@@ -92,6 +92,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 def run_judge(args: argparse.Namespace) -> int:
     from critic.judge import Judge
 
+    total = None if str(args.input) == "-" else _count_lines(args.input)  # fails fast, before the model loads
     judge = Judge.from_pretrained(
         args.model,
         template=args.template,
@@ -110,7 +111,6 @@ def run_judge(args: argparse.Namespace) -> int:
         "reference_field": args.reference_field,
     }
     rows = _read_jsonl(args.input)
-    total = None if str(args.input) == "-" else _count_lines(args.input)
     failures = 0
     table: list[tuple[str, str]] = []
     with _open_output(args.output) as out, _progress(total, args.quiet, "judging") as bar:
@@ -532,7 +532,6 @@ def run_score(args: argparse.Namespace) -> int:
     fields = {"messages_field": args.messages_field, "prompt_field": args.prompt_field,
               "response_field": args.response_field, "history_field": args.history_field}
     rows = _read_jsonl(args.input)
-    total = None if str(args.input) == "-" else _count_lines(args.input)
     failures = 0
     with _open_output(args.output) as out, _progress(total, args.quiet, "scoring") as bar:
         while chunk := list(islice(rows, max(CHUNK_PAIRS, args.batch_size))):
