@@ -143,6 +143,17 @@ def test_demo_batched_equals_one_at_a_time(demo_backend, pandalm_eight, demo_sco
     )
 
 
+def test_demo_prefix_sharing_matches_plain_path(demo_backend, pandalm_eight, demo_scores):
+    # demo_scores shares each pair's prefix between its two orders; this judges them apart.
+    plain = TransformersBackend(demo_backend.model, demo_backend.tokenizer, share_prefix=False)
+    separate = Judge(plain, mode="score").compare_batch(pandalm_eight[:2])
+    assert_close(
+        [x for row in probabilities(separate) for x in row],
+        [x for row in probabilities(demo_scores[:2]) for x in row],
+        1e-4,
+    )
+
+
 def test_demo_constrained_equals_score_argmax(demo_backend, pandalm_eight, demo_scores):
     constrained = Judge(demo_backend, mode="constrained").compare_batch(pandalm_eight)
     assert [o.verdict for p in constrained for o in p.orders] == [o.verdict for p in demo_scores for o in p.orders]

@@ -1,0 +1,119 @@
+"""Prompts longer than the model reads: a clear per-request error, or responses cut in the middle.
+
+The policy is explicit. ``overflow="error"`` (the default) fails only the
+requests that do not fit, saying by how much. ``overflow="truncate"`` shortens
+``response_a`` and ``response_b`` in the middle, token-wise, keeping the head
+and the tail of each and putting a visible marker where text was removed, and
+logs every pair it shortened. Nothing is ever cut silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
+
+from critic.backends.base import VerdictRequest
+from critic.errors import InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+logger = logging.getLogger("critic")
+
+Overflow = Literal["error", "truncate"]
+OVERFLOW_POLICIES: tuple[Overflow, ...] = ("error", "truncate")
+CUT_MARKER = "\n[... {count} tokens cut by critic ...]\n"
+# Re-tokenising around a cut can move the count by a few tokens; a few more tries absorb that.
+MAX_ATTEMPTS = 8
+
+
+def pair_key(request: VerdictRequest) -> Hashable:
+    """The same key for both presentation orders of one pair under one template and mode."""
+    pair = request.pair
+    history = tuple((message["role"], message["content"]) for message in pair.history)
+    responses = tuple(sorted((pair.response_a, pair.response_b)))
+    return (request.template.name, request.mode, request.prefill, pair.prompt, pair.reference, history, responses)
+
+
+def too_long_error(tokens: int, reserved: int, limit: int) -> InputError:
+    wanted = f"{tokens} tokens" if not reserved else f"{tokens} tokens plus {reserved} new tokens"
+    return InputError(
+        f"the judge prompt is {wanted}; the model reads at most {limit}. Shorten the pair, raise max_length "
+        "if the model allows longer inputs, or use overflow='truncate' to shorten responses in the middle"
+    )
+
+
+class Truncator:
+    """Shortens pairs in the middle until their prompt fits ``budget`` tokens.
+
+    Both orders of a pair get the same shortened texts (a pair is shortened
+    once, for whichever order is longer, and remembered), so the two orders
+    still show the model the same answers.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, count: Callable[[VerdictRequest], int]) -> None:
+        self.tokenizer = tokenizer
+        self.count = count
+        self._done: dict[Hashable, dict[str, str]] = {}
+
+    def fit(self, request: VerdictRequest, budget: int) -> VerdictRequest:
+        """``request`` with its responses shortened to fit ``budget`` tokens; InputError when impossible."""
+        key = (pair_key(request), budget)
+        if key not in self._done:
+            self._done[key] = self._shorten(request, budget)
+        texts = self._done[key]
+        pair = request.pair
+        return request.with_pair(replace(pair, response_a=texts[pair.response_a], response_b=texts[pair.response_b]))
+
+    def _shorten(self, request: VerdictRequest, budget: int) -> dict[str, str]:
+        pair = request.pair
+        swapped = request.with_pair(pair.swapped())
+        ids = {text: self.tokenizer.encode(text, add_special_tokens=False) for text in (pair.response_a, pair.response_b)}
+        longest = max(self.count(request), self.count(swapped))
+        to_cut = longest - budget + 2 * _marker_tokens(self.tokenizer)
+        total = len(ids[pair.response_a]) + len(ids[pair.response_b])
+        for _ in range(MAX_ATTEMPTS):
+            if to_cut >= total:
+                break
+            cuts = _share_cut(len(ids[pair.response_a]), len(ids[pair.response_b]), to_cut)
+            texts = {pair.response_a: self._cut(pair.response_a, ids[pair.response_a], cuts[0]),
+                     pair.response_b: self._cut(pair.response_b, ids[pair.response_b], cuts[1])}
+            shortened = replace(pair, response_a=texts[pair.response_a], response_b=texts[pair.response_b])
+            over = max(self.count(request.with_pair(shortened)), self.count(swapped.with_pair(shortened.swapped()))) - budget
+            if over <= 0:
+                logger.warning(
+                    "shortened a pair to fit the model (overflow='truncate'): response_a by %d and response_b by %d "
+                    "of %d and %d tokens, marked in the text; its prompt was %d tokens, the budget %d",
+                    cuts[0], cuts[1], len(ids[pair.response_a]), len(ids[pair.response_b]), longest, budget,
+                )
+                return texts
+            to_cut += over + 4
+        raise InputError(
+            f"the judge prompt is {longest} tokens and cannot fit {budget} even with the responses cut: the prompt, "
+            "the template and the history alone are too long. Shorten the question or raise max_length"
+        )
+
+    def _cut(self, text: str, ids: list[int], count: int) -> str:
+        if count <= 0:
+            return text
+        keep = len(ids) - count
+        head, tail = ids[: keep - keep // 2], ids[len(ids) - keep // 2 :]
+        marker = CUT_MARKER.format(count=count)
+        return self.tokenizer.decode(head) + marker + self.tokenizer.decode(tail)
+
+
+def _share_cut(left: int, right: int, count: int) -> tuple[int, int]:
+    """Split ``count`` tokens to cut between two responses so that the longer one loses first
+    and, once they are level, both lose alike (neither is emptied before the other)."""
+    keep = left + right - count
+    if left <= right:
+        kept_left = min(left, keep // 2)
+        return left - kept_left, count - (left - kept_left)
+    kept_right = min(right, keep // 2)
+    return count - (right - kept_right), right - kept_right
+
+
+def _marker_tokens(tokenizer: PreTrainedTokenizerBase) -> int:
+    return len(tokenizer.encode(CUT_MARKER.format(count=10**6), add_special_tokens=False))

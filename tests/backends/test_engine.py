@@ -1,0 +1,286 @@
+"""The transformers backend's engine: prefix sharing, batching invariance, out-of-memory retry, length limits.
+
+Mechanics run on the tiny random Llama (fast); the demo-model check of prefix
+sharing lives beside the other demo tests in test_transformers.py.
+No timing assertions: speed is measured by benchmarks/throughput.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import pytest
+
+from critic import InputError, Judge, ModelError, Pair
+from critic.backends._batching import (
+    PAD_SEGMENT,
+    Family,
+    family_row,
+    find_families,
+    plan_batches,
+    split_for_retry,
+)
+from critic.backends._overflow import CUT_MARKER, _share_cut
+from critic.backends.base import VerdictRequest
+from critic.backends.transformers import TransformersBackend, tree_attention_mask
+from critic.templates import load_template
+from tests.backends.test_transformers import SHORT_PAIRS
+from tests.conftest import pandalm_pairs
+
+TOLERANCE = 1e-4
+
+
+def backend_like(base: TransformersBackend, **options) -> TransformersBackend:
+    return TransformersBackend(base.model, base.tokenizer, **options)
+
+
+def flat(preferences) -> list[float]:
+    """Every number a score-mode judgment carries, in a fixed order."""
+    return [x for p in preferences for o in p.orders for x in (o.p_a, o.p_b, o.format_mass)]
+
+
+def assert_same(left, right, tolerance=TOLERANCE):
+    assert len(left) == len(right)
+    assert max(abs(a - b) for a, b in zip(left, right)) <= tolerance
+
+
+def requests_for(pairs, mode="score"):
+    template = load_template("skywork-critic")
+    return [VerdictRequest(shown, template, mode) for pair in pairs for shown in (pair, pair.swapped())]
+
+
+@pytest.fixture(scope="module")
+def mixed_pairs():
+    """Short made-up pairs and a few real PandaLM pairs (prompts of a few hundred tokens)."""
+    return SHORT_PAIRS + pandalm_pairs(3)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_backend, mixed_pairs):
+    """The plainest path: one prompt per pass, no prefix sharing."""
+    return flat(Judge(backend_like(tiny_backend, max_batch_size=1, share_prefix=False)).compare_batch(mixed_pairs))
+
+
+# --- layout (no model) ----------------------------------------------------------------------
+
+
+def test_families_group_the_two_orders_and_measure_their_prefix():
+    sequences = [[1, 2, 3, 4, 5], [1, 2, 3, 9, 9, 9], [7, 8], [1, 2, 3, 4, 5]]
+    families = find_families(sequences, ["p", "p", None, "q"], max_members=4)
+    assert families == [Family((0, 1), 3), Family((2,)), Family((3,))]
+
+
+def test_identical_prompts_keep_a_token_of_their_own():
+    families = find_families([[1, 2, 3], [1, 2, 3]], ["p", "p"], max_members=4)
+    assert families == [Family((0, 1), 2)]
+
+
+def test_family_row_holds_the_prefix_once_and_restarts_positions_per_tail():
+    row = family_row(Family((0, 1), 2), [[1, 2, 3, 4], [1, 2, 5]])
+    assert row.ids == (1, 2, 3, 4, 5)
+    assert row.segments == (0, 0, 1, 1, 2)
+    assert row.positions == (0, 1, 2, 3, 2)
+    assert row.ends == (3, 4)
+
+
+def test_tree_mask_hides_the_other_tail_and_padding():
+    import torch
+
+    segments = torch.tensor([[PAD_SEGMENT, 0, 0, 1, 1, 2]])
+    mask = tree_attention_mask(segments, torch.float32, boolean=True)[0, 0]
+    assert mask[5].tolist() == [False, True, True, False, False, True]  # tail 2 sees the prefix and itself
+    assert mask[4].tolist() == [False, True, True, True, True, False]
+    assert mask[0].tolist() == [True, False, False, False, False, False]  # padding sees only itself (no NaN)
+    additive = tree_attention_mask(segments, torch.float32, boolean=False)[0, 0]
+    assert (additive == 0).equal(mask)
+
+
+def test_plan_batches_counts_family_members_as_prompts():
+    batches = list(plan_batches([10, 9, 8, 7], [2, 2, 1, 2], max_prompts=4, max_tokens=1000))
+    assert batches == [[0, 1], [2, 3]]
+    assert list(plan_batches([50, 40], [1, 1], max_prompts=8, max_tokens=60)) == [[0], [1]]
+
+
+def test_split_for_retry_halves_then_separates_a_family():
+    families = [Family((0, 1), 3), Family((2, 3), 3), Family((4,))]
+    assert split_for_retry(families) == [[families[0]], families[1:]]
+    assert split_for_retry([families[0]]) == [[Family((0,))], [Family((1,))]]
+    assert split_for_retry([families[2]]) is None
+
+
+def test_share_cut_takes_from_the_longer_response_first():
+    assert _share_cut(100, 10, 50) == (50, 0)
+    assert _share_cut(10, 100, 50) == (0, 50)
+    assert _share_cut(60, 60, 20) == (10, 10)
+    assert sum(_share_cut(30, 200, 190)) == 190
+
+
+# --- batching invariance (tiny random model) ------------------------------------------------
+
+
+@pytest.mark.parametrize("share_prefix", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_results_do_not_depend_on_batching(tiny_backend, mixed_pairs, reference, share_prefix, batch_size):
+    judge = Judge(backend_like(tiny_backend, max_batch_size=batch_size, share_prefix=share_prefix))
+    assert_same(flat(judge.compare_batch(mixed_pairs)), reference)
+    assert_same(flat(judge.compare_batch(mixed_pairs[::-1])[::-1]), reference)
+
+
+def test_results_do_not_depend_on_the_token_budget(tiny_backend, mixed_pairs, reference):
+    judge = Judge(backend_like(tiny_backend, max_batch_tokens=600))
+    assert_same(flat(judge.compare_batch(mixed_pairs)), reference)
+
+
+def test_pairs_judged_separately_equal_pairs_judged_together(tiny_backend, mixed_pairs, reference):
+    judge = Judge(tiny_backend)
+    assert_same(flat([judge.compare_batch([pair])[0] for pair in mixed_pairs]), reference)
+
+
+def test_constrained_equals_outlines_through_generate(tiny_backend, mixed_pairs):
+    """The one-pass constrained verdict equals greedy constrained decoding by generate."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    backend = tiny_backend  # its outlines processor is already built by the constrained tests
+    requests = requests_for(mixed_pairs, "constrained")
+    fast = [output.text for output in backend.run(requests)]
+    processor = backend._verdict_processor(requests[0].verdicts)
+    slow = []
+    for request in requests:
+        processor.reset()
+        ids = torch.tensor([backend.prompt_ids(request)])
+        with torch.inference_mode():
+            out = backend.model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=3, do_sample=False,
+                logits_processor=LogitsProcessorList([processor]), pad_token_id=backend.pad_id,
+            )
+        new = out[0, ids.shape[1]:].tolist()
+        slow.append(backend.tokenizer.decode(list(backend.verdict_tokens.opening) + new, skip_special_tokens=True))
+    assert fast == slow
+
+
+# --- out of memory (simulated on CPU) -------------------------------------------------------
+
+
+@contextmanager
+def out_of_memory_above(model, rows: int):
+    """Make every forward pass with more than ``rows`` rows raise CUDA's out-of-memory error.
+
+    Records the rows of each pass that went through.
+    """
+    import torch
+
+    completed: list[int] = []
+
+    def hook(module, args, kwargs):
+        batch = kwargs["input_ids"].shape[0]
+        if batch > rows:
+            raise torch.cuda.OutOfMemoryError(f"simulated: {batch} rows")
+        completed.append(batch)
+
+    handle = model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield completed
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("share_prefix", [False, True])
+def test_out_of_memory_halves_the_batch_and_loses_nothing(tiny_backend, mixed_pairs, reference, share_prefix, caplog):
+    backend = backend_like(tiny_backend, max_batch_size=16, share_prefix=share_prefix)
+    judged: list[int] = []
+    forward = backend._next_token_logits
+
+    def counting(families, sequences):
+        logits = forward(families, sequences)  # raises before counting when the pass runs out of memory
+        judged.extend(index for family in families for index in family.members)
+        return logits
+
+    backend._next_token_logits = counting  # type: ignore[method-assign]
+    with out_of_memory_above(backend.model, 1) as completed, caplog.at_level(logging.WARNING, logger="critic"):
+        results = Judge(backend).compare_batch(mixed_pairs)
+    assert_same(flat(results), reference)
+    assert set(completed) == {1}
+    assert sorted(judged) == list(range(2 * len(mixed_pairs)))  # every prompt judged exactly once
+    assert "retrying them in two halves" in caplog.text
+
+
+def test_out_of_memory_on_one_prompt_fails_that_prompt_only(tiny_backend):
+    import torch
+
+    backend = backend_like(tiny_backend, share_prefix=False)
+    long_pair, short_pair = Pair("Explain. " * 40, "a", "b"), Pair("Hi", "a", "b")
+    limit = len(backend.prompt_ids(requests_for([short_pair])[0])) + 1
+
+    def hook(module, args, kwargs):
+        if kwargs["input_ids"].shape[1] > limit:
+            raise torch.cuda.OutOfMemoryError("simulated")
+
+    handle = backend.model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        results = Judge(backend).compare_each([long_pair, short_pair])
+    finally:
+        handle.remove()
+    assert isinstance(results[0], ModelError) and "out of GPU memory on a single prompt" in str(results[0])
+    assert not isinstance(results[1], Exception)
+
+
+# --- length limits --------------------------------------------------------------------------
+
+
+LONG_PAIR = Pair("Summarise the story.", "Once upon a time " * 60 + "THE END A", "It was " * 40 + "THE END B")
+
+
+def test_too_long_is_a_per_pair_error_by_default(tiny_backend):
+    backend = backend_like(tiny_backend, max_length=300)
+    results = Judge(backend).compare_each([LONG_PAIR, SHORT_PAIRS[0]])
+    assert isinstance(results[0], InputError)
+    message = str(results[0])
+    assert "the model reads at most 300" in message and "overflow='truncate'" in message
+    assert not isinstance(results[1], Exception)
+
+
+def test_default_limit_is_the_models_context(tiny_backend):
+    assert backend_like(tiny_backend).max_length == tiny_backend.model.config.max_position_embeddings
+
+
+def test_generate_reserves_room_for_new_tokens(tiny_backend):
+    backend = backend_like(tiny_backend, max_length=250)
+    (result,) = Judge(backend, mode="generate", max_new_tokens=200, swap=False).compare_each([SHORT_PAIRS[0]])
+    assert isinstance(result, InputError) and "plus 200 new tokens" in str(result)
+
+
+def test_truncate_cuts_responses_in_the_middle_visibly(tiny_backend, caplog):
+    backend = backend_like(tiny_backend, max_length=300, overflow="truncate")
+    requests = requests_for([LONG_PAIR])
+    seen = []
+    original = backend.prompt_ids
+
+    def recording(request):
+        seen.append(request)
+        return original(request)
+
+    backend.prompt_ids = recording  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="critic"):
+        outputs = backend.run(requests)
+    assert all(output.error is None and output.letter_probs for output in outputs)
+    assert "shortened a pair" in caplog.text
+    judged = [request for request in seen if "tokens cut by critic" in request.pair.response_a + request.pair.response_b]
+    ab = next(r.pair for r in judged if r.pair.prompt == LONG_PAIR.prompt and r.pair.response_a.startswith("Once"))
+    ba = next(r.pair for r in judged if r.pair.response_a.startswith("It was"))
+    assert (ab.response_a, ab.response_b) == (ba.response_b, ba.response_a)  # both orders see the same texts
+    assert ab.response_a.startswith("Once upon a time") and ab.response_a.endswith("THE END A")
+    assert CUT_MARKER.split("{")[0] in ab.response_a
+    assert all(len(original(r)) <= 300 for r in judged)
+
+
+def test_truncate_gives_an_error_when_the_question_alone_is_too_long(tiny_backend):
+    backend = backend_like(tiny_backend, max_length=120, overflow="truncate")
+    (result,) = Judge(backend).compare_each([Pair("Why? " * 200, "a", "b")])
+    assert isinstance(result, InputError) and "cannot fit 120" in str(result)
+
+
+def test_unknown_overflow_policy(tiny_backend):
+    with pytest.raises(InputError, match="overflow"):
+        backend_like(tiny_backend, overflow="drop")
