@@ -527,6 +527,7 @@ def _score_parser(commands: Any) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from critic.reward import RewardJudge, conversation_from_row
 
+    total = None if str(args.input) == "-" else _count_lines(args.input)  # fails fast, before the model loads
     judge = RewardJudge.from_pretrained(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
                                         max_length=args.max_length, trust_remote_code=args.trust_remote_code)
     fields = {"messages_field": args.messages_field, "prompt_field": args.prompt_field,
