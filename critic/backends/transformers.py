@@ -150,10 +150,13 @@ class TransformersBackend:
         self.stop_ids = _stop_ids(model, tokenizer)
         self.max_length = max_length if max_length is not None else getattr(model.config, "max_position_embeddings", None)
         self.overflow: Overflow = overflow
-        attention = getattr(model.config, "_attn_implementation", None)
+        attention = str(getattr(model.config, "_attn_implementation", None))
         self.share_prefix = share_prefix and attention in TREE_MASK_ATTENTION
         if share_prefix and not self.share_prefix:
             logger.info("prefix sharing is off: %s attention takes no custom attention mask", attention)
+        # flash-attention reads prompts laid end to end as separate sequences (varlen
+        # kernels), so its batches need no padding at all.
+        self.pack_prompts = attention.startswith("flash_attention")
         self._processors: dict[tuple[str, ...], Any] = {}
 
     @classmethod
@@ -338,9 +341,34 @@ class TransformersBackend:
 
     def _next_token_logits(self, families: Sequence[Family], sequences: Sequence[Sequence[int]]) -> torch.Tensor:
         """Float32 next-token logits after each member's last token, members in family order."""
-        if all(len(family.members) == 1 for family in families):
-            return self._padded_logits([sequences[family.members[0]] for family in families])
-        return self._shared_prefix_logits(families, sequences)
+        if any(len(family.members) > 1 for family in families):
+            return self._shared_prefix_logits(families, sequences)
+        alone = [sequences[family.members[0]] for family in families]
+        return self._packed_logits(alone) if self.pack_prompts else self._padded_logits(alone)
+
+    def _packed_logits(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
+        """One row holding the prompts end to end, positions restarting at each: no padding.
+
+        Without a mask, transformers reads the restarts as sequence boundaries
+        (flash-attention's varlen kernels; a block-diagonal mask elsewhere).
+        """
+        import torch
+
+        ids = [token for prompt in sequences for token in prompt]
+        positions = [position for prompt in sequences for position in range(len(prompt))]
+        ends, end = [], -1
+        for prompt in sequences:
+            end += len(prompt)
+            ends.append(end)
+        device = self.model.device
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=torch.tensor([ids], device=device),
+                position_ids=torch.tensor([positions], device=device),
+                logits_to_keep=torch.tensor(ends, device=device),
+                use_cache=False,
+            ).logits
+        return logits[0].float()
 
     def _padded_logits(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
         """One left-padded pass with a plain 2D padding mask (any attention implementation)."""

@@ -127,6 +127,13 @@ def test_results_do_not_depend_on_batching(tiny_backend, mixed_pairs, reference,
     assert_same(flat(judge.compare_batch(mixed_pairs[::-1])[::-1]), reference)
 
 
+def test_packed_prompts_equal_padded_ones(tiny_backend, mixed_pairs, reference):
+    # The padding-free layout used with flash-attention; on sdpa transformers masks the blocks instead.
+    backend = backend_like(tiny_backend, share_prefix=False)
+    backend.pack_prompts = True
+    assert_same(flat(Judge(backend).compare_batch(mixed_pairs)), reference)
+
+
 def test_results_do_not_depend_on_the_token_budget(tiny_backend, mixed_pairs, reference):
     judge = Judge(backend_like(tiny_backend, max_batch_tokens=600))
     assert_same(flat(judge.compare_batch(mixed_pairs)), reference)
