@@ -28,5 +28,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest
 
+# The throughput benchmark of the README (about 20 minutes on 2 CPU cores); not part of the tests.
+bench: $(STAMP)
+	$(TEST_ENV) $(BIN)/python benchmarks/throughput.py --pairs 64 --threads 2
+
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -41,7 +41,7 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 
 from critic import Judge, Pair, VerdictError, parse_verdict  # noqa: E402
-from critic.backends._batching import common_prefix_length, family_row, find_families, plan_batches  # noqa: E402
+from critic.backends._batching import common_prefix_length, find_families, plan_batches  # noqa: E402
 from critic.backends._overflow import pair_key  # noqa: E402
 from critic.backends.base import VerdictRequest  # noqa: E402
 from critic.backends.transformers import TransformersBackend  # noqa: E402
@@ -99,28 +99,28 @@ def conversations(pairs: Sequence[Pair]) -> list[list[dict[str, str]]]:
 @dataclass
 class TokenCounts:
     raw: int  # every prompt critic reads, both orders, no padding
-    unique: int  # what critic's rows hold: each family's shared prefix once (the limit row's tokens)
-    unique_per_pair: int  # each pair's two orders with their shared prefix once (repeated pairs counted again)
+    unique: int  # each pair's two orders with their shared prefix once: the limit row's tokens
+    unique_rows: int  # what critic's rows hold: a pair that repeats an earlier one shares its prefix too
     padded: int  # what critic's batches hold, padding included
     fixed_padded: int  # what fixed-size batches in data order hold (rows 2 and 3)
     median_prompt: float
-    rows: list[list[int]] = field(repr=False, default_factory=list)  # unique tokens, one list per family
+    rows: list[list[int]] = field(repr=False, default_factory=list)  # the unique tokens, one list per pair
 
 
 def count_tokens(backend: TransformersBackend, pairs: Sequence[Pair], batch_size: int) -> TokenCounts:
     requests = [VerdictRequest(shown, TEMPLATE, "score") for pair in pairs for shown in (pair, pair.swapped())]
     sequences = [backend.prompt_ids(request) for request in requests]
     families = find_families(sequences, [pair_key(r) for r in requests], max_members=4)
-    rows = [list(family_row(family, sequences).ids) for family in families]
-    widths = [len(row) for row in rows]
+    widths = [family.width(sequences) for family in families]
     padded = 0
     for batch in plan_batches(widths, [len(f.members) for f in families],
                               max_prompts=backend.max_batch_size, max_tokens=backend.max_batch_tokens):
         padded += len(batch) * max(widths[i] for i in batch)
     lengths = [len(ids) for ids in sequences]
-    per_pair = sum(len(a) + len(b) - common_prefix_length(a, b) for a, b in zip(sequences[::2], sequences[1::2]))
+    per_pair = [a + b[common_prefix_length(a, b):] for a, b in zip(sequences[::2], sequences[1::2])]
     fixed = sum(len(lengths[i:i + batch_size]) * max(lengths[i:i + batch_size]) for i in range(0, len(lengths), batch_size))
-    return TokenCounts(sum(lengths), sum(widths), per_pair, padded, fixed, statistics.median(lengths), rows)
+    return TokenCounts(sum(lengths), sum(map(len, per_pair)), sum(widths), padded, fixed, statistics.median(lengths),
+                       per_pair)
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -248,10 +248,10 @@ def critic_judge(backend: TransformersBackend, pairs: Sequence[Pair], mode: str)
 def bare_limit(model: Any, rows: Sequence[Sequence[int]], rows_per_pass: int) -> None:
     """The limit: one bare forward pass over exactly the unique tokens (no padding, no mask, no cache).
 
-    The unique tokens of all pairs are laid end to end and cut into rows as
-    wide as the average pair, ``rows_per_pass`` rows per pass (critic's rows
-    per pass): the same tokens in the same shape as critic's batches, with
-    nothing else.
+    Each pair's unique tokens (its two orders, the shared prefix once) are laid
+    end to end and cut into rows as wide as the average pair, ``rows_per_pass``
+    rows per pass (a pair per row, as in critic's batches): the workload's
+    tokens in critic's shape, with nothing else.
     """
     stream = [token for row in rows for token in row]
     width = max(1, round(len(stream) / len(rows)))
@@ -418,18 +418,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     if model.device.type == "cuda":
         params = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n and "lm_head" not in n)
         rate = matmul_rate(str(model.device))
-        achieved = 2 * params * tokens.unique / results["critic"].best
+        achieved = 2 * params * tokens.unique_rows / results["critic"].best
         gpu = {"gpu": torch.cuda.get_device_name(), "bf16_matmul_tflops": round(rate / 1e12, 1),
                "critic_model_tflops": round(achieved / 1e12, 1), "share_of_matmul_rate": round(achieved / rate, 3),
-               "flops_counted": "2 x non-embedding parameters x unique tokens (attention and LM head left out)",
+               "flops_counted": "2 x non-embedding parameters x the tokens of critic's rows (no padding, no attention, no LM head)",
                "cuda_peak_allocated_gib": round(torch.cuda.max_memory_allocated() / (1 << 30), 2)}
 
     print(f"\n{len(pairs)} pairs x 2 orders, {args.threads} threads, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, model {backend.name} ({model.dtype}, {model.config._attn_implementation}), "
           f"loaded in {load_seconds:.0f} s")
-    print(f"tokens: raw {tokens.raw} (median {tokens.median_prompt:.0f}/prompt), critic padded {tokens.padded}, "
-          f"unique {tokens.unique} ({tokens.unique_per_pair} counting repeated pairs again); "
-          f"fixed {args.batch_size}-batches in data order hold {tokens.fixed_padded}")
+    print(f"tokens: raw {tokens.raw} (median {tokens.median_prompt:.0f}/prompt), unique {tokens.unique} "
+          f"(critic's rows {tokens.unique_rows}: repeated pairs share their prefix too), critic padded "
+          f"{tokens.padded}; fixed {args.batch_size}-batches in data order hold {tokens.fixed_padded}")
     print(f"generation rows: --max-new-tokens {args.max_new_tokens}; best of {args.repeats} interleaved run(s) "
           "(row 1: one run); "
           f"load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
@@ -449,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "max_new_tokens": args.max_new_tokens, "repeats": args.repeats, "device": str(model.device),
         "model": backend.name, "dtype": str(model.dtype), "torch": torch.__version__,
         "tokens": {"raw": tokens.raw, "padded": tokens.padded, "unique": tokens.unique,
-                   "unique_per_pair": tokens.unique_per_pair,
+                   "unique_critic_rows": tokens.unique_rows,
                    "fixed_batches_padded": tokens.fixed_padded, "median_prompt": tokens.median_prompt},
         "rows": table, "targets": targets, "gpu": gpu or "not measured", "load_average": os.getloadavg(),
     }))

@@ -83,27 +83,41 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=MODES, default="score", help="how verdicts are read (default: score)")
     parser.add_argument("--no-swap", action="store_true", help="judge one order only (no position-swap debiasing)")
     parser.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass at most (default: 16)")
+    parser.add_argument("--max-batch-tokens", type=int, default=16384,
+                        help="padded tokens per forward pass at most (default: 16384)")
     parser.add_argument("--max-new-tokens", type=int, default=2048, help="generation budget in generate mode")
+    parser.add_argument("--max-length", type=int,
+                        help="longest prompt in tokens (default: the model's context length)")
+    parser.add_argument("--overflow", choices=("error", "truncate"), default="error",
+                        help="a prompt over --max-length: fail that pair with a reason (default), or shorten "
+                             "both responses in the middle behind a visible marker")
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
     parser.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 on CPU)")
     parser.add_argument("--trust-remote-code", action="store_true")
+
+
+def _generative_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``Judge.from_pretrained`` keyword arguments from the options of :func:`_model_options`."""
+    return {
+        "template": args.template,
+        "mode": args.mode,
+        "swap": not args.no_swap,
+        "device": args.device,
+        "dtype": args.dtype,
+        "batch_size": args.batch_size,
+        "max_batch_tokens": args.max_batch_tokens,
+        "max_new_tokens": args.max_new_tokens,
+        "max_length": args.max_length,
+        "overflow": args.overflow,
+        "trust_remote_code": args.trust_remote_code,
+    }
 
 
 def run_judge(args: argparse.Namespace) -> int:
     from critic.judge import Judge
 
     total = None if str(args.input) == "-" else _count_lines(args.input)  # fails fast, before the model loads
-    judge = Judge.from_pretrained(
-        args.model,
-        template=args.template,
-        mode=args.mode,
-        swap=not args.no_swap,
-        device=args.device,
-        dtype=args.dtype,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        trust_remote_code=args.trust_remote_code,
-    )
+    judge = Judge.from_pretrained(args.model, **_generative_options(args))
     fields = {
         "prompt_field": args.prompt_field,
         "response_a_field": args.response_a_field,
@@ -299,15 +313,11 @@ def _judge_factory(args: argparse.Namespace) -> Any:
     """A picklable zero-argument callable that builds the judge (Ray actors call it too)."""
     import functools
 
-    options: dict[str, Any] = {
-        "device": args.device,
-        "dtype": args.dtype,
-        "batch_size": args.batch_size,
-        "trust_remote_code": args.trust_remote_code,
-    }
-    if args.judge != "reward":
-        options.update(template=args.template, mode=args.mode, swap=not args.no_swap,
-                       max_new_tokens=args.max_new_tokens)
+    if args.judge == "reward":
+        options = {"device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
+                   "max_length": args.max_length, "trust_remote_code": args.trust_remote_code}
+    else:
+        options = _generative_options(args)
     return functools.partial(build_judge, args.judge_factory, args.model, options, kind=args.judge)
 
 
@@ -469,10 +479,7 @@ def run_eval(args: argparse.Namespace) -> int:
         sources[name] = (Path(path), field or None)
     others = [load_predictions(name, path, field=field) for name, (path, field) in sources.items()]
     judges: dict[str, PairwiseJudge] = {
-        "generative": Judge.from_pretrained(args.model, template=args.template, mode=args.mode,
-                                            swap=not args.no_swap, device=args.device, dtype=args.dtype,
-                                            batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                                            trust_remote_code=args.trust_remote_code),
+        "generative": Judge.from_pretrained(args.model, **_generative_options(args)),
     }
     if args.reward_model:
         from critic.reward import RewardJudge

@@ -24,6 +24,8 @@ from critic.verdicts import parse_verdict
 if TYPE_CHECKING:
     import torch
 
+    from critic.backends._overflow import Overflow
+
 logger = logging.getLogger("critic")
 
 DEFAULT_MAX_NEW_TOKENS = 2048
@@ -87,11 +89,18 @@ class Judge:
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         attn_implementation: str | None = None,
         trust_remote_code: bool = False,
+        max_length: int | None = None,
+        overflow: Overflow = "error",
+        share_prefix: bool = True,
     ) -> Judge:
         """Load a generative judge: a hub id, a local folder, a ``.gguf`` file, or ``"demo"``.
 
         ``batch_size`` caps the prompts per forward pass and ``max_batch_tokens``
         the padded tokens per pass; prompts are sorted by length to waste little.
+        A prompt longer than ``max_length`` (default: the model's context) fails
+        that pair with an :class:`InputError` unless ``overflow="truncate"``,
+        which shortens both responses in the middle behind a visible marker.
+        ``share_prefix`` computes the common start of a pair's two orders once.
         """
         from critic.backends.transformers import TransformersBackend
 
@@ -103,6 +112,9 @@ class Judge:
             trust_remote_code=trust_remote_code,
             max_batch_size=batch_size,
             max_batch_tokens=max_batch_tokens,
+            max_length=max_length,
+            overflow=overflow,
+            share_prefix=share_prefix,
         )
         return cls(backend, template=template, mode=mode, swap=swap, max_new_tokens=max_new_tokens, model_name=model)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,13 @@ def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> P
         )
     except (OSError, ValueError) as error:
         raise _load_error(source, error) from error
+
+
+def decode_text(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+    """Token ids back to one string (``decode`` is typed to return lists for batches too)."""
+    text = tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
+    assert isinstance(text, str)
+    return text
 
 
 def load_model(

@@ -85,6 +85,36 @@ def test_field_flags_rename_input_columns(tmp_path, demo_judge_factory):
     assert code == 0 and "label" in read_jsonl(out)[0]
 
 
+@pytest.fixture
+def tiny_model_loader(monkeypatch, tiny_backend):
+    """Make the real Judge.from_pretrained build its backend on the tiny model, keeping the options it is given."""
+    from critic.backends.transformers import TransformersBackend
+
+    def from_pretrained(model, *, device=None, dtype=None, attn_implementation=None, trust_remote_code=False,
+                        **options):
+        return TransformersBackend(tiny_backend.model, tiny_backend.tokenizer, **options)
+
+    monkeypatch.setattr(TransformersBackend, "from_pretrained", staticmethod(from_pretrained))
+
+
+@pytest.mark.parametrize("overflow", [None, "truncate"])
+def test_overflow_option_reaches_the_engine(tmp_path, tiny_model_loader, overflow):
+    source = tmp_path / "in.jsonl"
+    long_pair = {"prompt": "Summarise the story.", "response_a": "Once upon a time " * 80,
+                 "response_b": "It was " * 60}
+    source.write_text(json.dumps(long_pair) + "\n" + json.dumps({"prompt": "2+2?", "response_a": "4",
+                                                                  "response_b": "5"}) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    args = ["judge", str(source), "--model", "demo", "-o", str(out), "--quiet", "--max-length", "300"]
+    code = cli.main(args + (["--overflow", overflow] if overflow else []))
+    long_record, short_record = read_jsonl(out)
+    assert "label" in short_record
+    if overflow is None:
+        assert code == 1 and "the model reads at most 300" in long_record["error"]
+    else:
+        assert code == 0 and "label" in long_record
+
+
 def run_critic(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "critic.cli", *args], capture_output=True, text=True, timeout=300)
 

@@ -8,7 +8,8 @@ prefix and itself but not the other tails (a tree instead of a line). So the
 prefix is computed once and its keys and values serve every continuation,
 exactly as a reused KV cache would, in a single forward pass.
 
-Rows are batched longest first under a prompt count and a padded-token budget.
+Rows are batched longest first under a prompt count and a padded-token budget,
+cut where the fewest padding tokens are wasted.
 This module is plain Python (no torch) so the layout can be tested on its own.
 """
 
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 
 # Segment id of a padding column in a batch; the prefix is segment 0 and tail j is segment j + 1.
 PAD_SEGMENT = -1
+# What a forward pass costs beyond its tokens (reading the weights, launching
+# kernels), in tokens: about right for both the CPU demo and an 8B model on a GPU.
+PASS_COST = 128
 
 
 @dataclass(frozen=True)
@@ -110,29 +114,44 @@ def family_row(family: Family, sequences: Sequence[Sequence[int]]) -> Row:
 
 
 def plan_batches(
-    widths: Sequence[int], sizes: Sequence[int], *, max_prompts: int, max_tokens: int
+    widths: Sequence[int],
+    sizes: Sequence[int],
+    *,
+    max_prompts: int,
+    max_tokens: int,
+    pass_cost: int = PASS_COST,
 ) -> Iterator[list[int]]:
-    """Row indices grouped longest first; each batch holds at most ``max_prompts`` prompts
-    (a row of a family counts its members) and ``max_tokens`` padded tokens.
+    """Row indices in batches, longest rows first; each batch holds at most ``max_prompts``
+    prompts (a family's row counts its members) and ``max_tokens`` padded tokens.
 
+    Rows are sorted by width and cut into runs of neighbours so as to spend the
+    fewest padded tokens plus ``pass_cost`` per forward pass (a dynamic
+    programme over the cut points). Filling every batch to the limit instead
+    would put a short row beside a long one whenever the lengths thin out.
     A row that alone exceeds a limit still gets a batch of its own: the limits
     shape batches, they never drop work (a row too long for memory is the
     out-of-memory handler's business).
     """
     order = sorted(range(len(widths)), key=lambda i: widths[i], reverse=True)
-    batch: list[int] = []
-    prompts = 0
-    for index in order:
-        longest = widths[batch[0]] if batch else widths[index]
-        too_many = prompts + sizes[index] > max_prompts
-        too_wide = (len(batch) + 1) * longest > max_tokens
-        if batch and (too_many or too_wide):
-            yield batch
-            batch, prompts = [], 0
-        batch.append(index)
-        prompts += sizes[index]
-    if batch:
-        yield batch
+    # cost[end]: the cheapest way to batch order[:end]; start[end]: where its last batch begins.
+    cost = [0.0] + [float("inf")] * len(order)
+    start = [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):
+        prompts = 0
+        for begin in range(end - 1, -1, -1):  # the batch order[begin:end]; its widest row is order[begin]
+            prompts += sizes[order[begin]]
+            rows, widest = end - begin, widths[order[begin]]
+            if rows > 1 and (prompts > max_prompts or rows * widest > max_tokens):
+                break  # growing the batch further only adds prompts and width
+            candidate = cost[begin] + rows * widest + pass_cost
+            if candidate < cost[end]:
+                cost[end], start[end] = candidate, begin
+    cuts, end = [], len(order)
+    while end:
+        cuts.append((start[end], end))
+        end = start[end]
+    for begin, end in reversed(cuts):
+        yield order[begin:end]
 
 
 def split_for_retry(families: Sequence[Family]) -> list[list[Family]] | None:

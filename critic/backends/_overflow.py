@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from critic.backends.base import VerdictRequest
 from critic.errors import InputError
+from critic.models import decode_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -101,7 +102,7 @@ class Truncator:
         keep = len(ids) - count
         head, tail = ids[: keep - keep // 2], ids[len(ids) - keep // 2 :]
         marker = CUT_MARKER.format(count=count)
-        return self.tokenizer.decode(head) + marker + self.tokenizer.decode(tail)
+        return decode_text(self.tokenizer, head) + marker + decode_text(self.tokenizer, tail)
 
 
 def _share_cut(left: int, right: int, count: int) -> tuple[int, int]:

@@ -41,6 +41,7 @@ from critic.backends._overflow import OVERFLOW_POLICIES, Overflow, Truncator, pa
 from critic.backends.base import VERDICT_OPENING, BackendOutput, VerdictRequest
 from critic.errors import InputError, MissingDependencyError, ModelError
 from critic.models import (
+    decode_text,
     load_model,
     load_tokenizer,
     pick_attention,
@@ -98,9 +99,9 @@ def chat_prompt_ids(
     opening: Sequence[int] = (),
 ) -> list[int]:
     """Token ids of a judge prompt through the model's chat template, with assistant text appended."""
-    encoded = tokenizer.apply_chat_template(
-        [dict(message) for message in messages], tokenize=True, add_generation_prompt=True, return_dict=True
-    )
+    conversation = [{"role": message["role"], "content": message["content"]} for message in messages]
+    encoded: Any = tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
+                                                 return_dict=True)
     ids = list(encoded["input_ids"])
     if prefill:
         ids += tokenizer.encode(prefill, add_special_tokens=False)
@@ -227,16 +228,17 @@ class TransformersBackend:
 
     def _prompts(self, requests: Sequence[VerdictRequest]) -> list[list[int] | BackendOutput]:
         """Token ids per request, or an error output for a request that does not fit the model."""
-        prompts: list[list[int] | BackendOutput] = [self.prompt_ids(request) for request in requests]
+        counted = [self.prompt_ids(request) for request in requests]
+        prompts: list[list[int] | BackendOutput] = list(counted)
         if self.max_length is None:
             return prompts
         # Generation writes into the same context, so its budget is reserved up front.
         reserved = [request.max_new_tokens if request.mode == "generate" else 0 for request in requests]
-        over = [len(ids) + extra > self.max_length for ids, extra in zip(prompts, reserved)]  # type: ignore[arg-type]
+        over = [len(ids) + extra > self.max_length for ids, extra in zip(counted, reserved)]
         if self.overflow == "error":
             return [
                 BackendOutput(error=too_long_error(len(ids), extra, self.max_length)) if too_long else ids
-                for ids, extra, too_long in zip(prompts, reserved, over)  # type: ignore[arg-type]
+                for ids, extra, too_long in zip(counted, reserved, over)
             ]
         # When one order of a pair is too long, both orders are shortened alike: the
         # model must see the same two answers in either order.
@@ -318,14 +320,14 @@ class TransformersBackend:
         last_ids = torch.tensor([[self.verdict_tokens.opening[-1]]] * logits.shape[0], device=logits.device)
         with torch.inference_mode():  # the processor masks the logits in place
             chosen = processor(last_ids, logits).argmax(dim=-1).tolist()
-        opening = self.tokenizer.decode(list(self.verdict_tokens.opening))
-        closing = self.tokenizer.decode(list(self.verdict_tokens.closing))
+        opening = decode_text(self.tokenizer, self.verdict_tokens.opening)
+        closing = decode_text(self.tokenizer, self.verdict_tokens.closing)
         members = [index for family in families for index in family.members]
         outputs = []
         for index, token in zip(members, chosen):
-            letter = self.tokenizer.decode([token])[:1]
+            letter = decode_text(self.tokenizer, [token])[:1]
             if letter not in verdicts:
-                raise ModelError(f"the verdict constraint let through token {token} ({self.tokenizer.decode([token])!r})")
+                raise ModelError(f"the verdict constraint let through token {token} ({decode_text(self.tokenizer, [token])!r})")
             outputs.append((index, BackendOutput(text=f"{opening}{letter}{closing}")))
         return outputs
 
@@ -334,7 +336,7 @@ class TransformersBackend:
     ) -> list[tuple[int, BackendOutput]]:
         members = [index for family in families for index in family.members]
         new_ids = self._greedy([sequences[i] for i in members], max_new_tokens)
-        return [(index, BackendOutput(text=self.tokenizer.decode(ids, skip_special_tokens=True)))
+        return [(index, BackendOutput(text=decode_text(self.tokenizer, ids, skip_special_tokens=True)))
                 for index, ids in zip(members, new_ids)]
 
     # --- forward passes -----------------------------------------------------------------------
@@ -403,8 +405,7 @@ class TransformersBackend:
         columns = sorted({column for _, column in ends})
         at = {column: place for place, column in enumerate(columns)}
         device = self.model.device
-        sdpa = self.model.config._attn_implementation == "sdpa"
-        mask = tree_attention_mask(segments.to(device), self.model.dtype, boolean=sdpa)
+        mask = tree_attention_mask(segments.to(device), self.model.dtype)
         with torch.inference_mode():
             logits = self.model(
                 input_ids=input_ids.to(device),
@@ -432,7 +433,8 @@ class TransformersBackend:
 
         input_ids, mask = self._pad_left(sequences)
         with torch.inference_mode():
-            output = self.model.generate(
+            generate: Any = self.model.generate  # typed as a Tensor attribute by transformers' stubs
+            output = generate(
                 input_ids=input_ids,
                 attention_mask=mask,
                 max_new_tokens=max_new_tokens,
@@ -456,19 +458,21 @@ class TransformersBackend:
                 raise MissingDependencyError("outlines", "outlines", "constrained mode") from error
             from typing import Literal
 
-            closing = self.tokenizer.decode(list(self.verdict_tokens.closing))
+            closing = decode_text(self.tokenizer, self.verdict_tokens.closing)
             tails = tuple(f"{letter}{closing}" for letter in verdicts)
-            generator = outlines.Generator(outlines.from_transformers(self.model, self.tokenizer), Literal[tails])  # type: ignore[valid-type]
+            model = outlines.from_transformers(self.model, self.tokenizer)  # type: ignore[arg-type]
+            generator: Any = outlines.Generator(model, Literal[tails])  # type: ignore[valid-type]
             self._processors[verdicts] = generator.logits_processor
         return self._processors[verdicts]
 
 
-def tree_attention_mask(segments: torch.Tensor, dtype: torch.dtype, *, boolean: bool) -> torch.Tensor:
-    """The 4D mask of a batch of family rows, from each column's segment (see ``_batching``).
+def tree_attention_mask(segments: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The additive 4D mask of a batch of family rows, from each column's segment (see ``_batching``).
 
     A query sees earlier keys of the shared prefix and of its own segment, never
-    another member's tail nor padding. Boolean (True: attend) for sdpa,
-    additive for eager attention.
+    another member's tail nor padding. Additive (0 or the dtype's minimum)
+    because eager attention adds it and sdpa takes it as is; a boolean mask
+    would be converted again in every layer.
     """
     import torch
 
@@ -480,10 +484,8 @@ def tree_attention_mask(segments: torch.Tensor, dtype: torch.dtype, *, boolean: 
     # A padding query would see nothing and turn into NaN, which its keys would
     # then carry into every later layer; letting it see itself keeps it finite.
     visible |= torch.eye(width, dtype=torch.bool, device=device)
-    visible = visible[:, None, :, :]
-    if boolean:
-        return visible
-    return torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(~visible, torch.finfo(dtype).min)
+    hidden = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(~visible, torch.finfo(dtype).min)
+    return hidden[:, None, :, :]
 
 
 def _out_of_memory_errors() -> tuple[type[BaseException], ...]:

@@ -88,18 +88,34 @@ def test_tree_mask_hides_the_other_tail_and_padding():
     import torch
 
     segments = torch.tensor([[PAD_SEGMENT, 0, 0, 1, 1, 2]])
-    mask = tree_attention_mask(segments, torch.float32, boolean=True)[0, 0]
-    assert mask[5].tolist() == [False, True, True, False, False, True]  # tail 2 sees the prefix and itself
-    assert mask[4].tolist() == [False, True, True, True, True, False]
-    assert mask[0].tolist() == [True, False, False, False, False, False]  # padding sees only itself (no NaN)
-    additive = tree_attention_mask(segments, torch.float32, boolean=False)[0, 0]
-    assert (additive == 0).equal(mask)
+    visible = tree_attention_mask(segments, torch.float32)[0, 0] == 0
+    assert visible[5].tolist() == [False, True, True, False, False, True]  # tail 2 sees the prefix and itself
+    assert visible[4].tolist() == [False, True, True, True, True, False]
+    assert visible[0].tolist() == [True, False, False, False, False, False]  # padding sees only itself (no NaN)
 
 
 def test_plan_batches_counts_family_members_as_prompts():
     batches = list(plan_batches([10, 9, 8, 7], [2, 2, 1, 2], max_prompts=4, max_tokens=1000))
     assert batches == [[0, 1], [2, 3]]
     assert list(plan_batches([50, 40], [1, 1], max_prompts=8, max_tokens=60)) == [[0], [1]]
+
+
+def test_plan_batches_keeps_every_row_once_within_the_limits():
+    import random
+
+    rng = random.Random(0)
+    widths = [rng.randint(50, 1500) for _ in range(200)]
+    sizes = [rng.choice([1, 2, 2, 4]) for _ in widths]
+    batches = list(plan_batches(widths, sizes, max_prompts=16, max_tokens=8000))
+    assert sorted(i for batch in batches for i in batch) == list(range(len(widths)))
+    for batch in batches:
+        assert len(batch) == 1 or (sum(sizes[i] for i in batch) <= 16 and len(batch) * max(widths[i] for i in batch) <= 8000)
+
+
+def test_plan_batches_cuts_where_lengths_jump():
+    # Filling batches of four would pair the long rows with short ones; the plan keeps them apart.
+    batches = list(plan_batches([1000, 990, 300, 290, 280, 270], [1] * 6, max_prompts=4, max_tokens=10**6))
+    assert batches == [[0, 1], [2, 3, 4, 5]]
 
 
 def test_split_for_retry_halves_then_separates_a_family():
