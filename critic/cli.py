@@ -258,6 +258,9 @@ def run_filter(args: argparse.Namespace) -> int:
 
     if args.judge == "reward":
         _default_reward_model(args)
+        if args.overflow != "error":
+            raise InputError("--overflow truncate shortens a generative judge's prompt; a reward model's "
+                             "conversation over --max-length fails that row. Drop --overflow with --judge reward")
     elif args.min_margin is not None and args.judge_factory is None:
         raise InputError("--min-margin reads a reward model's score margin; use it with --judge reward "
                          "(or --min-p with a generative judge)")

@@ -30,7 +30,7 @@ KINDS = [("great", "poor"), ("fine", "okay"), ("same", "also same"), ("poor", "g
 
 def fake_reward_judge(model: str, **options) -> RewardJudge:
     """The ``--judge-factory`` of these tests: a RewardJudge scoring responses from ``SCORES``."""
-    assert set(options) == {"device", "dtype", "batch_size", "trust_remote_code"}  # the reward options only
+    assert set(options) <= {"device", "dtype", "batch_size", "max_length", "trust_remote_code"}  # reward options only
     return RewardJudge(FakeScorer.by_response(SCORES), model_name=model)
 
 
@@ -132,6 +132,13 @@ def test_filter_file_with_a_margin_counts_add_up_and_resume_is_byte_identical(tm
 def run_filter(source: Path, out: Path, *extra: str) -> int:
     return cli.main(["filter", str(source), "-o", str(out), "--judge", "reward", "--model", "rm",
                      "--judge-factory", FACTORY, "--quiet", "--chunk-size", "7", *extra])
+
+
+def test_cli_filter_reward_refuses_overflow_truncate(tmp_path, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", rows(2))
+    assert run_filter(source, tmp_path / "out", "--overflow", "truncate") == 2
+    assert "Drop --overflow with --judge reward" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_filter_reward_margin_columns_and_resume(tmp_path, capsys):
