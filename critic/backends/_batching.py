@@ -21,7 +21,8 @@ from dataclasses import dataclass
 # Segment id of a padding column in a batch; the prefix is segment 0 and tail j is segment j + 1.
 PAD_SEGMENT = -1
 # What a forward pass costs beyond its tokens (reading the weights, launching
-# kernels), in tokens: about right for both the CPU demo and an 8B model on a GPU.
+# kernels), counted in tokens. A rough setting, not tuned per device: it only
+# decides whether a few rows of padding are worth one pass fewer.
 PASS_COST = 128
 
 

@@ -22,6 +22,7 @@ from critic.backends._batching import (
     split_for_retry,
 )
 from critic.backends._overflow import CUT_MARKER, _share_cut
+from critic.backends._tree_attention import row_layout, tree_attention
 from critic.backends.base import VerdictRequest
 from critic.backends.transformers import TransformersBackend, tree_attention_mask
 from critic.templates import load_template
@@ -141,6 +142,32 @@ def test_results_do_not_depend_on_batching(tiny_backend, mixed_pairs, reference,
     judge = Judge(backend_like(tiny_backend, max_batch_size=batch_size, share_prefix=share_prefix))
     assert_same(flat(judge.compare_batch(mixed_pairs)), reference)
     assert_same(flat(judge.compare_batch(mixed_pairs[::-1])[::-1]), reference)
+
+
+def test_row_layout_measures_prefix_and_tails():
+    row = family_row(Family((0, 1, 2), 3), [[1, 2, 3, 4, 5], [1, 2, 3, 9], [1, 2, 3, 7, 7, 7]])
+    assert row_layout(row, offset=4) == (4, 3, (2, 1, 3))
+    assert row_layout(family_row(Family((0,)), [[5, 6, 7]]), offset=0) == (0, 0, (3,))
+
+
+@pytest.mark.parametrize("batch_size", [2, 16])
+def test_tree_attention_equals_the_masked_pass(tiny_backend, mixed_pairs, batch_size):
+    # Repeated pairs make families of four members; batches mix row widths (left padding).
+    pairs = mixed_pairs + mixed_pairs[:2]
+    cut = backend_like(tiny_backend, max_batch_size=batch_size)
+    masked = backend_like(tiny_backend, max_batch_size=batch_size)
+    masked.tree_kernel = False
+    assert cut.tree_kernel
+    assert_same(flat(Judge(cut).compare_batch(pairs)), flat(Judge(masked).compare_batch(pairs)))
+
+
+def test_tree_attention_restores_the_models_attention(tiny_backend):
+    config = tiny_backend.model.config
+    before = config._attn_implementation
+    with pytest.raises(RuntimeError), tree_attention(tiny_backend.model):
+        assert config._attn_implementation != before
+        raise RuntimeError("a failed pass")
+    assert config._attn_implementation == before
 
 
 def test_packed_prompts_equal_padded_ones(tiny_backend, mixed_pairs, reference):
