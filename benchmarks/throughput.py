@@ -345,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=8, help="generation cap of rows 1-3 (default 8)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed runs per row, interleaved, the best reported (row 1 runs once); default 3")
-    parser.add_argument("--skip", nargs="*", default=[], help="rows to leave out: card card-batched outlines constrained")
+    parser.add_argument("--skip", nargs="*", default=[], help="rows to leave out: card card-batched outlines constrained masked")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
     parser.add_argument("--memory-pairs", type=int, default=0, help="instead: judge this many pairs, report peak memory")
     parser.add_argument("--gpu-8b-shape", action="store_true", help="random bf16 Llama-3.1-8B-shaped model on CUDA")
@@ -369,6 +369,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     warm_rows = count_tokens(backend, warm_pairs, args.batch_size).rows
     rows_per_pass = max(1, args.batch_size // 2)
     generator = outlines_generator(model, tokenizer) if "outlines" not in args.skip else None
+    masked = TransformersBackend(model, tokenizer, max_batch_size=backend.max_batch_size,
+                                 max_batch_tokens=backend.max_batch_tokens, name=backend.name)
+    masked.tree_kernel = False
 
     variants: dict[str, tuple[str, Callable[[Sequence[Pair], Sequence[Any]], int | None]]] = {
         "card": ("1. model card: one prompt at a time, generate + parse",
@@ -382,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "limit": ("5. limit: bare forward over unique tokens",
                   lambda ps, cs: bare_limit(model, tokens.rows if ps is pairs else warm_rows, rows_per_pass)),
         "constrained": ("4b. critic constrained", lambda ps, cs: critic_judge(backend, ps, "constrained")),
+        # The tree attention's contribution: the same engine with one masked sdpa call per layer.
+        "masked": ("4c. critic score, masked attention", lambda ps, cs: critic_judge(masked, ps, "score")),
     }
     names = [name for name in variants if name not in args.skip]
     results = {name: Result(name) for name in names}

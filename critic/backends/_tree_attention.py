@@ -5,10 +5,9 @@ A family row is ``prefix | tail 1 | tail 2 ...`` (see ``_batching``). With one
 hidden part away, and it cannot skip the upper triangle as it does for plain
 causal attention. Here each row is cut into the pieces that really attend to
 each other: ``prefix + tail 1`` is plain causal attention, and each later tail
-attends to the prefix and, causally, to itself. Padding is skipped. On the CPU
-this makes a score-mode pass about 6% faster on the demo model (measured with
-benchmarks/throughput.py); the results equal the masked pass within float
-rounding (tests/backends/test_engine.py).
+attends to the prefix and, causally, to itself. Padding is skipped. Row 4c
+of benchmarks/throughput.py times the masked pass beside it; the results equal
+the masked pass within float rounding (tests/backends/test_engine.py).
 
 The function is registered with transformers' ``AttentionInterface`` and used
 only inside :func:`tree_attention`, which points the model's config at it for
