@@ -15,6 +15,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
+from critic.backends.base import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS
 from critic.errors import CriticError, InputError
 from critic.models import DEFAULT_MODEL, DEMO_ALIAS
 from critic.templates import DEFAULT_TEMPLATE, builtin_templates
@@ -82,9 +83,10 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default=DEFAULT_TEMPLATE, help=f"built-in name or .jinja path (default: {DEFAULT_TEMPLATE})")
     parser.add_argument("--mode", choices=MODES, default="score", help="how verdicts are read (default: score)")
     parser.add_argument("--no-swap", action="store_true", help="judge one order only (no position-swap debiasing)")
-    parser.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass at most (default: 16)")
-    parser.add_argument("--max-batch-tokens", type=int, default=16384,
-                        help="padded tokens per forward pass at most (default: 16384)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
+                        help=f"prompts per forward pass at most (default: {DEFAULT_MAX_BATCH_SIZE})")
+    parser.add_argument("--max-batch-tokens", type=int, default=DEFAULT_MAX_BATCH_TOKENS,
+                        help=f"padded tokens per forward pass at most (default: {DEFAULT_MAX_BATCH_TOKENS})")
     parser.add_argument("--max-new-tokens", type=int, default=2048, help="generation budget in generate mode")
     parser.add_argument("--max-length", type=int,
                         help="longest prompt in tokens (default: the model's context length)")
@@ -524,8 +526,8 @@ def _score_parser(commands: Any) -> None:
     parser.add_argument("--prompt-field", default="prompt")
     parser.add_argument("--response-field", default="response")
     parser.add_argument("--history-field", default="history")
-    parser.add_argument("--batch-size", type=int, default=16,
-                        help="conversations per forward pass at most (default: 16)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
+                        help=f"conversations per forward pass at most (default: {DEFAULT_MAX_BATCH_SIZE})")
     parser.add_argument("--max-length", type=int, help="longest conversation in tokens (default: the model's context)")
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
     parser.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 on CPU)")

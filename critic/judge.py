@@ -13,7 +13,13 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from critic.backends.base import Backend, BackendOutput, VerdictRequest
+from critic.backends.base import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
+    Backend,
+    BackendOutput,
+    VerdictRequest,
+)
 from critic.errors import CriticError, InputError, ModelError, VerdictError
 from critic.merge import merge_orders, order_from_letter_probs, order_from_verdict
 from critic.models import DEFAULT_MODEL
@@ -84,8 +90,8 @@ class Judge:
         swap: bool = True,
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
-        batch_size: int = 16,
-        max_batch_tokens: int = 16384,
+        batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         attn_implementation: str | None = None,
         trust_remote_code: bool = False,

@@ -20,6 +20,9 @@ from critic.types import Mode, Pair
 
 # Every built-in template opens its verdict with this; score and constrained
 # modes prefill it so the model only has to choose the letter.
+# Batch limits every model backend starts from: prompts and padded tokens per forward pass.
+DEFAULT_MAX_BATCH_SIZE = 16
+DEFAULT_MAX_BATCH_TOKENS = 16384
 VERDICT_OPENING = "[["
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from critic.backends.base import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS
 from critic.errors import CriticError, InputError, ModelError
 from critic.models import (
     DEMO_ALIAS,
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("critic")
 
 DEFAULT_REWARD_MODEL = "Skywork/Skywork-Reward-Llama-3.1-8B-v0.2"
-DEFAULT_MAX_BATCH_SIZE = 16
-DEFAULT_MAX_BATCH_TOKENS = 16384
 PADDING_SIDES = ("right", "left")
 # Gemma-2 soft-caps its attention logits; sdpa cannot, and the Skywork-Reward-Gemma-2-27B
 # card reports that sdpa significantly degrades its scores. Eager and flash-attn 2 both cap.

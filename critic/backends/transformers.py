@@ -38,9 +38,15 @@ from critic.backends._batching import (
     plan_batches,
     split_for_retry,
 )
-from critic.backends._tree_attention import layouts, tree_attention
 from critic.backends._overflow import OVERFLOW_POLICIES, Overflow, Truncator, pair_key, too_long_error
-from critic.backends.base import VERDICT_OPENING, BackendOutput, VerdictRequest
+from critic.backends._tree_attention import layouts, tree_attention
+from critic.backends.base import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
+    VERDICT_OPENING,
+    BackendOutput,
+    VerdictRequest,
+)
 from critic.errors import InputError, MissingDependencyError, ModelError
 from critic.models import (
     decode_text,
@@ -59,8 +65,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("critic")
 
-DEFAULT_MAX_BATCH_SIZE = 16
-DEFAULT_MAX_BATCH_TOKENS = 16384
 # Prefix sharing hands the model a custom 4D attention mask; these attention
 # implementations take one (flash-attention 2 reads only 2D padding masks).
 TREE_MASK_ATTENTION = ("sdpa", "eager")
