@@ -273,7 +273,7 @@ def build_model(args: argparse.Namespace) -> TransformersBackend:
         return TransformersBackend.from_pretrained("demo", device=args.device or "cpu", max_batch_size=args.batch_size)
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from critic.models import load_tokenizer, resolve_model
+    from critic.backends.loading import load_tokenizer, resolve_model
 
     device = args.device or "cuda"
     if device.startswith("cuda") and not torch.cuda.is_available():

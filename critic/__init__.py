@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from critic.backends.base import Backend, BackendOutput, VerdictRequest
+from critic.backends.loading import DEFAULT_MODEL, DEMO_ALIAS
 from critic.errors import (
     CriticError,
     InputError,
@@ -19,12 +20,13 @@ from critic.errors import (
     TemplateError,
     VerdictError,
 )
-from critic.data import Columns
-from critic.filtering import Policy, filter_dataset, filter_file, judge_columns
-from critic.judge import Judge, PairwiseJudge
+from critic.io.rows import Columns
+from critic.jobs.datasets import filter_dataset, judge_columns
+from critic.jobs.filejob import filter_file
+from critic.jobs.policy import Policy
+from critic.judges.generative import Judge, PairwiseJudge
+from critic.judges.reward import DEFAULT_REWARD_MODEL, RewardJudge
 from critic.merge import merge_orders
-from critic.models import DEFAULT_MODEL, DEMO_ALIAS
-from critic.reward import DEFAULT_REWARD_MODEL, RewardJudge
 from critic.templates import DEFAULT_TEMPLATE, JudgeTemplate, Message, builtin_templates, load_template
 from critic.types import OrderJudgment, Pair, Preference
 from critic.verdicts import find_verdicts, parse_verdict
@@ -103,7 +105,7 @@ def render_prompt(
     from critic.backends.transformers import VerdictTokens, chat_prompt_ids
 
     if isinstance(tokenizer, str):
-        from critic.models import load_tokenizer, resolve_model
+        from critic.backends.loading import load_tokenizer, resolve_model
 
         tokenizer = load_tokenizer(resolve_model(tokenizer))
     messages = render_messages(prompt, response_a, response_b, reference=reference, template=template)

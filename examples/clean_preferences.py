@@ -16,7 +16,8 @@ import json
 from pathlib import Path
 
 from critic import Judge
-from critic.filtering import Policy, filter_file
+from critic.jobs.filejob import filter_file
+from critic.jobs.policy import Policy
 
 PAIRS = [
     {"prompt": "What is 12 * 12?", "chosen": "144.", "rejected": "124."},

@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from critic import Judge
-from critic.evaluation import companion_files, evaluate, load_labelled_pairs, load_predictions
-from critic.reports import markdown, write_reports
+from critic.eval.evaluate import evaluate
+from critic.eval.pairs import companion_files, load_labelled_pairs, load_predictions
+from critic.eval.reports import markdown, write_reports
 
 DEFAULT_TESTSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "pandalm" / "testset-v1.json"
 

@@ -10,7 +10,7 @@ the default model, Skywork/Skywork-Critic-Llama-3.1-8B, on a GPU.
 from __future__ import annotations
 
 import critic
-from critic.hooks import PairwiseJudgeHook
+from critic.integrations.trl import PairwiseJudgeHook
 from critic.testing import FakeBackend
 
 

@@ -21,7 +21,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from trl import GRPOConfig, GRPOTrainer
 
 from critic import Judge
-from critic.hooks import JudgeReward
+from critic.integrations.trl import JudgeReward
 
 
 def main() -> None:

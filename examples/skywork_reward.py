@@ -42,8 +42,8 @@ RESPONSE_2 = (  # wrong: forgets Jane herself
 
 
 def tiny_judge() -> RewardJudge:
+    from critic.backends.loading import load_tokenizer, resolve_model
     from critic.backends.reward import TransformersRewardScorer
-    from critic.models import load_tokenizer, resolve_model
     from critic.testing import tiny_reward_model
 
     tokenizer = load_tokenizer(resolve_model("demo"))

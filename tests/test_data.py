@@ -8,9 +8,12 @@ import os
 
 import pytest
 
-from critic import data
-from critic.data import Columns, InputSource, RowError, open_source, prepare_row
+import critic.io.readers
 from critic.errors import InputError
+from critic.io.readers import RowError, read_csv, read_json_array, read_jsonl, read_parquet
+from critic.io.rows import Columns, prepare_row
+from critic.io.source import InputSource, detect_format, open_source
+from critic.io.writers import dumps_row
 
 from .conftest import shared_path
 
@@ -25,7 +28,7 @@ def rows_of(source_rows):
 def test_jsonl_numbers_rows_by_line_and_turns_bad_lines_into_row_errors(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n\n{broken\n{"b": "\xff"}\n  \n[1, 2]\r\n{"c": "\xc3\xa9"}')
-    rows = rows_of(data.read_jsonl(path))
+    rows = rows_of(read_jsonl(path))
     assert [number for number, _ in rows] == [1, 3, 4, 6, 7]
     assert rows[0][1] == {"a": 1}
     assert isinstance(rows[1][1], RowError) and "line 3 is not valid JSON" in str(rows[1][1])
@@ -34,7 +37,7 @@ def test_jsonl_numbers_rows_by_line_and_turns_bad_lines_into_row_errors(tmp_path
     assert rows[2][1].raw == '{"b": "\ufffd"}'
     assert rows[3][1] == [1, 2]
     assert rows[4][1] == {"c": "é"}
-    assert list(data.read_jsonl(path, skip=3)) == rows[3:]
+    assert list(read_jsonl(path, skip=3)) == rows[3:]
 
 
 # --------------------------------------------------------------------------- JSON arrays
@@ -46,15 +49,15 @@ def test_json_array_streams_the_same_values_as_json_load_whatever_the_chunk_size
               {"nested": [{"role": "user", "content": "[[A]]"}]}, 98765]
     path = tmp_path / "in.json"
     path.write_text(" \n" + json.dumps(values, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    monkeypatch.setattr(data, "READ_CHUNK", chunk)
-    assert [row for _, row in data.read_json_array(path)] == values
-    assert [number for number, _ in data.read_json_array(path, skip=4)] == list(range(5, len(values) + 1))
+    monkeypatch.setattr(critic.io.readers, "READ_CHUNK", chunk)
+    assert [row for _, row in read_json_array(path)] == values
+    assert [number for number, _ in read_json_array(path, skip=4)] == list(range(5, len(values) + 1))
 
 
 def test_json_array_element_with_invalid_utf8_is_a_row_error_and_the_rest_is_read(tmp_path):
     path = tmp_path / "in.json"
     path.write_bytes(b'[{"a": "ok"}, {"b": "\xff\xfe"}, {"c": 3}]')
-    rows = rows_of(data.read_json_array(path))
+    rows = rows_of(read_json_array(path))
     assert rows[0] == (1, {"a": "ok"}) and rows[2] == (3, {"c": 3})
     assert isinstance(rows[1][1], RowError) and "row 2 is not valid UTF-8" in str(rows[1][1])
     assert rows[1][1].raw == '{"b": "\ufffd\ufffd"}'
@@ -71,14 +74,14 @@ def test_a_broken_json_array_is_a_file_error_naming_the_position(tmp_path, text,
     path = tmp_path / "in.json"
     path.write_bytes(text)
     with pytest.raises(InputError, match="is not a valid JSON array") as caught:
-        list(data.read_json_array(path))
+        list(read_json_array(path))
     assert message in str(caught.value) and "at character" in str(caught.value)
 
 
 def test_empty_json_array(tmp_path):
     path = tmp_path / "in.json"
     path.write_text(" [ ] ", encoding="utf-8")
-    assert list(data.read_json_array(path)) == []
+    assert list(read_json_array(path)) == []
 
 
 # --------------------------------------------------------------------------- CSV, Parquet, datasets
@@ -87,12 +90,12 @@ def test_empty_json_array(tmp_path):
 def test_csv_reads_quoted_multiline_fields_and_rejects_bad_records(tmp_path):
     path = tmp_path / "in.csv"
     path.write_bytes(b'prompt,chosen,rejected\n"two\nlines","a, b",c\n\nx,\xff,y\nonly,two\n')
-    rows = rows_of(data.read_csv(path))
+    rows = rows_of(read_csv(path))
     assert rows[0] == (1, {"prompt": "two\nlines", "chosen": "a, b", "rejected": "c"})
     assert isinstance(rows[1][1], RowError) and "row 2 is not valid UTF-8" in str(rows[1][1])
     assert rows[1][1].raw == {"prompt": "x", "chosen": "\ufffd", "rejected": "y"}
     assert isinstance(rows[2][1], RowError) and "has 2 value(s) but the header has 3" in str(rows[2][1])
-    assert [(n, str(row)) for n, row in data.read_csv(path, skip=2)] == [(3, str(rows[2][1]))]
+    assert [(n, str(row)) for n, row in read_csv(path, skip=2)] == [(3, str(rows[2][1]))]
     tsv = tmp_path / "in.tsv"
     tsv.write_text("prompt\tchosen\trejected\nq\ta\tb\n", encoding="utf-8")
     assert [row for _, row in open_source(tsv).rows()] == [{"prompt": "q", "chosen": "a", "rejected": "b"}]
@@ -108,7 +111,7 @@ def test_parquet_streams_rows_with_nested_message_lists_and_skips_whole_row_grou
     source = open_source(path)
     assert source.format == "parquet" and source.count() == 25
     assert [row for _, row in source.rows()] == rows
-    assert list(data.read_parquet(path, skip=9, batch_size=3)) == [(i + 1, rows[i]) for i in range(9, 25)]
+    assert list(read_parquet(path, skip=9, batch_size=3)) == [(i + 1, rows[i]) for i in range(9, 25)]
 
 
 def test_save_to_disk_folders_are_read_row_by_row(tmp_path):
@@ -158,14 +161,14 @@ def test_format_detection(tmp_path):
     (tmp_path / "array.json").write_text('\n  [{"a": 1}]', encoding="utf-8")
     (tmp_path / "lines.json").write_text('{"a": 1}\n{"a": 2}\n', encoding="utf-8")
     (tmp_path / "data.txt").write_text("", encoding="utf-8")
-    assert data.detect_format(tmp_path / "array.json") == "json"
-    assert data.detect_format(tmp_path / "lines.json") == "jsonl"
+    assert detect_format(tmp_path / "array.json") == "json"
+    assert detect_format(tmp_path / "lines.json") == "jsonl"
     with pytest.raises(InputError, match="pass --format"):
-        data.detect_format(tmp_path / "data.txt")
+        detect_format(tmp_path / "data.txt")
     with pytest.raises(InputError, match="cannot read input file"):
         open_source(tmp_path / "absent.jsonl")
     with pytest.raises(InputError, match="not a dataset saved with save_to_disk"):
-        data.detect_format(tmp_path)
+        detect_format(tmp_path)
 
 
 def test_pandalm_test_set_reads_as_999_rows():
@@ -295,7 +298,7 @@ def test_row_errors_from_readers_pass_through():
 
 
 def test_dumps_row_writes_one_utf8_line_for_any_value():
-    line = data.dumps_row({"text": "é [[A]]\n", "when": datetime.date(2024, 1, 2), "blob": b"\xff", "n": 1.5,
+    line = dumps_row({"text": "é [[A]]\n", "when": datetime.date(2024, 1, 2), "blob": b"\xff", "n": 1.5,
                            "lone": "\udcff"})
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     decoded = json.loads(line.decode("utf-8"))

@@ -9,22 +9,10 @@ import pytest
 from critic import Judge
 from critic.backends.base import BackendOutput
 from critic.errors import ModelError
-from critic.evaluation import (
-    EXAMPLE_COUNTS,
-    SUBSET_MAPPING,
-    LabelledPair,
-    PairRecord,
-    Predictions,
-    align,
-    companion_files,
-    evaluate,
-    load_labelled_pairs,
-    load_predictions,
-    majority_label,
-    normalize_label,
-    slice_report,
-    summarize,
-)
+from critic.eval.evaluate import PairRecord, align, evaluate, slice_report, summarize
+from critic.eval.pairs import LabelledPair, Predictions, companion_files, load_labelled_pairs, load_predictions
+from critic.eval.rewardbench import EXAMPLE_COUNTS, SUBSET_MAPPING
+from critic.io.labels import majority_label, normalize_label
 from critic.testing import FakeBackend, letter_output
 from critic.types import Pair
 from tests.conftest import shared_path

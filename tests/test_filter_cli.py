@@ -228,7 +228,7 @@ def test_demo_model_filters_pandalm_pairs_from_the_readme_command(tmp_path, demo
 
 def counts_reason(out: Path) -> str:
     """The summary's class of the judge's reason for the too-long row."""
-    from critic.filtering import reason_kind
+    from critic.jobs.items import reason_kind
 
     reason = read_jsonl(out / "rejected.jsonl")[-1]["reason"]
     return reason_kind(reason)[len("judge: "):]

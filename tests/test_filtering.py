@@ -12,18 +12,14 @@ import pytest
 
 from critic import Judge
 from critic.backends.base import BackendOutput
-from critic.data import Columns
 from critic.errors import CriticError, InputError
-from critic.filtering import (
-    CHECKPOINT_FILE,
-    Policy,
-    TooManyRejects,
-    Verdict,
-    filter_dataset,
-    filter_file,
-    filter_rows,
-    judge_columns,
-)
+from critic.io.rows import Columns
+from critic.jobs.checkpoint import CHECKPOINT_FILE
+from critic.jobs.datasets import filter_dataset, judge_columns
+from critic.jobs.filejob import filter_file
+from critic.jobs.items import filter_rows
+from critic.jobs.policy import Policy, Verdict
+from critic.jobs.summary import TooManyRejects
 from critic.testing import FakeBackend
 from critic.types import Preference
 
@@ -176,7 +172,8 @@ def test_resume_after_a_crash_cuts_half_written_rows_and_matches_an_uninterrupte
 
 
 def test_a_crash_between_writing_rows_and_the_checkpoint_loses_and_duplicates_nothing(tmp_path, monkeypatch):
-    import critic.filtering as filtering
+    import critic.jobs.checkpoint as checkpoint
+    import critic.jobs.filejob as filtering
 
     source = write_jsonl(tmp_path / "in.jsonl", generated_rows(50))
     filter_file(source, tmp_path / "whole", good_judge(), chunk_size=7)
@@ -190,9 +187,11 @@ def test_a_crash_between_writing_rows_and_the_checkpoint_loses_and_duplicates_no
         real_write(path, state)
 
     monkeypatch.setattr(filtering, "_write_json_atomic", crashing_write)
+    monkeypatch.setattr(checkpoint, "_write_json_atomic", crashing_write)
     with pytest.raises(KeyboardInterrupt):
         filter_file(source, tmp_path / "out", good_judge(), chunk_size=7)
     monkeypatch.setattr(filtering, "_write_json_atomic", real_write)
+    monkeypatch.setattr(checkpoint, "_write_json_atomic", real_write)
     assert json.loads((tmp_path / "out" / CHECKPOINT_FILE).read_text())["rows_done"] == 21
     assert sum(len(text.splitlines()) for text in outputs(tmp_path / "out").values()) == 28  # the 4th chunk is on disk
     filter_file(source, tmp_path / "out", good_judge(), chunk_size=7, resume=True)
@@ -300,7 +299,7 @@ def test_a_chunk_that_fails_as_a_whole_is_judged_pair_by_pair(tmp_path):
 
 MEMORY_SCRIPT = textwrap.dedent("""
     import json, resource, sys
-    from critic.filtering import filter_file
+    from critic.jobs.filejob import filter_file
     from critic.types import Preference
 
     class Scripted:  # a scripted judge: chosen wins when its text says so

@@ -9,7 +9,7 @@ import pytest
 from critic import Judge
 from critic.backends.base import BackendOutput
 from critic.errors import InputError, ModelError
-from critic.hooks import JudgeReward, PairwiseJudgeHook, as_conversation, completion_text
+from critic.integrations.trl import JudgeReward, PairwiseJudgeHook, as_conversation, completion_text
 from critic.testing import FakeBackend, letter_output
 
 

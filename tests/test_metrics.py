@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from critic.errors import InputError
-from critic.metrics import (
+from critic.eval.metrics import (
     accuracy,
     agreement_table,
     calibration,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from critic import Judge, ModelError
-from critic.models import DEMO_FILE, demo_model_path, pick_attention, pick_dtype, resolve_model
+from critic.backends.loading import (
+    DEMO_FILE,
+    demo_model_path,
+    pick_attention,
+    pick_dtype,
+    resolve_model,
+)
 
 
 def test_demo_alias_resolves_to_the_packaged_gguf():

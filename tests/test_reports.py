@@ -10,8 +10,9 @@ import pytest
 
 from critic import Judge
 from critic.errors import MissingDependencyError
-from critic.evaluation import LabelledPair, PairRecord, Predictions, evaluate, summarize
-from critic.reports import markdown, write_figure, write_reports
+from critic.eval.evaluate import PairRecord, evaluate, summarize
+from critic.eval.pairs import LabelledPair, Predictions
+from critic.eval.reports import markdown, write_figure, write_reports
 from critic.testing import FakeBackend
 from critic.types import Pair
 

@@ -13,7 +13,7 @@ import math
 import pytest
 
 from critic import InputError, ModelError, Pair, PairwiseJudge, RewardJudge, cli
-from critic.reward import conversation_from_row, preference_from_scores
+from critic.judges.reward import conversation_from_row, preference_from_scores
 from critic.testing import FakeScorer, tiny_reward_model
 
 

@@ -13,9 +13,12 @@ import pytest
 
 from critic import Judge, RewardJudge, cli
 from critic.errors import InputError
-from critic.evaluation import LabelledPair, evaluate, evaluate_side_by_side
-from critic.filtering import Policy, Verdict, filter_file, filter_rows
-from critic.metrics import cohen_kappa
+from critic.eval.evaluate import evaluate, evaluate_side_by_side
+from critic.eval.metrics import cohen_kappa
+from critic.eval.pairs import LabelledPair
+from critic.jobs.filejob import filter_file
+from critic.jobs.items import filter_rows
+from critic.jobs.policy import Policy, Verdict
 from critic.testing import FakeBackend, FakeScorer
 from critic.types import Pair
 

@@ -15,8 +15,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from critic.backends.base import VerdictRequest
+from critic.backends.loading import decode_text
 from critic.errors import InputError
-from critic.models import decode_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -21,8 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from critic.backends.base import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS
-from critic.errors import CriticError, InputError, ModelError
-from critic.models import (
+from critic.backends.loading import (
     DEMO_ALIAS,
     _alternatives,
     _load_error,
@@ -33,6 +32,7 @@ from critic.models import (
     pick_dtype,
     resolve_model,
 )
+from critic.errors import CriticError, InputError, ModelError
 from critic.types import Message
 
 if TYPE_CHECKING:

@@ -47,8 +47,7 @@ from critic.backends.base import (
     BackendOutput,
     VerdictRequest,
 )
-from critic.errors import InputError, MissingDependencyError, ModelError
-from critic.models import (
+from critic.backends.loading import (
     decode_text,
     load_model,
     load_tokenizer,
@@ -57,6 +56,7 @@ from critic.models import (
     pick_dtype,
     resolve_model,
 )
+from critic.errors import InputError, MissingDependencyError, ModelError
 from critic.templates import Message
 
 if TYPE_CHECKING:

@@ -186,9 +186,9 @@ def test_gemma2_gets_eager_attention_never_sdpa(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="critic"):
         assert reward_attention(config, "cpu", "sdpa") == "sdpa"  # asked for explicitly: obeyed, with a warning
     assert "soft-capping" in caplog.text
-    import critic.models
+    import critic.backends.loading
 
-    monkeypatch.setattr(critic.models.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(critic.backends.loading.importlib.util, "find_spec", lambda name: object())
     assert reward_attention(config, "cuda") == "flash_attention_2"
 
 

@@ -20,9 +20,9 @@ from critic.backends.base import (
     BackendOutput,
     VerdictRequest,
 )
+from critic.backends.loading import DEFAULT_MODEL
 from critic.errors import CriticError, InputError, ModelError, VerdictError
 from critic.merge import merge_orders, order_from_letter_probs, order_from_verdict
-from critic.models import DEFAULT_MODEL
 from critic.templates import DEFAULT_TEMPLATE, JudgeTemplate, load_template
 from critic.types import MODES, Mode, Order, OrderJudgment, Pair, Preference
 from critic.verdicts import parse_verdict

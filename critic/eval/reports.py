@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from critic.errors import MissingDependencyError
-from critic.evaluation import GOLD, JUDGE, EvalReport, SliceReport
-from critic.metrics import Agreement, Rate
+from critic.eval.evaluate import GOLD, JUDGE, EvalReport, SliceReport
+from critic.eval.metrics import Agreement, Rate
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from critic.backends.base import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS
 from critic.backends.reward import DEFAULT_REWARD_MODEL, RewardScorer
 from critic.errors import CriticError, InputError, ModelError
-from critic.judge import PairLike, _as_pair, _with_pair_index
+from critic.judges.generative import PairLike, _as_pair, _with_pair_index
 from critic.types import Label, Message, OrderJudgment, Pair, Preference, check_messages
 
 if TYPE_CHECKING:

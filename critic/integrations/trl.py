@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from critic.errors import CriticError, InputError, ModelError
-from critic.judge import PairwiseJudge
+from critic.judges.generative import PairwiseJudge
 from critic.types import Message, Pair, Preference, check_messages
 
 logger = logging.getLogger("critic")

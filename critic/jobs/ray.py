@@ -21,9 +21,11 @@ import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from critic.data import Columns, InputSource
 from critic.errors import InputError, MissingDependencyError
-from critic.filtering import Item, Verdict, chunked, iter_items, judge_items
+from critic.io.rows import Columns
+from critic.io.source import InputSource
+from critic.jobs.items import Item, chunked, iter_items, judge_items
+from critic.jobs.policy import Verdict
 
 logger = logging.getLogger("critic")
 

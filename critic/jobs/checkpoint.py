@@ -1,0 +1,133 @@
+"""The output folder of a file job: its files, the checkpoint, starting over and resuming.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from critic.errors import CriticError, InputError
+from critic.io.writers import fsync_directory
+from critic.jobs.summary import Counts
+
+logger = logging.getLogger("critic")
+
+
+OUTPUTS = ("kept", "dropped", "rejected")
+
+
+OUTPUT_FILES = {name: f"{name}.jsonl" for name in OUTPUTS}
+
+
+SUMMARY_FILE = "summary.json"
+
+
+CHECKPOINT_FILE = "checkpoint.json"
+
+
+CHECKPOINT_VERSION = 1
+
+
+def _prepare_output_dir(out: Path, job: dict[str, Any], *, resume: bool, force: bool) -> dict[str, Any]:
+    """The checkpoint state to start from, after creating, cleaning or cutting back the outputs."""
+    names = [*OUTPUT_FILES.values(), SUMMARY_FILE, CHECKPOINT_FILE]
+    existing = [name for name in names if (out / name).exists()]
+    checkpoint = out / CHECKPOINT_FILE
+    if force:
+        for name in existing:
+            (out / name).unlink()
+        existing = []
+    elif resume and checkpoint.exists():
+        return _resume_state(out, job)
+    elif existing:
+        only_empty = all(name in OUTPUT_FILES.values() and (out / name).stat().st_size == 0 for name in existing)
+        if not (resume and only_empty):  # outputs created just before a first checkpoint: nothing to keep
+            hint = ("there is no checkpoint to resume from; use --force to start over" if resume
+                    else "use --resume to continue that job or --force to overwrite it")
+            raise InputError(f"'{out}' already holds outputs of a filter job ({', '.join(existing)}); {hint}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create output folder '{out}': {error.strerror}") from None
+    for name in OUTPUTS:
+        with (out / OUTPUT_FILES[name]).open("wb") as handle:
+            os.fsync(handle.fileno())
+    state = {
+        "version": CHECKPOINT_VERSION,
+        "job": job,
+        "rows_done": 0,
+        "sizes": dict.fromkeys(OUTPUTS, 0),
+        "counts": Counts().to_dict(),
+        "elapsed_s": 0.0,
+        "complete": False,
+    }
+    _write_json_atomic(checkpoint, state)
+    return state
+
+
+def _resume_state(out: Path, job: dict[str, Any]) -> dict[str, Any]:
+    path = out / CHECKPOINT_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read the checkpoint {path} ({error}); use --force to start over") from None
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise InputError(f"the checkpoint {path} has version {state.get('version')!r}, not {CHECKPOINT_VERSION}; "
+                         "use --force to start over")
+    different = [key for key in job if _normalise(state["job"].get(key)) != _normalise(job[key])]
+    if different:
+        details = "; ".join(f"{key}: was {state['job'].get(key)}, now {job[key]}" for key in different)
+        raise InputError(f"cannot resume: the job in '{out}' was started with different settings ({details}); "
+                         "use the same settings, or --force to start over")
+    if state.get("complete"):
+        return state
+    for name in OUTPUTS:
+        file = out / OUTPUT_FILES[name]
+        size = int(state["sizes"][name])
+        actual = file.stat().st_size if file.exists() else 0
+        if actual < size:
+            raise InputError(f"cannot resume: {file} is shorter ({actual} bytes) than at the last checkpoint "
+                             f"({size} bytes); use --force to start over")
+        with file.open("ab") as handle:
+            handle.truncate(size)  # drop whatever was written after the last checkpoint
+            os.fsync(handle.fileno())
+    summary = out / SUMMARY_FILE
+    if summary.exists():
+        summary.unlink()
+    return state
+
+
+def _normalise(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=1, default=str)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    fsync_directory(path.parent)
+
+
+def _check_files(out: Path, counts: Counts) -> None:
+    """Count the lines actually written: they must match the counts (across resumes too)."""
+    for name in OUTPUTS:
+        lines = _count_lines(out / OUTPUT_FILES[name])
+        if lines != getattr(counts, name):
+            raise CriticError(f"{out / OUTPUT_FILES[name]} holds {lines} rows but the job counted "
+                              f"{getattr(counts, name)}; the output folder was changed during the job")
+
+
+def _count_lines(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            lines += block.count(b"\n")
+    return lines
