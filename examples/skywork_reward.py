@@ -22,6 +22,7 @@ import argparse
 import sys
 
 from critic import DEFAULT_REWARD_MODEL, CriticError, RewardJudge
+from critic.options import LoadOptions
 
 PROMPT = (
     "Jane has 12 apples. She gives 4 apples to her friend Mark, then buys 1 more apple, and finally splits all "
@@ -58,7 +59,8 @@ def main() -> int:
                         help="a tiny random model instead: mechanics only, meaningless scores")
     args = parser.parse_args()
     try:
-        judge = tiny_judge() if args.tiny else RewardJudge.from_pretrained(args.model, device=args.device)
+        load = LoadOptions(device=args.device)
+        judge = tiny_judge() if args.tiny else RewardJudge.from_pretrained(args.model, load=load)
     except CriticError as error:
         print(f"could not load the reward model: {error}", file=sys.stderr)
         return 2

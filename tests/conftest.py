@@ -1,4 +1,12 @@
-"""Shared fixtures: the demo model is loaded once per test run."""
+"""Shared fixtures: the demo model is loaded once per test run; the tiny random model needs no download.
+
+Every test that uses the ``demo_backend`` fixture (directly or through another
+fixture) is marked ``model`` here, so ``pytest -m "not model"`` (``make
+test-fast``) loads no model. A test that loads the demo model another way
+(``Judge.from_pretrained("demo")``, ``critic ... --model demo`` in-process or in a
+subprocess) needs ``@pytest.mark.model`` (or ``@uses_demo_model``) itself; in the
+fast loop an unmarked test that loads the demo model in-process fails and says so.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,40 @@ import pytest
 from critic.types import Pair
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# Fixtures that load the demo model: a test using one of them (even through another fixture) is a `model` test.
+MODEL_FIXTURES = frozenset({"demo_backend"})
+#: The marker of a test that loads the demo model by other means than a fixture (same as ``pytest.mark.model``).
+uses_demo_model = pytest.mark.model
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs the demo model through a fixture as a ``model`` test."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+@pytest.fixture(autouse=True)
+def _no_demo_model_in_the_fast_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``-m "not model"``, an unmarked test that loads the demo model fails instead of slowing the loop."""
+    if "not model" not in (request.config.getoption("markexpr", "") or "") or request.node.get_closest_marker("model"):
+        return
+    from critic.backends import loading
+
+    def refuse(name: str):
+        original = getattr(loading, name)
+
+        def guarded(source, *args, **kwargs):
+            if getattr(source, "gguf_file", None) == getattr(loading, "DEMO_FILE", object()):
+                pytest.fail(f"{request.node.nodeid} loads the demo model ({name}) but is not marked: add "
+                            "@pytest.mark.model (tests/conftest.py's uses_demo_model) so the fast loop skips it")
+            return original(source, *args, **kwargs)
+
+        monkeypatch.setattr(loading, name, guarded)
+
+    for name in ("load_tokenizer", "load_model"):
+        if hasattr(loading, name):
+            refuse(name)
 
 
 def shared_path(*parts: str) -> Path:
@@ -39,20 +81,30 @@ def pandalm_pairs(count: int) -> list[Pair]:
 def demo_backend():
     """The embedded demo model (SmolLM2-135M-Instruct GGUF) behind the transformers backend."""
     from critic.backends.transformers import TransformersBackend
+    from critic.options import LoadOptions
 
-    return TransformersBackend.from_pretrained("demo", device="cpu")
+    return TransformersBackend.from_pretrained("demo", load=LoadOptions(device="cpu"))
 
 
 @pytest.fixture(scope="session")
-def tiny_backend(demo_backend):
-    """A tiny random-weight Llama with the demo tokenizer: real mechanics, meaningless verdicts."""
+def tiny_tokenizer():
+    """The in-process ChatML tokenizer of critic.testing (no download, no demo model)."""
+    from critic.testing import tiny_tokenizer
+
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_tokenizer):
+    """A tiny random-weight Llama with the tiny tokenizer: real mechanics, meaningless verdicts."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from critic.backends.transformers import TransformersBackend
+    from critic.options import BatchLimits
 
     torch.manual_seed(0)
-    tokenizer = demo_backend.tokenizer
+    tokenizer = tiny_tokenizer
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=64,
@@ -66,4 +118,4 @@ def tiny_backend(demo_backend):
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config).eval()
-    return TransformersBackend(model, tokenizer, max_batch_size=4, name="tiny-random-llama")
+    return TransformersBackend(model, tokenizer, limits=BatchLimits(max_batch_size=4), name="tiny-random-llama")

@@ -21,7 +21,8 @@ NEEDS = {"rl_reward.py": ("trl", "datasets"), "evaluate_pandalm.py": ("matplotli
 def demo_judge(monkeypatch, demo_backend):
     """Judge.from_pretrained("demo") reuses the session's demo model instead of loading it again."""
 
-    def from_pretrained(model="demo", **options):
+    def from_pretrained(model="demo", *, load=None, limits=None, share_prefix=True, **options):
+        # Loading options (load, limits, share_prefix) shape only the load, which the session has done already.
         assert model == "demo", "examples run with the demo model"
         return Judge(demo_backend, model_name=model, **options)
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from critic import CriticError, OrderJudgment, merge_orders
+from critic import CriticError, OrderJudgment
+from critic.merge import merge_orders
 from critic.merge import order_from_letter_probs, order_from_verdict
 
 # --------------------------------------------------------------------------- one order from letter probabilities

@@ -1,5 +1,6 @@
-"""Reward judges in the jobs: `critic filter --judge reward` (margin policy, score columns, resume) and
-`critic eval --reward-model` (both kinds side by side, agreement between them).
+"""Reward judges through the commands: `critic filter --judge reward` and `critic eval --reward-model`
+(both kinds side by side, agreement between them). The job logic is tested on the library API in
+tests/jobs/test_reward_jobs.py; these tests wait to move to tests/cli and tests/eval.
 
 Scores come from ``FakeScorer``: exact, chosen by hand, no model.
 """
@@ -12,18 +13,14 @@ from pathlib import Path
 import pytest
 
 from critic import Judge, RewardJudge, cli
-from critic.errors import InputError
 from critic.eval.evaluate import evaluate, evaluate_side_by_side
 from critic.eval.metrics import cohen_kappa
 from critic.eval.pairs import LabelledPair
-from critic.jobs.filejob import filter_file
-from critic.jobs.items import filter_rows
-from critic.jobs.policy import Policy, Verdict
 from critic.testing import FakeBackend, FakeScorer
 from critic.types import Pair
 
-from .test_evaluation import fake_from_pretrained  # noqa: F401  (a fixture)
-from .test_filtering import good_judge, outputs, read_jsonl, write_jsonl
+from .jobs.support import outputs, read_jsonl, write_jsonl
+from .cli.test_eval_command import fake_from_pretrained  # noqa: F401  (a fixture)
 
 FACTORY = "tests.test_reward_jobs:fake_reward_judge"
 SCORES = {"great": 3.0, "poor": -1.0, "fine": 1.0, "okay": 0.5, "same": 0.25, "also same": 0.25}
@@ -33,12 +30,8 @@ KINDS = [("great", "poor"), ("fine", "okay"), ("same", "also same"), ("poor", "g
 
 def fake_reward_judge(model: str, **options) -> RewardJudge:
     """The ``--judge-factory`` of these tests: a RewardJudge scoring responses from ``SCORES``."""
-    assert set(options) <= {"device", "dtype", "batch_size", "max_length", "trust_remote_code"}  # reward options only
+    assert set(options) <= {"load", "limits"}  # reward options only: no template, mode or swap
     return RewardJudge(FakeScorer.by_response(SCORES), model_name=model)
-
-
-def reward_judge() -> RewardJudge:
-    return fake_reward_judge("fake-rm", device=None, dtype=None, batch_size=16, trust_remote_code=False)
 
 
 def rows(count: int) -> list[dict]:
@@ -51,82 +44,6 @@ def rows(count: int) -> list[dict]:
             del row["rejected"]
         out.append(row)
     return out
-
-
-# --------------------------------------------------------------------------- the policy
-
-
-@pytest.mark.parametrize(("margin", "default", "min_1", "min_0", "relabel", "relabel_min_1"), [
-    (4.0, "keep", "keep", "keep", "keep", "keep"),
-    (0.5, "keep", "drop", "keep", "keep", "drop"),
-    (0.0, "drop", "drop", "keep", "drop", "drop"),  # equal scores: dropped unless --min-margin 0
-    (-0.5, "drop", "drop", "drop", "relabel", "drop"),
-    (-1.0, "drop", "drop", "drop", "relabel", "relabel"),  # margin <= -M relabels
-])
-def test_margin_policy(margin, default, min_1, min_0, relabel, relabel_min_1):
-    verdict = Verdict("A" if margin > 0 else "B" if margin < 0 else "tie", 0.5, None, 1.0 + margin, 1.0)
-    reward = {"kind": "reward"}
-    assert Policy().for_judge(reward).decide(verdict) == default
-    assert Policy(min_margin=1.0).for_judge(reward).decide(verdict) == min_1
-    assert Policy(min_margin=0.0).for_judge(reward).decide(verdict) == min_0
-    assert Policy(relabel=True).for_judge(reward).decide(verdict) == relabel
-    assert Policy(min_margin=1.0, relabel=True).for_judge(reward).decide(verdict) == relabel_min_1
-
-
-def test_min_margin_needs_a_reward_judge_and_excludes_min_p():
-    with pytest.raises(InputError, match="needs a reward judge"):
-        Policy(min_margin=1.0).for_judge(good_judge().describe())
-    with pytest.raises(InputError, match="not both"):
-        Policy(min_p=0.6, min_margin=1.0)
-    assert Policy().for_judge(good_judge().describe()).describe() == Policy().describe()  # generative: unchanged
-
-
-# --------------------------------------------------------------------------- the cleaning job, Python API
-
-
-def test_filter_rows_writes_the_scores_and_keeps_positive_margins():
-    outcomes = list(filter_rows(rows(4), reward_judge()))
-    assert [o.output for o in outcomes] == ["kept", "kept", "dropped", "dropped"]
-    first = outcomes[0].record
-    assert (first["critic_score_chosen"], first["critic_score_rejected"], first["critic_margin"]) == (3.0, -1.0, 4.0)
-    assert first["critic_label"] == "chosen" and first["critic_consistent"] is None
-    assert first["critic_p_chosen"] == pytest.approx(1 / (1 + 2.718281828459045 ** -4.0))
-    assert outcomes[2].record["critic_label"] == "tie" and outcomes[2].record["critic_margin"] == 0.0
-
-
-def test_relabel_swaps_the_rows_and_their_scores():
-    outcomes = list(filter_rows(rows(4), reward_judge(), policy=Policy(relabel=True)))
-    swapped = outcomes[3]
-    assert swapped.output == "kept" and swapped.relabelled
-    record = swapped.record
-    assert (record["chosen"], record["rejected"]) == ("great", "poor")
-    assert (record["critic_score_chosen"], record["critic_score_rejected"], record["critic_margin"]) == (3.0, -1.0, 4.0)
-    assert record["critic_label"] == "chosen" and record["critic_relabelled"] is True
-
-
-def test_filter_file_with_a_margin_counts_add_up_and_resume_is_byte_identical(tmp_path):
-    source = write_jsonl(tmp_path / "in.jsonl", rows(40))
-    policy = Policy(min_margin=1.0)
-    whole = filter_file(source, tmp_path / "whole", reward_judge(), policy=policy, chunk_size=6)
-    counts = whole.counts
-    assert (counts.rows_in, counts.kept, counts.dropped, counts.rejected) == (40, 8, 24, 8)
-    assert counts.kept + counts.dropped + counts.rejected == counts.rows_in and counts.consistent == 0
-    kept = read_jsonl(tmp_path / "whole" / "kept.jsonl")
-    assert {row["critic_margin"] for row in kept} == {4.0}
-    assert all(row["critic_consistent"] is None for row in kept)
-    summary = json.loads((tmp_path / "whole" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["judge"]["kind"] == "reward"
-    assert summary["policy"] == {"name": "margin", "min_p": None, "relabel": False, "min_margin": 1.0,
-                                 "rule": "keep when score(chosen) - score(rejected) >= 1"}
-    assert all("missing" in row["reason"] for row in read_jsonl(tmp_path / "whole" / "rejected.jsonl"))
-
-    sample = filter_file(source, tmp_path / "out", reward_judge(), policy=policy, chunk_size=6, limit=15)
-    assert sample.counts.rows_in == 15 and not sample.complete
-    with pytest.raises(InputError, match="different settings"):  # the margin is part of the job
-        filter_file(source, tmp_path / "out", reward_judge(), policy=Policy(), chunk_size=6, resume=True)
-    rest = filter_file(source, tmp_path / "out", reward_judge(), policy=policy, chunk_size=6, resume=True)
-    assert rest.complete and rest.counts.to_dict() == counts.to_dict()
-    assert outputs(tmp_path / "out") == outputs(tmp_path / "whole")
 
 
 # --------------------------------------------------------------------------- the cleaning job, CLI
@@ -190,7 +107,7 @@ def test_side_by_side_reports_both_judges_and_their_agreement():
     generative = Judge(FakeBackend.prefer(lambda text: text.startswith("good")), model_name="fake-critic")
     reports = evaluate_side_by_side({"generative": generative, "reward": eval_reward_judge()}, labelled_pairs())
     main, reward = reports["generative"], reports["reward"]
-    assert main.judge["kind"] != "reward" and reward.judge["kind"] == "reward"
+    assert main.judge.kind != "reward" and reward.judge.kind == "reward"
     assert main.overall.accuracy.accuracy == 1.0 and reward.overall.accuracy.accuracy == 0.75
     assert [o.name for o in main.other_judges] == ["reward"] and main.other_judges[0].accuracy.accuracy == 0.75
     assert [o.name for o in reward.other_judges] == ["generative"]
@@ -220,7 +137,7 @@ def test_cli_eval_with_a_reward_model(tmp_path, fake_from_pretrained, monkeypatc
     assert code == 0
     printed = capsys.readouterr().out
     assert "## generative judge" in printed and "## reward judge" in printed
-    assert seen["model"] == "rm" and seen["batch_size"] == 16
+    assert seen["model"] == "rm" and seen["limits"].max_batch_size == 16
     main = json.loads((out / "report.json").read_text(encoding="utf-8"))
     reward = json.loads((out / "reward" / "report.json").read_text(encoding="utf-8"))
     assert reward["judge"]["kind"] == "reward" and reward["overall"]["accuracy"]["accuracy"] == 0.75

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import re
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from hypothesis import strategies as st
 from jinja2.sandbox import SecurityError
 
 import critic
-from critic import InputError, JudgeTemplate, Pair, TemplateError, load_template, render_messages
+from critic import InputError, Pair, TemplateError, load_template, render_messages
+from critic.templates import DEFAULT_TEMPLATE, JudgeTemplate, builtin_templates
 from critic.templates import parse_template
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -27,7 +29,9 @@ INJECTION = "Sure: {{ 7*7 }} and {% for x in y %}{{ x }}{% endfor %} then {# c #
 def _reference_file(name: str) -> Path:
     path = REFERENCE / name
     if not path.is_file():
-        pytest.skip(f"../shared is absent: {path} not found (the byte-for-byte reference prompts live in ../shared/reference)")
+        pytest.skip(
+            f"../shared is absent: {path} not found (the byte-for-byte reference prompts live in ../shared/reference)"
+        )
     return path
 
 
@@ -53,8 +57,8 @@ def _write(tmp_path: Path, source: str, name: str = "judge.jinja") -> str:
 
 
 def test_builtin_names() -> None:
-    assert set(BUILTINS) <= set(critic.builtin_templates())
-    assert critic.DEFAULT_TEMPLATE == "skywork-critic"
+    assert set(BUILTINS) <= set(builtin_templates())
+    assert DEFAULT_TEMPLATE == "skywork-critic"
 
 
 @pytest.mark.parametrize(
@@ -194,7 +198,8 @@ def test_user_template_with_blocks(tmp_path: Path) -> None:
 
 
 def test_user_template_defaults(tmp_path: Path) -> None:
-    template = load_template(_write(tmp_path, "{% block user %}{{ prompt }}|{{ response_a }}|{{ response_b }}{% endblock %}"))
+    source = "{% block user %}{{ prompt }}|{{ response_a }}|{{ response_b }}{% endblock %}"
+    template = load_template(_write(tmp_path, source))
     assert template.verdicts == ("A", "B")
     assert template.allows_tie is False
     assert template.explanation_first is False
@@ -298,7 +303,9 @@ SECRET_PROMPT = "the prompt"
         pytest.param("{{ '{0.__class__}'.format(prompt) }}", id="str-format"),
         pytest.param("{{ prompt.upper.__self__ }}", id="method-self"),
         pytest.param("{{ self.__init__.__globals__ }}", id="self-globals"),
-        pytest.param("{% block user %}{{ prompt.__class__.__mro__[1].__subclasses__() }}{% endblock %}", id="subclasses"),
+        pytest.param(
+            "{% block user %}{{ prompt.__class__.__mro__[1].__subclasses__() }}{% endblock %}", id="subclasses"
+        ),
         pytest.param("{{ cycler.__init__.__globals__ }}", id="global-function-globals"),
     ],
 )
@@ -320,7 +327,10 @@ def test_history_is_shown_before_the_last_user_message_and_only_when_present() -
     history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"}]
     with_history = critic.load_template("skywork-critic").render(critic.Pair("And 3+3?", "6", "7", history=history))
     content = with_history[0]["content"]
-    assert "[User Question]\n[Conversation so far]\nuser: Hi\nassistant: Hello! How can I help?\n\n[Last user message]\nAnd 3+3?\n" in content
+    assert (
+        "[User Question]\n[Conversation so far]\nuser: Hi\nassistant: Hello! How can I help?\n\n"
+        "[Last user message]\nAnd 3+3?\n"
+    ) in content
     without = critic.load_template("skywork-critic").render(critic.Pair("And 3+3?", "6", "7"))[0]["content"]
     assert "Conversation so far" not in without and "[User Question]\nAnd 3+3?\n" in without
 
@@ -330,3 +340,152 @@ def test_malformed_history_is_an_input_error() -> None:
         critic.Pair("q", "a", "b", history=[{"role": "wizard", "content": "x"}])
     with pytest.raises(critic.InputError, match="content must be a string"):
         critic.Pair("q", "a", "b", history=[{"role": "user", "content": None}])
+
+
+# --------------------------------------------------------------------------- loaders and resource limits
+
+
+@pytest.mark.parametrize(
+    ("source", "tag"),
+    [
+        pytest.param('{% include "other.jinja" %}{{ prompt }}', "include", id="include"),
+        pytest.param('{% import "macros.jinja" as m %}{{ prompt }}', "import", id="import"),
+        pytest.param('{% from "macros.jinja" import judge %}{{ prompt }}', "from ... import", id="from-import"),
+        pytest.param('{% extends "base.jinja" %}{% block user %}{{ prompt }}{% endblock %}', "extends", id="extends"),
+        pytest.param('{% block user %}{% include "x.jinja" %}{% endblock %}', "include", id="include-in-block"),
+        pytest.param('{% if prompt %}{% include "/etc/passwd" %}{% endif %}', "include", id="include-in-if"),
+        pytest.param(
+            '{% include ["a.jinja", "b.jinja"] ignore missing %}{{ prompt }}', "include", id="include-ignore-missing"
+        ),
+    ],
+)
+def test_loader_tags_are_refused_when_the_template_is_loaded(tmp_path: Path, source: str, tag: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        load_template(_write(tmp_path, source))
+    message = str(caught.value)
+    assert f"{{% {tag} %}}" in message
+    assert "not allowed in judge templates" in message and "self-contained" in message
+
+
+COSTLY = [
+    pytest.param("{{ range(100000000) | list }}", "passes 100000000", id="range-list"),
+    pytest.param("{% for i in range(10**9) %}x{% endfor %}", "passes 1000000000", id="for-range-power"),
+    pytest.param("{% for i in range(200000) %}x{% endfor %}", "MAX_RANGE", id="range-over-jinja-cap"),
+    pytest.param('{{ "x" * 10**9 }}', "'*' would build 1,000,000,000", id="string-times-big"),
+    pytest.param("{{ prompt * 1000000000 }}", "'*' would build", id="pair-text-times-big"),
+    pytest.param("{{ [0] * 10**9 }}", "'*' would build", id="list-times-big"),
+    pytest.param("{{ 10 ** 100000 }}", "bits", id="big-power"),
+    pytest.param("{{ 2 ** (10 ** 7) }}", "bits", id="power-of-a-power"),
+    pytest.param(
+        "{% set ns = namespace(x=3) %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}{% endfor %}{{ ns.x > 0 }}",
+        "bits",
+        id="repeated-squaring",
+    ),
+    pytest.param('{{ "x" | center(10**9) }}', "passes 1000000000", id="center-filter"),
+    pytest.param('{{ "x".ljust(10**9) }}', "passes 1000000000", id="ljust-method"),
+    pytest.param("{{ lipsum(10**9) }}", "passes 1000000000", id="lipsum"),
+    pytest.param('{{ "%01000000000d" % 1 }}', "'%' formatting", id="percent-width"),
+    pytest.param('{{ "%01000000000d" | format(1) }}', "'%' formatting", id="format-filter-width"),
+    pytest.param('{{ "{:>1000000000}".format(1) }}', "str.format", id="str-format-width"),
+    pytest.param(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "loops ran more than",
+        id="nested-loops-no-output",
+    ),
+    pytest.param(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ response_a }}{% endfor %}{% endfor %}",
+        "output grew past",
+        id="nested-loops-output",
+    ),
+    pytest.param(
+        '{% set ns = namespace(s="xx") %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}',
+        "built a value",
+        id="doubling-with-tilde",
+    ),
+    pytest.param(
+        '{% set ns = namespace(s="xx") %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}',
+        "built a value",
+        id="doubling-with-plus",
+    ),
+    pytest.param(
+        '{% set ns = namespace(s="xx") %}{% for i in range(60) %}{% set ns.s = ns.s.replace("x", "xx") %}{% endfor %}',
+        "built a value",
+        id="doubling-with-a-method",
+    ),
+    pytest.param(
+        '{% set ns = namespace(s="xx") %}{% for i in range(60) %}'
+        '{% set ns.s = ns.s | replace("x", "xx") %}{% endfor %}',
+        "built a value",
+        id="doubling-with-a-filter",
+    ),
+    pytest.param(
+        '{% set ns = namespace(s="xx") %}{% for i in range(60) %}{% set t %}{{ ns.s }}{{ ns.s }}{% endset %}'
+        "{% set ns.s = t %}{% endfor %}",
+        "built a value",
+        id="doubling-with-a-set-block",
+    ),
+    pytest.param(
+        '{% set ns = namespace(s="xx") %}{% for i in range(60) %}{% set t | upper | trim %}{{ ns.s }}{{ ns.s }}'
+        "{% endset %}{% set ns.s = t %}{% endfor %}",
+        "built a value",
+        id="doubling-with-a-filtered-set-block",
+    ),
+    pytest.param(
+        "{% macro twice(s) %}{{ s }}{{ s }}{% endmacro %}{% set ns = namespace(s='xx') %}"
+        "{% for i in range(60) %}{% set ns.s = twice(ns.s) %}{% endfor %}",
+        "built a value",
+        id="doubling-with-a-macro",
+    ),
+    pytest.param("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "recursion", id="unbounded-recursion"),
+    pytest.param("{% set items = [1] %}{{ items.append(2) }}", "unsafe", id="list-mutation"),
+    pytest.param("{{ 1 / 0 }}", "division by zero", id="division-by-zero"),
+    pytest.param("{{ prompt + 1 }}", "concatenate", id="type-error"),
+]
+
+
+@pytest.mark.parametrize(("source", "needle"), COSTLY)
+def test_costly_templates_fail_quickly_with_a_template_error(tmp_path: Path, source: str, needle: str) -> None:
+    template = load_template(_write(tmp_path, source))
+    started = time.perf_counter()
+    with pytest.raises(TemplateError) as caught:
+        template.render(Pair("q", "a" * 100, "b"))
+    assert time.perf_counter() - started < 2.0
+    message = str(caught.value)
+    assert message.startswith(f"template '{tmp_path / 'judge.jinja'}' ")
+    assert needle in message
+    assert "\n" not in message
+
+
+def test_cheap_uses_of_the_guarded_operators_still_work(tmp_path: Path) -> None:
+    source = (
+        '{%- set rule = "=" * 5 -%}{{ rule }} {{ 2 ** 10 }} {{ "%5d" % 3 }} {{ "{:>4}".format("a") }} '
+        "{{ 10 ** 100 > 0 }} "
+        '{% for c in "ab" %}{{ loop.index }}{{ c }}{{ loop.cycle("x", "y") }}{% else %}none{% endfor %} '
+        "{% for t in history %}{{ t.role }}{% else %}no history{% endfor %} {{ prompt ~ '!' }} {{ prompt | center(7) }}"
+    )
+    (message,) = load_template(_write(tmp_path, source)).render(Pair("q", "a", "b"))
+    assert message["content"] == "===== 1024     3    a True 1ax2by no history q!    q   "
+
+
+def test_the_budget_grows_with_the_pair(tmp_path: Path) -> None:
+    # A long pair is not a costly template: the budget is a million characters plus four times the pair's text.
+    template = load_template(_write(tmp_path, "{{ prompt }}|{{ response_a }}|{{ response_a }}|{{ response_b }}"))
+    long = "x" * 2_000_000
+    (message,) = template.render(Pair("q", long, "b"))
+    assert len(message["content"]) == 2 * len(long) + 5
+    for name in BUILTINS:
+        rendered = render_messages("q", long, long, reference="r", template=name)
+        assert rendered[-1]["content"].count(long) == 2
+
+
+def test_set_blocks_and_their_filters_render_as_before(tmp_path: Path) -> None:
+    source = "{% set t %}a{{ prompt }}b{% endset %}{% set u | upper | trim %} x{{ prompt }} {% endset %}{{ t }}|{{ u }}"
+    assert load_template(_write(tmp_path, source)).render(Pair("q", "a", "b")) == [
+        {"role": "user", "content": "aqb|XQ"}
+    ]
+
+
+def test_top_level_sets_other_than_declarations_may_be_expressions(tmp_path: Path) -> None:
+    source = '{%- set rule = "-" * 3 -%}{%- set verdicts = ["A", "B"] -%}{{ rule }}{{ prompt }}'
+    template = load_template(_write(tmp_path, source))
+    assert template.render(Pair("q", "a", "b")) == [{"role": "user", "content": "---q"}]

@@ -7,6 +7,10 @@ import json
 import pytest
 
 from critic import InputError, OrderJudgment, Pair, Preference
+from critic.errors import Reason
+from critic.types import check_conversation, check_messages, conversation
+
+LONE_SURROGATE = json.loads('"broken \\ud800 text"')  # valid JSON, invalid Unicode
 
 # --------------------------------------------------------------------------- Pair validation
 
@@ -144,6 +148,57 @@ def test_from_mapping_non_string_reference() -> None:
 def test_from_mapping_rejects_non_mappings(row: object) -> None:
     with pytest.raises(InputError, match="JSON object"):
         Pair.from_mapping(row)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- text a tokenizer cannot take
+
+
+@pytest.mark.parametrize("field", ["prompt", "response_a", "response_b", "reference"])
+def test_pair_rejects_a_lone_surrogate_naming_the_field(field: str) -> None:
+    values = {"prompt": "q", "response_a": "a", "response_b": "b", "reference": None, field: LONE_SURROGATE}
+    with pytest.raises(InputError) as caught:
+        Pair(**values)
+    assert caught.value.kind is Reason.BAD_TEXT
+    message = str(caught.value)
+    assert f"pair field '{field}'" in message and "unpaired UTF-16 surrogate (invalid Unicode: U+D800" in message
+    assert "fix the source text" in message
+
+
+def test_a_lone_surrogate_in_messages_names_the_message() -> None:
+    history = [{"role": "user", "content": "fine"}, {"role": "assistant", "content": LONE_SURROGATE}]
+    with pytest.raises(InputError, match=r"pair field 'history'\[1\] content holds an unpaired") as caught:
+        Pair("q", "a", "b", history=history)  # type: ignore[arg-type]
+    assert caught.value.kind is Reason.BAD_TEXT
+    with pytest.raises(InputError, match=r"messages\[0\] content holds an unpaired"):
+        check_messages([{"role": "user", "content": LONE_SURROGATE}], "messages")
+
+
+def test_proper_unicode_and_paired_surrogates_from_json_are_fine() -> None:
+    emoji = json.loads('"\\ud83d\\ude00 caf\\u00e9"')  # an escaped surrogate pair is one character
+    assert Pair(emoji, "a", "b").prompt == "\U0001f600 café"
+
+
+def test_errors_carry_their_kind() -> None:
+    kinds = []
+    for call in (lambda: Pair(1, "a", "b"), lambda: Pair.from_mapping({"prompt": "q"}),  # type: ignore[arg-type]
+                 lambda: Pair.from_mapping({"prompt": "q", "response_a": None, "response_b": "b"}),
+                 lambda: Pair.from_mapping([]), lambda: check_messages("x", "m"),  # type: ignore[arg-type]
+                 lambda: check_messages([{"role": "robot", "content": "x"}], "m")):
+        with pytest.raises(InputError) as caught:
+            call()
+        kinds.append(caught.value.kind)
+    assert kinds == [Reason.WRONG_TYPE, Reason.MISSING_FIELD, Reason.MISSING_FIELD, Reason.NOT_AN_OBJECT,
+                     Reason.BAD_MESSAGES, Reason.BAD_MESSAGES]
+
+
+def test_a_conversation_ends_with_the_response_it_scores() -> None:
+    history = ({"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"})
+    built = conversation("q", "a", history)
+    assert built == (*history, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"})
+    assert check_conversation(list(built)) == built
+    with pytest.raises(InputError, match="must end with an assistant message") as caught:
+        check_conversation(built[:1])
+    assert caught.value.kind is Reason.BAD_MESSAGES
 
 
 # --------------------------------------------------------------------------- OrderJudgment.outcome

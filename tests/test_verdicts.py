@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import critic
-from critic import VerdictError, find_verdicts, parse_verdict
+from critic import VerdictError, parse_verdict
+from critic.verdicts import find_verdicts
 from critic.errors import shorten
 
 # --------------------------------------------------------------------------- accepted forms
@@ -285,11 +286,10 @@ def test_text_without_opening_bracket_never_parses(text: str) -> None:
 
 
 # Text built from the characters that matter to the parser, plus anything at all.
+PIECES = ["[[", "]]", "[", "]", "A", "b", "C", " ", "\t", "x", "[[A]]", "[[ b ]]"]
 tricky_text = st.one_of(
     st.text(alphabet="[]ABCDabcd \t\n", max_size=60),
-    st.lists(st.sampled_from(["[[", "]]", "[", "]", "A", "b", "C", " ", "\t", "x", "[[A]]", "[[ b ]]"]), max_size=20).map(
-        "".join
-    ),
+    st.lists(st.sampled_from(PIECES), max_size=20).map("".join),
     st.text(max_size=200),
 )
 

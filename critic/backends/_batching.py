@@ -60,7 +60,7 @@ class Row:
 
 def common_prefix_length(left: Sequence[int], right: Sequence[int]) -> int:
     length = 0
-    for a, b in zip(left, right):
+    for a, b in zip(left, right, strict=False):  # stops at the shorter
         if a != b:
             break
         length += 1

@@ -12,19 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from critic.backends.base import VerdictRequest
 from critic.backends.loading import decode_text
-from critic.errors import InputError
+from critic.errors import InputError, Reason
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger("critic")
 
-Overflow = Literal["error", "truncate"]
-OVERFLOW_POLICIES: tuple[Overflow, ...] = ("error", "truncate")
 CUT_MARKER = "\n[... {count} tokens cut by critic ...]\n"
 # Re-tokenising around a cut can move the count by a few tokens; a few more tries absorb that.
 MAX_ATTEMPTS = 8
@@ -42,7 +40,8 @@ def too_long_error(tokens: int, reserved: int, limit: int) -> InputError:
     wanted = f"{tokens} tokens" if not reserved else f"{tokens} tokens plus {reserved} new tokens"
     return InputError(
         f"the judge prompt is {wanted}; the model reads at most {limit}. Shorten the pair, raise max_length "
-        "if the model allows longer inputs, or use overflow='truncate' to shorten responses in the middle"
+        "if the model allows longer inputs, or use overflow='truncate' to shorten responses in the middle",
+        kind=Reason.TOO_LONG,
     )
 
 
@@ -71,7 +70,8 @@ class Truncator:
     def _shorten(self, request: VerdictRequest, budget: int) -> dict[str, str]:
         pair = request.pair
         swapped = request.with_pair(pair.swapped())
-        ids = {text: self.tokenizer.encode(text, add_special_tokens=False) for text in (pair.response_a, pair.response_b)}
+        ids = {text: self.tokenizer.encode(text, add_special_tokens=False)
+               for text in (pair.response_a, pair.response_b)}
         longest = max(self.count(request), self.count(swapped))
         to_cut = longest - budget + 2 * _marker_tokens(self.tokenizer)
         total = len(ids[pair.response_a]) + len(ids[pair.response_b])
@@ -82,7 +82,9 @@ class Truncator:
             texts = {pair.response_a: self._cut(pair.response_a, ids[pair.response_a], cuts[0]),
                      pair.response_b: self._cut(pair.response_b, ids[pair.response_b], cuts[1])}
             shortened = replace(pair, response_a=texts[pair.response_a], response_b=texts[pair.response_b])
-            over = max(self.count(request.with_pair(shortened)), self.count(swapped.with_pair(shortened.swapped()))) - budget
+            orders = (request.with_pair(shortened), swapped.with_pair(shortened.swapped()))
+            longest_now = max(self.count(order) for order in orders)
+            over = longest_now - budget
             if over <= 0:
                 logger.warning(
                     "shortened a pair to fit the model (overflow='truncate'): response_a by %d and response_b by %d "
@@ -93,7 +95,8 @@ class Truncator:
             to_cut += over + 4
         raise InputError(
             f"the judge prompt is {longest} tokens and cannot fit {budget} even with the responses cut: the prompt, "
-            "the template and the history alone are too long. Shorten the question or raise max_length"
+            "the template and the history alone are too long. Shorten the question or raise max_length",
+            kind=Reason.TOO_LONG,
         )
 
     def _cut(self, text: str, ids: list[int], count: int) -> str:

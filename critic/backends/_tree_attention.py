@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from critic.backends._batching import Row
+from critic.backends._batching import PAD_SEGMENT, Row
 
 if TYPE_CHECKING:
     import torch
@@ -37,7 +37,7 @@ def row_layout(row: Row, offset: int) -> tuple[int, int, tuple[int, ...]]:
     """Where ``row`` sits in its left-padded batch row, and its prefix and tail lengths."""
     prefix = row.segments.count(0)
     starts = (prefix - 1, *row.ends[:-1])
-    return offset, prefix, tuple(end - start for start, end in zip(starts, row.ends))
+    return offset, prefix, tuple(end - start for start, end in zip(starts, row.ends, strict=True))
 
 
 def _tree_attention_forward(
@@ -103,3 +103,25 @@ def tree_attention(model: PreTrainedModel) -> Iterator[None]:
 def layouts(rows: Sequence[Row], width: int) -> Layout:
     """The layout of left-padded ``rows`` in a batch ``width`` columns wide."""
     return tuple(row_layout(row, width - len(row.ids)) for row in rows)
+
+
+def tree_attention_mask(segments: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The additive 4D mask of a batch of family rows, from each column's segment (see ``_batching``).
+
+    A query sees earlier keys of the shared prefix and of its own segment, never
+    another member's tail nor padding. Additive (0 or the dtype's minimum)
+    because eager attention adds it and sdpa takes it as is; a boolean mask
+    would be converted again in every layer.
+    """
+    import torch
+
+    width, device = segments.shape[1], segments.device
+    columns = torch.arange(width, device=device)
+    causal = columns[None, :] <= columns[:, None]
+    query, key = segments[:, :, None], segments[:, None, :]
+    visible = causal & (key != PAD_SEGMENT) & ((key == 0) | (key == query))
+    # A padding query would see nothing and turn into NaN, which its keys would
+    # then carry into every later layer; letting it see itself keeps it finite.
+    visible |= torch.eye(width, dtype=torch.bool, device=device)
+    hidden = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(~visible, torch.finfo(dtype).min)
+    return hidden[:, None, :, :]

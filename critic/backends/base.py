@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from critic.errors import CriticError
+from critic.options import DEFAULT_MAX_NEW_TOKENS
 from critic.templates import JudgeTemplate, Message
 from critic.types import Mode, Pair
 
 # Every built-in template opens its verdict with this; score and constrained
 # modes prefill it so the model only has to choose the letter.
-# Batch limits every model backend starts from: prompts and padded tokens per forward pass.
-DEFAULT_MAX_BATCH_SIZE = 16
-DEFAULT_MAX_BATCH_TOKENS = 16384
 VERDICT_OPENING = "[["
 
 
@@ -41,7 +39,7 @@ class VerdictRequest:
     pair: Pair
     template: JudgeTemplate
     mode: Mode
-    max_new_tokens: int = 2048
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     prefill: str = ""
 
     @functools.cached_property
@@ -76,6 +74,16 @@ class BackendOutput:
 
 @runtime_checkable
 class Backend(Protocol):
-    """Anything that can answer verdict requests, in order, one output each."""
+    """Anything that can answer verdict requests, in order, one output each.
+
+    A backend may also name what it runs on in a ``kind`` string
+    (``"transformers"``, ``"fake"``), which judges record in their description.
+    """
 
     def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]: ...
+
+
+def backend_kind(runner: object) -> str:
+    """What a backend or scorer says it runs on (its ``kind``), ``"custom"`` when it does not say."""
+    kind = getattr(runner, "kind", None)
+    return kind if isinstance(kind, str) and kind else "custom"

@@ -12,15 +12,19 @@ model adds nothing::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from critic.backends.base import BackendOutput, VerdictRequest
 from critic.errors import CriticError
 
+Answer = TypeVar("Answer")
 Responder = Callable[[VerdictRequest], BackendOutput]
 
 
 class FakeBackend:
     """Answers each request with ``respond(request)``, and records every request in ``calls``."""
+
+    kind = "fake"
 
     def __init__(self, respond: Responder) -> None:
         self.respond = respond
@@ -38,17 +42,7 @@ class FakeBackend:
         probabilities; a ``str`` is model text (a generated or forced verdict).
         Requests arrive in pair order, order ``ab`` before ``ba``.
         """
-        queue = [_as_output(item) for item in outputs]
-        position = 0
-
-        def respond(request: VerdictRequest) -> BackendOutput:
-            nonlocal position
-            if position >= len(queue):
-                raise CriticError(f"FakeBackend script ran out after {len(queue)} outputs")
-            position += 1
-            return queue[position - 1]
-
-        return cls(respond)
+        return cls(script([_as_output(item) for item in outputs], "FakeBackend", "outputs"))
 
     @classmethod
     def first_position(cls, p_first: float = 1.0) -> FakeBackend:
@@ -65,6 +59,20 @@ class FakeBackend:
             return _output_for(request, p_first)
 
         return cls(respond)
+
+
+def script(answers: Sequence[Answer], owner: str, unit: str) -> Callable[[object], Answer]:
+    """A responder that gives ``answers`` in turn, whatever it is asked; running past the end is an error."""
+    position = 0
+
+    def respond(_: object) -> Answer:
+        nonlocal position
+        if position >= len(answers):
+            raise CriticError(f"{owner} script ran out after {len(answers)} {unit}")
+        position += 1
+        return answers[position - 1]
+
+    return respond
 
 
 def letter_output(p_first: float, *, format_mass: float = 1.0, p_tie: float = 0.0) -> BackendOutput:

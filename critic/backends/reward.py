@@ -6,43 +6,40 @@ one-method seam :class:`critic.RewardJudge` talks to;
 :class:`TransformersRewardScorer` runs a Hugging Face model behind it and
 ``critic.testing.FakeScorer`` scripts it for tests.
 
-Tokenisation writes exactly one BOS, whatever the chat template does: the
-Skywork-Reward templates dropped their BOS so that tokenising the rendered
-text adds it once, other templates write it and would get two that way, and
-``apply_chat_template(tokenize=True)`` on a template without one gives none.
+Conversations get exactly one BOS whatever the chat template does
+(``tokens``), and load, batch, pad and halve on out-of-memory through the same
+code as the generative backend (``loading``, ``_batching``, ``_passes``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from critic.backends.base import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS
-from critic.backends.loading import (
-    DEMO_ALIAS,
-    _alternatives,
-    _load_error,
-    load_model,
-    load_tokenizer,
-    pick_attention,
-    pick_device,
-    pick_dtype,
-    resolve_model,
+from critic.backends._batching import plan_batches
+from critic.backends._passes import (
+    PADDING_SIDES,
+    context_limit,
+    encode_each,
+    halves,
+    halving_on_oom,
+    out_of_memory_error,
+    pad_batch,
 )
-from critic.errors import CriticError, InputError, ModelError
+from critic.backends.loading import DEMO_ALIAS, load_pretrained, pick_attention
+from critic.backends.tokens import conversation_ids
+from critic.errors import CriticError, InputError, ModelError, Reason
+from critic.options import BatchLimits, LoadOptions
 from critic.types import Message
 
 if TYPE_CHECKING:
-    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger("critic")
 
 DEFAULT_REWARD_MODEL = "Skywork/Skywork-Reward-Llama-3.1-8B-v0.2"
-PADDING_SIDES = ("right", "left")
 # Gemma-2 soft-caps its attention logits; sdpa cannot, and the Skywork-Reward-Gemma-2-27B
 # card reports that sdpa significantly degrades its scores. Eager and flash-attn 2 both cap.
 SOFTCAPPED_MODEL_TYPES = ("gemma2",)
@@ -70,29 +67,15 @@ class RewardScorer(Protocol):
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]: ...
 
 
-def conversation_ids(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> list[int]:
-    """Token ids of a whole conversation through the chat template, with exactly one BOS.
-
-    The model wants a BOS when its template writes one or its tokenizer adds one
-    to plain text; either way it gets exactly one. A tokenizer with no BOS token
-    (Qwen, say) gets none.
-    """
-    chat = [{"role": message["role"], "content": message["content"]} for message in messages]
-    text = tokenizer.apply_chat_template(chat, tokenize=False)
-    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    bos = tokenizer.bos_token_id
-    if bos is None:
-        return ids
-    start = 0
-    while start < len(ids) and ids[start] == bos:
-        start += 1
-    wants_bos = start > 0 or _adds_bos(tokenizer)
-    return [bos] + ids[start:] if wants_bos else ids[start:]
-
-
-def _adds_bos(tokenizer: PreTrainedTokenizerBase) -> bool:
-    ids = tokenizer("x", add_special_tokens=True)["input_ids"]
-    return bool(ids) and ids[0] == tokenizer.bos_token_id
+def check_limits(limits: BatchLimits) -> None:
+    """Refuse limits a reward model cannot honour (truncation), before anything loads."""
+    if limits.overflow == "truncate":
+        raise InputError(
+            "overflow='truncate' shortens the responses a generative judge compares; a reward model scores each "
+            "conversation whole and never cuts it. Use overflow='error' (a conversation that is too long fails "
+            "alone) or raise max_length if the model reads longer inputs",
+            kind=Reason.BAD_ARGUMENT,
+        )
 
 
 def check_reward_config(config: Any, name: str) -> None:
@@ -131,34 +114,31 @@ class TransformersRewardScorer:
     The score is the head's output at each conversation's last real token,
     found from the attention mask (never from ``pad_token_id``, which misses
     the last token when pad == eos and a conversation ends in eos). Batches are
-    sorted by length and padded on ``padding_side``; position ids come from the
-    mask, so padding changes no score.
+    planned as the judge's are (sorted by length under ``limits``, halved on
+    CUDA out-of-memory) and padded on ``padding_side``; position ids come from
+    the mask, so padding changes no score. ``limits.max_length`` caps the
+    tokens per conversation, never above the model's context (the default).
     """
+
+    kind = "transformers"
 
     def __init__(
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         *,
-        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        max_length: int | None = None,
+        limits: BatchLimits = BatchLimits(),
         padding_side: str = "right",
         name: str | None = None,
     ) -> None:
-        if max_batch_size < 1 or max_batch_tokens < 1:
-            raise InputError("max_batch_size and max_batch_tokens must be at least 1")
+        check_limits(limits)
         if padding_side not in PADDING_SIDES:
             raise InputError(f"padding_side must be one of {', '.join(PADDING_SIDES)}, got {padding_side!r}")
         check_reward_config(model.config, name or type(model).__name__)
-        context = getattr(model.config, "max_position_embeddings", None)
-        if max_length is not None and max_length < 1:
-            raise InputError("max_length must be at least 1")
-        self.max_length: int | None = min(filter(None, (max_length, context)), default=None)
         self.model = model
         self.tokenizer = tokenizer
-        self.max_batch_size = max_batch_size
-        self.max_batch_tokens = max_batch_tokens
+        self.limits = limits
+        self.max_length = context_limit(model, limits.max_length)
         self.padding_side = padding_side
         self.name = name or getattr(model, "name_or_path", type(model).__name__)
         self.pad_id = next((i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id) if i is not None), 0)
@@ -168,69 +148,68 @@ class TransformersRewardScorer:
         cls,
         model: str = DEFAULT_REWARD_MODEL,
         *,
-        device: str | None = None,
-        dtype: str | torch.dtype | None = None,
-        attn_implementation: str | None = None,
-        trust_remote_code: bool = False,
-        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        max_length: int | None = None,
+        load: LoadOptions = LoadOptions(),
+        limits: BatchLimits = BatchLimits(),
         padding_side: str = "right",
     ) -> TransformersRewardScorer:
-        """Load a reward model from a hub id or a local folder; its config is checked before its weights load."""
-        from transformers import AutoConfig, AutoModelForSequenceClassification
+        """Load a reward model from a hub id or a local folder; its config is checked before its weights load.
 
+        bf16 on CUDA, fp32 elsewhere; flash_attention_2 when installed, else
+        sdpa, except Gemma-2, which gets eager (sdpa skips its attention
+        soft-capping). ``"demo"`` is refused: the demo model is generative and
+        has no reward head.
+        """
+        check_limits(limits)
         if model == DEMO_ALIAS:
             raise ModelError(DEMO_REFUSAL)
-        with _reward_errors():
-            source = resolve_model(model)
-            try:
-                config = AutoConfig.from_pretrained(
-                    source.location, trust_remote_code=trust_remote_code, **source.kwargs()
-                )
-            except (OSError, ValueError) as error:
-                raise _load_error(source, error) from error
+        from transformers import AutoModelForSequenceClassification
+
+        def check_config(config: Any, device: str) -> str:
             check_reward_config(config, model)
-            device = pick_device(device)
-            tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
-            loaded = load_model(
-                source,
-                AutoModelForSequenceClassification,
-                device=device,
-                dtype=pick_dtype(device, dtype),
-                attn_implementation=reward_attention(config, device, attn_implementation),
-                trust_remote_code=trust_remote_code,
-            )
-        return cls(loaded, tokenizer, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens,
-                   max_length=max_length, padding_side=padding_side, name=model)
+            return reward_attention(config, device, load.attn_implementation)
+
+        loaded, tokenizer = load_pretrained(
+            model, AutoModelForSequenceClassification, load, alternatives=REWARD_ALTERNATIVES, check_config=check_config
+        )
+        return cls(loaded, tokenizer, limits=limits, padding_side=padding_side, name=model)
 
     def conversation_ids(self, messages: Sequence[Message]) -> list[int]:
         """The exact token ids the model reads for ``messages``."""
         return conversation_ids(self.tokenizer, messages)
 
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
-        results: list[float | CriticError | None] = [None] * len(conversations)
-        sequences: dict[int, list[int]] = {}
-        for index, messages in enumerate(conversations):
-            ids = self.conversation_ids(messages)
-            if self.max_length is not None and len(ids) > self.max_length:
-                results[index] = InputError(
-                    f"the conversation is {len(ids)} tokens, longer than the model's context of "
-                    f"{self.max_length} tokens; shorten it or leave it out"
-                )
-            else:
-                sequences[index] = ids
-        for batch in _batches(sequences, self.max_batch_size, self.max_batch_tokens):
-            for index, value in zip(batch, self._forward([sequences[i] for i in batch]), strict=True):
-                results[index] = value if math.isfinite(value) else ModelError(
-                    f"the model returned a non-finite score ({value}); try dtype fp32 or bf16"
-                )
-        return results  # type: ignore[return-value]
+        encoded = encode_each(conversations, self._fitting_ids, "conversation")
+        results: list[float | CriticError | None] = [ids if isinstance(ids, CriticError) else None for ids in encoded]
+        sequences = {index: ids for index, ids in enumerate(encoded) if isinstance(ids, list)}
+        keys = list(sequences)
+        batches = plan_batches([len(sequences[key]) for key in keys], [1] * len(keys),
+                               max_prompts=self.limits.max_batch_size, max_tokens=self.limits.max_batch_tokens)
+        for batch in batches:
+            members = [keys[position] for position in batch]
+            scores: list[float | CriticError] = halving_on_oom(
+                members,
+                lambda part: self._forward([sequences[index] for index in part]),
+                split=halves,
+                alone=lambda part: [out_of_memory_error(len(sequences[part[0]]), "conversation")],
+            )
+            for index, value in zip(members, scores, strict=True):
+                results[index] = _checked_score(value)
+        return results  # type: ignore[return-value]  # every None was replaced by a score
+
+    def _fitting_ids(self, messages: Sequence[Message]) -> list[int]:
+        ids = self.conversation_ids(messages)
+        if self.max_length is not None and len(ids) > self.max_length:
+            raise InputError(
+                f"the conversation is {len(ids)} tokens, longer than the model's context of "
+                f"{self.max_length} tokens; shorten it or leave it out",
+                kind=Reason.TOO_LONG,
+            )
+        return ids
 
     def _forward(self, sequences: Sequence[Sequence[int]]) -> list[float]:
         import torch
 
-        input_ids, mask = self._pad(sequences)
+        input_ids, mask = pad_batch(sequences, self.pad_id, self.model.device, side=self.padding_side)
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         last = mask.shape[1] - 1 - mask.flip(-1).argmax(-1)  # last real token, either padding side
         backbone = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
@@ -241,7 +220,7 @@ class TransformersRewardScorer:
                     input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=False
                 ).last_hidden_state
                 rows = torch.arange(len(sequences), device=hidden.device)
-                return head(hidden[rows, last.to(hidden.device)]).float()[:, 0].tolist()
+                return list(head(hidden[rows, last.to(hidden.device)]).float()[:, 0].tolist())
             return [self._forward_alone(ids) for ids in sequences]
 
     def _forward_alone(self, ids: Sequence[int]) -> float:
@@ -255,39 +234,8 @@ class TransformersRewardScorer:
             logits = self.model(inputs_embeds=embeds, use_cache=False).logits
         return float(logits.float()[0, 0])
 
-    def _pad(self, sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
 
-        width = max(len(ids) for ids in sequences)
-        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long)
-        for row, ids in enumerate(sequences):
-            span = slice(0, len(ids)) if self.padding_side == "right" else slice(width - len(ids), width)
-            input_ids[row, span] = torch.tensor(list(ids), dtype=torch.long)
-            mask[row, span] = 1
-        return input_ids.to(self.model.device), mask.to(self.model.device)
-
-
-@contextmanager
-def _reward_errors() -> Iterator[None]:
-    """Loading errors name reward models as the alternatives, not the generative demo."""
-    try:
-        yield
-    except ModelError as error:
-        if _alternatives() not in str(error):
-            raise
-        raise ModelError(str(error).replace(_alternatives(), REWARD_ALTERNATIVES)) from error
-
-
-def _batches(sequences: dict[int, list[int]], max_size: int, max_tokens: int) -> Iterator[list[int]]:
-    """Keys grouped longest first, each batch within the size and padded-token budget."""
-    order = sorted(sequences, key=lambda key: len(sequences[key]), reverse=True)
-    batch: list[int] = []
-    for key in order:
-        longest = len(sequences[batch[0]]) if batch else len(sequences[key])
-        if batch and (len(batch) >= max_size or (len(batch) + 1) * longest > max_tokens):
-            yield batch
-            batch = []
-        batch.append(key)
-    if batch:
-        yield batch
+def _checked_score(value: float | CriticError) -> float | CriticError:
+    if isinstance(value, CriticError) or math.isfinite(value):
+        return value
+    return ModelError(f"the model returned a non-finite score ({value}); try dtype fp32 or bf16")

@@ -9,9 +9,8 @@ constrained the same pass, then outlines' logits processor picks the verdict
             a path it was never trained on.
 generate    greedy free generation up to the end of turn (the model card's way).
 
-Prompts are tokenised through the model's own chat template with
-``apply_chat_template(tokenize=True)``, which writes exactly one BOS; rendering
-to text and tokenising again would double it on Llama-3.
+Prompts are tokenised through the model's own chat template, with exactly
+one BOS (``tokens``); a prompt the tokenizer cannot take fails alone.
 
 Throughput (see ``benchmarks/``): every prompt is counted before judging and
 checked against the model's context (``_overflow``); in score and constrained
@@ -26,8 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from critic.backends._batching import (
@@ -38,26 +36,14 @@ from critic.backends._batching import (
     plan_batches,
     split_for_retry,
 )
-from critic.backends._overflow import OVERFLOW_POLICIES, Overflow, Truncator, pair_key, too_long_error
-from critic.backends._tree_attention import layouts, tree_attention
-from critic.backends.base import (
-    DEFAULT_MAX_BATCH_SIZE,
-    DEFAULT_MAX_BATCH_TOKENS,
-    VERDICT_OPENING,
-    BackendOutput,
-    VerdictRequest,
-)
-from critic.backends.loading import (
-    decode_text,
-    load_model,
-    load_tokenizer,
-    pick_attention,
-    pick_device,
-    pick_dtype,
-    resolve_model,
-)
-from critic.errors import InputError, MissingDependencyError, ModelError
-from critic.templates import Message
+from critic.backends._overflow import Truncator, pair_key, too_long_error
+from critic.backends._passes import context_limit, encode_each, halving_on_oom, out_of_memory_error, pad_batch
+from critic.backends._tree_attention import layouts, tree_attention, tree_attention_mask
+from critic.backends.base import BackendOutput, VerdictRequest
+from critic.backends.loading import decode_text, load_pretrained
+from critic.backends.tokens import VerdictTokens, chat_prompt_ids, stop_ids, until_stop
+from critic.errors import CriticError, MissingDependencyError, ModelError
+from critic.options import BatchLimits, LoadOptions
 
 if TYPE_CHECKING:
     import torch
@@ -76,87 +62,40 @@ MAX_FAMILY = 4
 JudgeStep = Callable[[Sequence[Family], Sequence[Sequence[int]]], list[tuple[int, BackendOutput]]]
 
 
-@dataclass(frozen=True)
-class VerdictTokens:
-    """How a tokenizer spells ``[[X]]``: shared opening ids, one id per letter, shared closing ids."""
-
-    opening: tuple[int, ...]
-    letters: dict[str, int]
-    closing: tuple[int, ...]
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase, letters: Sequence[str] = ("A", "B", "C")) -> VerdictTokens:
-        spelled = {letter: tokenizer.encode(f"{VERDICT_OPENING}{letter}]]", add_special_tokens=False) for letter in letters}
-        first = spelled[letters[0]]
-        if not all(len(ids) == len(first) for ids in spelled.values()):
-            raise ModelError(f"the tokenizer spells the verdict tokens with different lengths: {spelled}")
-        differing = [i for i in range(len(first)) if len({ids[i] for ids in spelled.values()}) > 1]
-        if len(differing) != 1:
-            raise ModelError(f"the tokenizer does not spell each verdict letter as one token: {spelled}")
-        at = differing[0]
-        return cls(tuple(first[:at]), {letter: ids[at] for letter, ids in spelled.items()}, tuple(first[at + 1 :]))
-
-
-def chat_prompt_ids(
-    tokenizer: PreTrainedTokenizerBase,
-    messages: Sequence[Message],
-    *,
-    prefill: str = "",
-    opening: Sequence[int] = (),
-) -> list[int]:
-    """Token ids of a judge prompt through the model's chat template, with assistant text appended."""
-    conversation = [{"role": message["role"], "content": message["content"]} for message in messages]
-    encoded: Any = tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
-                                                 return_dict=True)
-    ids = list(encoded["input_ids"])
-    if prefill:
-        ids += tokenizer.encode(prefill, add_special_tokens=False)
-    return ids + list(opening)
-
-
 class TransformersBackend:
     """Judges requests with a Hugging Face causal LM and its tokenizer.
 
     Args:
-        max_batch_size: prompts per forward pass (a pair's two orders count as two).
-        max_batch_tokens: padded tokens per forward pass.
+        limits: prompts per forward pass (a pair's two orders count as two),
+            padded tokens per pass, the longest prompt the model may read (never
+            more than the model's ``max_position_embeddings``, the default) and
+            what to do with a longer one: ``"error"`` (that request gets an
+            :class:`InputError`) or ``"truncate"`` (its responses are cut in the
+            middle with a visible marker, and a warning is logged).
+        name: the model's name, for logs.
         share_prefix: compute the common prefix of a pair's two orders once
             (score and constrained modes; needs sdpa or eager attention).
-        max_length: the longest prompt the model may read; by default the
-            model's ``max_position_embeddings``.
-        overflow: what to do with a longer prompt: ``"error"`` (that request
-            gets an :class:`InputError`) or ``"truncate"`` (its responses are
-            cut in the middle with a visible marker, and a warning is logged).
     """
+
+    kind = "transformers"
 
     def __init__(
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         *,
-        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        limits: BatchLimits = BatchLimits(),
         name: str | None = None,
         share_prefix: bool = True,
-        max_length: int | None = None,
-        overflow: Overflow = "error",
     ) -> None:
-        if max_batch_size < 1 or max_batch_tokens < 1:
-            raise ValueError("max_batch_size and max_batch_tokens must be at least 1")
-        if overflow not in OVERFLOW_POLICIES:
-            raise InputError(f"unknown overflow policy '{overflow}'; choose one of {', '.join(OVERFLOW_POLICIES)}")
-        if max_length is not None and max_length < 1:
-            raise InputError("max_length must be at least 1")
         self.model = model
         self.tokenizer = tokenizer
-        self.max_batch_size = max_batch_size
-        self.max_batch_tokens = max_batch_tokens
+        self.limits = limits
+        self.max_length = context_limit(model, limits.max_length)
         self.name = name or getattr(model, "name_or_path", type(model).__name__)
         self.verdict_tokens = VerdictTokens.from_tokenizer(tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.stop_ids = _stop_ids(model, tokenizer)
-        self.max_length = max_length if max_length is not None else getattr(model.config, "max_position_embeddings", None)
-        self.overflow: Overflow = overflow
+        self.stop_ids = stop_ids(model, tokenizer)
         attention = str(getattr(model.config, "_attn_implementation", None))
         self.share_prefix = share_prefix and attention in TREE_MASK_ATTENTION
         if share_prefix and not self.share_prefix:
@@ -174,39 +113,15 @@ class TransformersBackend:
         cls,
         model: str,
         *,
-        device: str | None = None,
-        dtype: str | torch.dtype | None = None,
-        attn_implementation: str | None = None,
-        trust_remote_code: bool = False,
-        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        load: LoadOptions = LoadOptions(),
+        limits: BatchLimits = BatchLimits(),
         share_prefix: bool = True,
-        max_length: int | None = None,
-        overflow: Overflow = "error",
     ) -> TransformersBackend:
+        """Load a causal LM (a hub id, a local folder, a ``.gguf`` file or ``"demo"``) as ``load`` says."""
         from transformers import AutoModelForCausalLM
 
-        source = resolve_model(model)
-        device = pick_device(device)
-        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
-        loaded = load_model(
-            source,
-            AutoModelForCausalLM,
-            device=device,
-            dtype=pick_dtype(device, dtype),
-            attn_implementation=pick_attention(device, attn_implementation),
-            trust_remote_code=trust_remote_code,
-        )
-        return cls(
-            loaded,
-            tokenizer,
-            max_batch_size=max_batch_size,
-            max_batch_tokens=max_batch_tokens,
-            name=model,
-            share_prefix=share_prefix,
-            max_length=max_length,
-            overflow=overflow,
-        )
+        loaded, tokenizer = load_pretrained(model, AutoModelForCausalLM, load)
+        return cls(loaded, tokenizer, limits=limits, name=model, share_prefix=share_prefix)
 
     def prompt_ids(self, request: VerdictRequest) -> list[int]:
         """The exact token ids the model reads for ``request``."""
@@ -217,7 +132,7 @@ class TransformersBackend:
         prompts = self._prompts(requests)
         outputs = [prompt if isinstance(prompt, BackendOutput) else None for prompt in prompts]
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-        for index, (request, prompt) in enumerate(zip(requests, prompts)):
+        for index, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
             if not isinstance(prompt, BackendOutput):
                 groups[(request.mode, request.verdicts, request.max_new_tokens)].append(index)
         for (mode, verdicts, max_new_tokens), indices in groups.items():
@@ -225,50 +140,72 @@ class TransformersBackend:
             shared = self.share_prefix and mode != "generate"
             keys = [pair_key(requests[i]) if shared else None for i in indices]
             families = find_families(sequences, keys, max_members=MAX_FAMILY)
-            widths = [family.width(sequences) for family in families]
-            sizes = [len(family.members) for family in families]
             step = self._step(mode, verdicts, max_new_tokens)
-            for batch in plan_batches(widths, sizes, max_prompts=self.max_batch_size, max_tokens=self.max_batch_tokens):
-                for position, output in self._halving_on_oom([families[i] for i in batch], sequences, step):
-                    outputs[indices[position]] = output
+            for position, output in self._judge_families(families, sequences, step):
+                outputs[indices[position]] = output
         return outputs  # type: ignore[return-value]
+
+    def _judge_families(
+        self, families: Sequence[Family], sequences: Sequence[Sequence[int]], step: JudgeStep
+    ) -> list[tuple[int, BackendOutput]]:
+        """``step`` over batches of families within the limits, each batch halved on out-of-memory."""
+        widths = [family.width(sequences) for family in families]
+        sizes = [len(family.members) for family in families]
+        batches = plan_batches(widths, sizes, max_prompts=self.limits.max_batch_size,
+                               max_tokens=self.limits.max_batch_tokens)
+        return [
+            item
+            for batch in batches
+            for item in halving_on_oom(
+                [families[i] for i in batch],
+                lambda part: step(part, sequences),
+                split=split_for_retry,
+                alone=lambda part: _alone_out_of_memory(part, sequences),
+                size=lambda part: sum(len(family.members) for family in part),
+            )
+        ]
 
     # --- counting and fitting -----------------------------------------------------------------
 
     def _prompts(self, requests: Sequence[VerdictRequest]) -> list[list[int] | BackendOutput]:
-        """Token ids per request, or an error output for a request that does not fit the model."""
-        counted = [self.prompt_ids(request) for request in requests]
-        prompts: list[list[int] | BackendOutput] = list(counted)
+        """Token ids per request, or an error output for a request the tokenizer or the model cannot take."""
+        prompts = [_as_prompt(item) for item in encode_each(requests, self.prompt_ids, "judge prompt")]
         if self.max_length is None:
             return prompts
         # Generation writes into the same context, so its budget is reserved up front.
-        reserved = [request.max_new_tokens if request.mode == "generate" else 0 for request in requests]
-        over = [len(ids) + extra > self.max_length for ids, extra in zip(counted, reserved)]
-        if self.overflow == "error":
-            return [
-                BackendOutput(error=too_long_error(len(ids), extra, self.max_length)) if too_long else ids
-                for ids, extra, too_long in zip(counted, reserved, over)
-            ]
-        # When one order of a pair is too long, both orders are shortened alike: the
-        # model must see the same two answers in either order.
-        shorten = {pair_key(request) for request, too_long in zip(requests, over) if too_long}
+        budgets = [self.max_length - (request.max_new_tokens if request.mode == "generate" else 0)
+                   for request in requests]
+        over = [isinstance(ids, list) and len(ids) > budget for ids, budget in zip(prompts, budgets, strict=True)]
+        if self.limits.overflow == "truncate":
+            return self._fitted(requests, prompts, budgets, over)
+        for index, too_long in enumerate(over):
+            if too_long:
+                tokens = len(prompts[index])  # type: ignore[arg-type]  # a list wherever over is true
+                prompts[index] = BackendOutput(error=too_long_error(tokens, self.max_length - budgets[index],
+                                                                    self.max_length))
+        return prompts
+
+    def _fitted(
+        self,
+        requests: Sequence[VerdictRequest],
+        prompts: list[list[int] | BackendOutput],
+        budgets: Sequence[int],
+        over: Sequence[bool],
+    ) -> list[list[int] | BackendOutput]:
+        """``prompts`` with every pair that is too long in either order shortened in the middle to fit."""
+        # Both orders are shortened alike: the model must see the same two answers in either order.
+        shorten = {pair_key(request) for request, too_long in zip(requests, over, strict=True) if too_long}
         truncator = Truncator(self.tokenizer, lambda request: len(self.prompt_ids(request)))
-        for index, request in enumerate(requests):
-            if shorten and pair_key(request) in shorten:
-                try:
-                    prompts[index] = self.prompt_ids(truncator.fit(request, self.max_length - reserved[index]))
-                except InputError as error:
-                    prompts[index] = BackendOutput(error=error)
+        to_fit = [index for index, request in enumerate(requests)
+                  if isinstance(prompts[index], list) and pair_key(request) in shorten]
+        fitted = encode_each(
+            to_fit, lambda index: self.prompt_ids(truncator.fit(requests[index], budgets[index])), "judge prompt"
+        )
+        for index, encoded in zip(to_fit, fitted, strict=True):
+            prompts[index] = _as_prompt(encoded)
         return prompts
 
     # --- batches ------------------------------------------------------------------------------
-
-    def _batches(self, sequences: Sequence[Sequence[int]]) -> Iterator[list[int]]:
-        """Indices of lone prompts grouped longest first, within the size and padded-token budget."""
-        return plan_batches(
-            [len(ids) for ids in sequences], [1] * len(sequences),
-            max_prompts=self.max_batch_size, max_tokens=self.max_batch_tokens,
-        )
 
     def _step(self, mode: str, verdicts: tuple[str, ...], max_new_tokens: int) -> JudgeStep:
         if mode == "score":
@@ -276,29 +213,6 @@ class TransformersBackend:
         if mode == "constrained":
             return lambda families, sequences: self._constrained(families, sequences, verdicts)
         return lambda families, sequences: self._generate(families, sequences, max_new_tokens)
-
-    def _halving_on_oom(
-        self, families: Sequence[Family], sequences: Sequence[Sequence[int]], step: JudgeStep
-    ) -> list[tuple[int, BackendOutput]]:
-        """Run ``step`` on a batch; on CUDA out-of-memory, retry the same prompts in two halves.
-
-        Only a pass that completes produces outputs, so a prompt is never lost
-        nor judged twice. A prompt that does not fit even alone gets an error.
-        """
-        try:
-            return step(families, sequences)
-        except _out_of_memory_errors():
-            pass  # retried below, outside the handler: the traceback's frames hold the failed pass's tensors
-        _release_cached_memory()
-        halves = split_for_retry(families)
-        if halves is None:
-            (index,) = families[0].members
-            message = (f"out of GPU memory on a single prompt of {len(sequences[index])} tokens; "
-                       "lower max_length (with overflow='truncate') or use a smaller dtype or model")
-            return [(index, BackendOutput(error=ModelError(message)))]
-        prompts = sum(len(family.members) for family in families)
-        logger.warning("CUDA out of memory on a batch of %d prompts; retrying them in two halves", prompts)
-        return [item for half in halves for item in self._halving_on_oom(half, sequences, step)]
 
     # --- the three modes ----------------------------------------------------------------------
 
@@ -309,7 +223,8 @@ class TransformersBackend:
         letter_ids = [self.verdict_tokens.letters[letter] for letter in verdicts]
         chosen = logits.softmax(dim=-1)[:, letter_ids].tolist()
         members = [index for family in families for index in family.members]
-        return [(index, BackendOutput(letter_probs=dict(zip(verdicts, row)))) for index, row in zip(members, chosen)]
+        return [(index, BackendOutput(letter_probs=dict(zip(verdicts, row, strict=True))))
+                for index, row in zip(members, chosen, strict=True)]
 
     def _constrained(
         self, families: Sequence[Family], sequences: Sequence[Sequence[int]], verdicts: tuple[str, ...]
@@ -333,10 +248,11 @@ class TransformersBackend:
         closing = decode_text(self.tokenizer, self.verdict_tokens.closing)
         members = [index for family in families for index in family.members]
         outputs = []
-        for index, token in zip(members, chosen):
-            letter = decode_text(self.tokenizer, [token])[:1]
-            if letter not in verdicts:
-                raise ModelError(f"the verdict constraint let through token {token} ({decode_text(self.tokenizer, [token])!r})")
+        for index, token in zip(members, chosen, strict=True):
+            text = decode_text(self.tokenizer, [token])
+            if text[:1] not in verdicts:
+                raise ModelError(f"the verdict constraint let through token {token} ({text!r})")
+            letter = text[:1]
             outputs.append((index, BackendOutput(text=f"{opening}{letter}{closing}")))
         return outputs
 
@@ -346,7 +262,7 @@ class TransformersBackend:
         members = [index for family in families for index in family.members]
         new_ids = self._greedy([sequences[i] for i in members], max_new_tokens)
         return [(index, BackendOutput(text=decode_text(self.tokenizer, ids, skip_special_tokens=True)))
-                for index, ids in zip(members, new_ids)]
+                for index, ids in zip(members, new_ids, strict=True)]
 
     # --- forward passes -----------------------------------------------------------------------
 
@@ -385,7 +301,7 @@ class TransformersBackend:
         """One left-padded pass with a plain 2D padding mask (any attention implementation)."""
         import torch
 
-        input_ids, mask = self._pad_left(sequences)
+        input_ids, mask = pad_batch(sequences, self.pad_id, self.model.device)
         # Left padding shifts positions unless they are given explicitly.
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
@@ -432,21 +348,10 @@ class TransformersBackend:
         picked = logits[[number for number, _ in ends], [at[column] for _, column in ends]]
         return picked.float()
 
-    def _pad_left(self, sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
-
-        width = max(len(ids) for ids in sequences)
-        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long)
-        for row, ids in enumerate(sequences):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            mask[row, width - len(ids) :] = 1
-        return input_ids.to(self.model.device), mask.to(self.model.device)
-
     def _greedy(self, sequences: Sequence[Sequence[int]], max_new_tokens: int, **kwargs: Any) -> list[list[int]]:
         import torch
 
-        input_ids, mask = self._pad_left(sequences)
+        input_ids, mask = pad_batch(sequences, self.pad_id, self.model.device)
         with torch.inference_mode():
             generate: Any = self.model.generate  # typed as a Tensor attribute by transformers' stubs
             output = generate(
@@ -462,7 +367,7 @@ class TransformersBackend:
                 **kwargs,
             )
         rows = output[:, input_ids.shape[1] :].tolist()
-        return [_until_stop(row, self.stop_ids) for row in rows]
+        return [until_stop(row, self.stop_ids) for row in rows]
 
     def _verdict_processor(self, verdicts: tuple[str, ...]) -> Any:
         """outlines' logits processor for the verdict tail, built once per letter set."""
@@ -481,59 +386,13 @@ class TransformersBackend:
         return self._processors[verdicts]
 
 
-def tree_attention_mask(segments: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The additive 4D mask of a batch of family rows, from each column's segment (see ``_batching``).
-
-    A query sees earlier keys of the shared prefix and of its own segment, never
-    another member's tail nor padding. Additive (0 or the dtype's minimum)
-    because eager attention adds it and sdpa takes it as is; a boolean mask
-    would be converted again in every layer.
-    """
-    import torch
-
-    width, device = segments.shape[1], segments.device
-    columns = torch.arange(width, device=device)
-    causal = columns[None, :] <= columns[:, None]
-    query, key = segments[:, :, None], segments[:, None, :]
-    visible = causal & (key != PAD_SEGMENT) & ((key == 0) | (key == query))
-    # A padding query would see nothing and turn into NaN, which its keys would
-    # then carry into every later layer; letting it see itself keeps it finite.
-    visible |= torch.eye(width, dtype=torch.bool, device=device)
-    hidden = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(~visible, torch.finfo(dtype).min)
-    return hidden[:, None, :, :]
+def _as_prompt(encoded: list[int] | CriticError) -> list[int] | BackendOutput:
+    return BackendOutput(error=encoded) if isinstance(encoded, CriticError) else encoded
 
 
-def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
-    """CUDA's out-of-memory error where this torch build has one (CPU builds may not)."""
-    import torch
-
-    error = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
-    return (error,) if isinstance(error, type) else ()
-
-
-def _release_cached_memory() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _stop_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    ids: set[int] = set()
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif configured:
-        ids.update(configured)
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    if not ids:
-        raise ModelError("the model has no end-of-turn token (eos_token_id); generation could not stop")
-    return sorted(ids)
-
-
-def _until_stop(ids: list[int], stop_ids: Sequence[int]) -> list[int]:
-    for position, token in enumerate(ids):
-        if token in stop_ids:
-            return ids[:position]
-    return ids
+def _alone_out_of_memory(
+    families: Sequence[Family], sequences: Sequence[Sequence[int]]
+) -> list[tuple[int, BackendOutput]]:
+    (index,) = families[0].members
+    error = out_of_memory_error(len(sequences[index]), "prompt", "lower max_length (with overflow='truncate')")
+    return [(index, BackendOutput(error=error))]

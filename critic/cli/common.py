@@ -1,107 +1,80 @@
-"""What every command shares: model options, reading and writing JSONL, progress bars.
+"""What every command shares: exit codes, the input it reads, and the checks on its outputs.
+
+Everything here runs before a model loads, so a typo costs a second, not a model load.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING
 
-from critic.backends.base import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS
-from critic.backends.loading import DEFAULT_MODEL, DEMO_ALIAS
 from critic.errors import InputError
-from critic.templates import DEFAULT_TEMPLATE
-from critic.types import MODES
+from critic.io.readers import STDIN
 
-EXIT_OK, EXIT_ROW_ERRORS, EXIT_FAILURE = 0, 1, 2
-CHUNK_PAIRS = 32
+if TYPE_CHECKING:
+    from critic.io.source import InputSource
 
-
-def _model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"hub id, local folder, .gguf file, or '{DEMO_ALIAS}' (default: {DEFAULT_MODEL})")
-    parser.add_argument("--template", default=DEFAULT_TEMPLATE, help=f"built-in name or .jinja path (default: {DEFAULT_TEMPLATE})")
-    parser.add_argument("--mode", choices=MODES, default="score", help="how verdicts are read (default: score)")
-    parser.add_argument("--no-swap", action="store_true", help="judge one order only (no position-swap debiasing)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
-                        help=f"prompts per forward pass at most (default: {DEFAULT_MAX_BATCH_SIZE})")
-    parser.add_argument("--max-batch-tokens", type=int, default=DEFAULT_MAX_BATCH_TOKENS,
-                        help=f"padded tokens per forward pass at most (default: {DEFAULT_MAX_BATCH_TOKENS})")
-    parser.add_argument("--max-new-tokens", type=int, default=2048, help="generation budget in generate mode")
-    parser.add_argument("--max-length", type=int,
-                        help="longest prompt in tokens (default: the model's context length)")
-    parser.add_argument("--overflow", choices=("error", "truncate"), default="error",
-                        help="a prompt over --max-length: fail that pair with a reason (default), or shorten "
-                             "both responses in the middle behind a visible marker")
-    parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
-    parser.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 on CPU)")
-    parser.add_argument("--trust-remote-code", action="store_true")
+EXIT_OK = 0  # everything done
+EXIT_ROW_ERRORS = 1  # done, but some rows could not be judged (see their error)
+EXIT_USAGE = 2  # a usage or input error: nothing (more) was done
+EXIT_INTERNAL = 70  # a bug in critic (EX_SOFTWARE); -v shows the traceback
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (`critic judge x | head`), as SIGPIPE would
+CHUNK_PAIRS = 32  # rows read, judged and written at a time by judge and score
 
 
-def _generative_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``Judge.from_pretrained`` keyword arguments from the options of :func:`_model_options`."""
-    return {
-        "template": args.template,
-        "mode": args.mode,
-        "swap": not args.no_swap,
-        "device": args.device,
-        "dtype": args.dtype,
-        "batch_size": args.batch_size,
-        "max_batch_tokens": args.max_batch_tokens,
-        "max_new_tokens": args.max_new_tokens,
-        "max_length": args.max_length,
-        "overflow": args.overflow,
-        "trust_remote_code": args.trust_remote_code,
-    }
+def open_input(args: argparse.Namespace) -> InputSource:
+    """The command's input (``-`` is stdin), checked: it exists, its format is known, its first row opens."""
+    from critic.io.source import open_source
+
+    source = open_source(str(args.input), format=args.format, split=args.split, limit=args.limit)
+    source.check()
+    return source
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed row or InputError) for every non-blank line."""
-    stream = sys.stdin.buffer if str(path) == "-" else _open_input(path)
-    with stream:
-        for line_number, raw in enumerate(stream, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield line_number, json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as error:
-                yield line_number, InputError(f"line {line_number} is not valid UTF-8 ({error.reason} at byte {error.start})")
-            except json.JSONDecodeError as error:
-                yield line_number, InputError(f"line {line_number} is not valid JSON ({error.msg} at column {error.colno})")
+def expected_rows(source: InputSource) -> int | None:
+    """The row count for a progress bar, when it is cheap to know (never for stdin)."""
+    return None if source.location == STDIN else source.count()
 
 
-def _open_input(path: Path) -> IO[bytes]:
-    try:
-        return path.open("rb")
-    except OSError as error:
-        raise InputError(f"cannot read input file '{path}': {error.strerror}") from error
-
-
-def _count_lines(path: Path) -> int:
-    with _open_input(path) as stream:
-        return sum(1 for raw in stream if raw.strip())
-
-
-class _Stdout:
-    def __enter__(self) -> IO[str]:
-        return sys.stdout
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
-
-
-def _open_output(path: Path | None) -> Any:
+def check_output_file(path: Path | None, *, force: bool) -> None:
+    """``-o FILE``: not a folder, its folder exists (or can be made) and is writable; an existing file needs --force."""
     if path is None:
-        return _Stdout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.open("w", encoding="utf-8")
+        return
+    if path.is_dir():
+        raise InputError(f"output '{path}' is a folder; give a file name such as '{path / 'out.jsonl'}'")
+    if path.exists() and not force:
+        raise InputError(f"output file '{path}' already exists; use --force to overwrite it")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"cannot write output file '{path}': permission denied")
+    check_output_dir(path.parent, what="folder of output file")
 
 
-def _progress(total: int | None, quiet: bool, description: str) -> Any:
-    from tqdm import tqdm
+def check_output_dir(path: Path, *, what: str = "output folder") -> None:
+    """The folder exists and is writable, or can be created (its nearest existing parent is a writable folder)."""
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot create {what} '{path}': '{existing}' is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == path else f" (in '{existing}')"
+        raise InputError(f"cannot write to {what} '{path}'{where}: permission denied")
 
-    return tqdm(total=total, unit="pair", desc=description, file=sys.stderr, dynamic_ncols=True,
-                disable=quiet or not sys.stderr.isatty())
+
+def refuse_existing(folder: Path, names: tuple[str, ...], *, what: str, hint: str) -> None:
+    """An error naming the files of ``names`` already in ``folder``, if any."""
+    present = [name for name in names if (folder / name).exists()]
+    if present:
+        raise InputError(f"'{folder}' already holds outputs of {what} ({', '.join(present)}); {hint}")
+
+
+def say(message: str, *, quiet: bool = False) -> None:
+    """One line on stderr, led by ``critic:``."""
+    if not quiet:
+        print(f"critic: {message}", file=sys.stderr, flush=True)

@@ -1,91 +1,129 @@
-"""``critic eval``: a judge against human labels.
+"""``critic eval``: a judge (and optionally a reward model) against human labels.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import importlib.util
 from pathlib import Path
 from typing import Any
 
-from critic.cli.common import EXIT_OK, _generative_options, _model_options, _progress
-from critic.errors import InputError
+from critic.cli.common import EXIT_OK, check_output_dir, refuse_existing, say
+from critic.cli.judge import INPUTS
+from critic.cli.loading import load_judge
+from critic.cli.options import add_batch_flags, add_input_flags, add_judge_flags, add_load_flags, build_options
+from critic.cli.output import progress, written
+from critic.errors import InputError, MissingDependencyError
+
+REPORT_FILES = ("report.json", "report.md", "report.png", "pairs.jsonl")
 
 
-def _eval_parser(commands: Any) -> None:
+def add_eval_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "eval",
+        "eval", parents=parents,
         help="evaluate a judge on human-labelled pairs: accuracy, position and length bias, calibration, agreement",
         description="Judge labelled pairs and write DIR/report.json, DIR/report.md, DIR/report.png and "
                     "DIR/pairs.jsonl; print the Markdown report. Inputs: PandaLM's three-annotator rows (majority "
                     "vote, ties kept), prompt/response_a/response_b with a label, or chosen/rejected rows "
-                    "(RewardBench's subsets get its section scores).",
+                    "(RewardBench's subsets get its section scores); the --X-field flags map other columns "
+                    "(LLMBar: --prompt-field input --response-a-field output_1 --response-b-field output_2).",
     )
-    parser.add_argument("input", help="JSONL, JSON array, Parquet, CSV, a save_to_disk folder, or a cached hub dataset")
-    parser.add_argument("--output-dir", "-o", type=Path, required=True, help="folder for the reports")
-    _model_options(parser)
-    parser.add_argument("--format", choices=("jsonl", "json", "parquet", "csv", "hf", "hub"),
-                        help="input format (default: from the file name)")
-    parser.add_argument("--split", help="split of a saved or hub DatasetDict")
-    parser.add_argument("--limit", type=int, metavar="N", help="evaluate the first N input rows only")
+    parser.add_argument("input", help=INPUTS)
+    parser.add_argument("--output-dir", "-o", type=Path, required=True, metavar="DIR", help="folder for the reports")
+    parser.add_argument("--force", action="store_true", help="overwrite the reports of an earlier run in DIR")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no loading lines")
+    add_judge_flags(parser)
     parser.add_argument("--reward-model", metavar="R",
-                        help="also evaluate the reward model R (hub id or local folder; a RewardJudge, with the same "
-                             "--device, --dtype, --batch-size) on the same pairs: its own report goes to "
-                             "DIR/reward/, and each report lists the other judge's accuracy and the agreement "
-                             "between the two (Cohen's kappa)")
-    parser.add_argument("--judge-column", action="append", default=[], metavar="NAME=PATH[#FIELD]",
+                        help="also evaluate the reward model R (hub id or local folder; a RewardJudge with the same "
+                             "loading and batching flags; it never truncates, so --overflow does not apply) on the "
+                             "same pairs: its own report goes to DIR/reward/, and each report lists the other "
+                             "judge's accuracy and the agreement between the two (Cohen's kappa)")
+    add_load_flags(parser)
+    add_batch_flags(parser)
+    add_input_flags(parser, limit_help="evaluate the first N input rows only")
+    report = parser.add_argument_group("report")
+    report.add_argument("--judge-column", action="append", default=[], metavar="NAME=PATH[#FIELD]",
                         help="another judge's predictions (rows keyed by idx or id, label in FIELD: 1/2/0, A/B/tie; "
-                             "anything else counts as a failed prediction); repeatable")
-    parser.add_argument("--no-companions", action="store_true",
+                             "anything else counts as a failed prediction); repeatable, one NAME each")
+    report.add_argument("--no-companions", action="store_true",
                         help="do not read the files named <judge>-<input name> beside the input as other judges' "
                              "predictions (PandaLM's gpt-3.5-turbo-testset-v1.json and pandalm-7b-testset-v1.json)")
-    parser.add_argument("--tie-policy", choices=("strict", "half"), default="strict",
+    report.add_argument("--tie-policy", choices=("strict", "half"), default="strict",
                         help="strict (default): a tie is right only against a tie; half: 0.5 when one side is a tie")
-    parser.add_argument("--bins", type=int, default=10, help="calibration bins (default: 10)")
-    parser.add_argument("--no-figure", action="store_true", help="skip report.png (it needs matplotlib)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.add_argument("--bins", type=int, default=10, help="calibration bins (default: 10)")
+    report.add_argument("--no-figure", action="store_true", help="skip report.png (it needs matplotlib)")
     parser.set_defaults(run=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from critic.eval.evaluate import evaluate_side_by_side
-    from critic.eval.pairs import companion_files, load_labelled_pairs, load_predictions
-    from critic.eval.reports import markdown, write_reports
-    from critic.judges.generative import Judge, PairwiseJudge
+    from critic.eval.pairs import load_labelled_pairs, load_predictions
 
-    if args.limit is not None and args.limit < 1:
-        raise InputError("--limit must be at least 1")
-    loaded = load_labelled_pairs(args.input, limit=args.limit, format=args.format, split=args.split)
+    options = build_options(args)
+    if args.bins < 1:
+        raise InputError(f"--bins must be at least 1, got {args.bins}")
+    _check_outputs(args)
+    loaded = load_labelled_pairs(args.input, limit=args.limit, format=args.format, split=args.split,
+                                 columns=options.columns)
     if not loaded.pairs:
         first = loaded.skipped[0] if loaded.skipped else "the input is empty"
         raise InputError(f"no labelled pairs in '{args.input}' ({first})")
-    sources = {} if args.no_companions else {name: (path, None) for name, path in companion_files(args.input).items()}
-    for spec in args.judge_column:
-        name, equals, location = spec.partition("=")
-        if not equals or not name or not location:
-            raise InputError(f"--judge-column must look like NAME=PATH or NAME=PATH#FIELD, got '{spec}'")
-        path, _, field = location.partition("#")
-        sources[name] = (Path(path), field or None)
-    others = [load_predictions(name, path, field=field) for name, (path, field) in sources.items()]
-    judges: dict[str, PairwiseJudge] = {
-        "generative": Judge.from_pretrained(args.model, **_generative_options(args)),
-    }
+    others = [load_predictions(name, path, field=field) for name, (path, field) in _prediction_sources(args).items()]
+    judges = {"generative": load_judge(None, args.model, options, "generative", quiet=args.quiet)}
     if args.reward_model:
-        from critic.judges.reward import RewardJudge
-
-        judges["reward"] = RewardJudge.from_pretrained(args.reward_model, device=args.device, dtype=args.dtype,
-                                                       batch_size=args.batch_size,
-                                                       trust_remote_code=args.trust_remote_code)
-    with _progress(len(loaded.pairs) * len(judges), args.quiet, "evaluating") as bar:
+        judges["reward"] = load_judge(None, args.reward_model, options, "reward", quiet=args.quiet)
+    with progress(len(loaded.pairs) * len(judges), args.quiet, "evaluating") as bar:
         reports = evaluate_side_by_side(judges, loaded.pairs, others=others, tie_policy=args.tie_policy,
                                         bins=args.bins, source=str(args.input), skipped_rows=loaded.skipped,
                                         on_progress=bar.update)
+    _write(args, reports)
+    return EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """DIR can be written and holds no earlier reports (unless --force); the figure can be drawn."""
+    check_output_dir(args.output_dir)
+    if not args.force:
+        for folder in (args.output_dir, args.output_dir / "reward"):
+            refuse_existing(folder, REPORT_FILES, what="an evaluation", hint="use --force to overwrite them")
+    if not args.no_figure and importlib.util.find_spec("matplotlib") is None:
+        raise MissingDependencyError("matplotlib", "eval", "report.png (or pass --no-figure)")
+
+
+def _prediction_sources(args: argparse.Namespace) -> dict[str, tuple[Path, str | None]]:
+    """Other judges' predictions by name: the companion files beside the input, then each --judge-column."""
+    from critic.eval.evaluate import GOLD, JUDGE
+    from critic.eval.pairs import companion_files
+
+    sources: dict[str, tuple[Path, str | None]] = {}
+    if not args.no_companions:
+        sources = {name: (path, None) for name, path in companion_files(args.input).items()}
+    named: set[str] = set()
+    for spec in args.judge_column:
+        name, equals, location = spec.partition("=")
+        path, _, field = location.partition("#")
+        if not equals or not name or not path:
+            raise InputError(f"--judge-column must look like NAME=PATH or NAME=PATH#FIELD, got '{spec}'")
+        if name in named:
+            raise InputError(f"--judge-column names '{name}' twice; give each judge's predictions one name")
+        if name in {"generative", "reward", JUDGE, GOLD}:
+            raise InputError(f"--judge-column name '{name}' is taken by the report itself; choose another name")
+        if not Path(path).is_file():
+            raise InputError(f"--judge-column {name}: cannot read predictions file '{path}': no such file")
+        named.add(name)
+        sources[name] = (Path(path), field or None)
+    return sources
+
+
+def _write(args: argparse.Namespace, reports: dict[str, Any]) -> None:
+    from critic.eval.reports import markdown, write_reports
+
     for name, report in reports.items():
         directory = args.output_dir if name == "generative" else args.output_dir / name
+        if args.no_figure:
+            (directory / "report.png").unlink(missing_ok=True)  # a figure of an earlier run would be stale
         paths = write_reports(report, directory, figure=not args.no_figure)
         if len(reports) > 1:
             print(f"## {name} judge\n")
         print(markdown(report))
-        written = ", ".join(str(p) for p in (paths.json, paths.markdown, paths.figure, paths.records) if p is not None)
-        print(f"critic: wrote {written}", file=sys.stderr)
-    return EXIT_OK
+        say(written((paths.json, paths.markdown, paths.figure, paths.records)))

@@ -1,57 +1,73 @@
-"""``critic judge``: one output line per input pair.
+"""``critic judge``: one output line per input row, with the judge's preference or the row's error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from critic.cli.common import (
     CHUNK_PAIRS,
     EXIT_OK,
     EXIT_ROW_ERRORS,
-    _count_lines,
-    _generative_options,
-    _open_output,
-    _progress,
-    _read_jsonl,
+    check_output_file,
+    expected_rows,
+    open_input,
+    say,
 )
+from critic.cli.loading import load_judge
+from critic.cli.options import (
+    JUDGE_FIELDS,
+    add_batch_flags,
+    add_input_flags,
+    add_judge_flags,
+    add_load_flags,
+    build_options,
+)
+from critic.cli.output import judge_table, open_output, progress
 from critic.errors import CriticError
-from critic.types import Pair
+
+INPUTS = "JSONL, JSON array, Parquet, CSV, a save_to_disk folder, or a cached hub dataset"
+
+
+def add_judge_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "judge", parents=parents,
+        help="judge the pairs of a file, one output line per input row",
+        description="Judge each row's prompt, response_a and response_b (both orders, merged) and write one "
+                    "JSON line per input row: its line (row number), id, label, p_a, consistent and orders, "
+                    "or an 'error' saying why the row could not be judged.",
+    )
+    parser.add_argument("input", type=Path, help=f"{INPUTS}; '-' reads JSONL from stdin")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="output JSONL (default: stdout)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --output file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no loading line")
+    parser.add_argument("--table", action="store_true", help="also print a table of the results (for small files)")
+    add_judge_flags(parser)
+    add_load_flags(parser)
+    add_batch_flags(parser)
+    add_input_flags(parser, fields=JUDGE_FIELDS)
+    parser.set_defaults(run=run_judge)
 
 
 def run_judge(args: argparse.Namespace) -> int:
-    from critic.judges.generative import Judge
-
-    total = None if str(args.input) == "-" else _count_lines(args.input)  # fails fast, before the model loads
-    judge = Judge.from_pretrained(args.model, **_generative_options(args))
-    fields = {
-        "prompt_field": args.prompt_field,
-        "response_a_field": args.response_a_field,
-        "response_b_field": args.response_b_field,
-        "reference_field": args.reference_field,
-    }
-    rows = _read_jsonl(args.input)
+    options = build_options(args)
+    source = open_input(args)
+    check_output_file(args.output, force=args.force)
+    total = expected_rows(source)
+    judge = load_judge(None, args.model, options, "generative", quiet=args.quiet)
+    columns = options.columns
+    rows = source.rows()
     failures = 0
-    table: list[tuple[str, str]] = []
-    with _open_output(args.output) as out, _progress(total, args.quiet, "judging") as bar:
+    table: list[tuple[str, Any]] = []
+    with open_output(args.output) as out, progress(total, args.quiet, "judging") as bar:
         while chunk := list(islice(rows, CHUNK_PAIRS)):
-            parsed: list[tuple[int, Any, Pair | CriticError]] = []
-            for line_number, row in chunk:
-                try:
-                    if isinstance(row, CriticError):
-                        raise row
-                    parsed.append((line_number, row, Pair.from_mapping(row, **fields)))
-                except CriticError as error:
-                    parsed.append((line_number, row, error))
-            pairs = [item for _, _, item in parsed if isinstance(item, Pair)]
-            results = iter(judge.compare_each(pairs))
-            for line_number, row, item in parsed:
-                result = item if isinstance(item, CriticError) else next(results)
-                record: dict[str, Any] = {"line": line_number}
+            results = _judge_chunk(judge, chunk, columns)
+            for (number, row), result in zip(chunk, results, strict=True):
+                record: dict[str, Any] = {"line": number}
                 if isinstance(row, dict) and "id" in row:
                     record["id"] = row["id"]
                 if isinstance(result, CriticError):
@@ -60,22 +76,30 @@ def run_judge(args: argparse.Namespace) -> int:
                 else:
                     record.update(result.to_dict())
                 if args.table:
-                    table.append((str(record.get("id", line_number)), _table_cells(result)))
+                    table.append((str(record.get("id", number)), result))
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
             bar.update(len(chunk))
     if table:
-        print(f"{'pair':12} {'label':5} {'p_a':>6}  {'consistent':10} per order (verdict as shown, P(response_a better))")
-        for name, cells in table:
-            print(f"{name[:12]:12} {cells}")
+        print(judge_table(table))
     if failures:
-        print(f"critic: {failures} line(s) could not be judged; see their 'error' field", file=sys.stderr)
+        say(f"{failures} line(s) could not be judged; see their 'error' field")
         return EXIT_ROW_ERRORS
     return EXIT_OK
 
 
-def _table_cells(result: Any) -> str:
-    if isinstance(result, CriticError):
-        return f"error: {result}"
-    orders = "  ".join(f"{o.order}: [[{o.verdict}]] {o.p_a:.3f}" for o in result.orders)
-    return f"{result.label:5} {result.p_a:6.3f}  {str(result.consistent):10} {orders}"
+def _judge_chunk(judge: Any, chunk: list[tuple[int, Any]], columns: Any) -> list[Any]:
+    """Each row's preference, or the error that kept it from the judge."""
+    from critic.io.rows import pair_from_row
+
+    parsed: list[Any] = []
+    for _, row in chunk:
+        try:
+            if isinstance(row, CriticError):
+                raise row
+            parsed.append(pair_from_row(row, columns))
+        except CriticError as error:
+            parsed.append(error)
+    judged = iter(judge.compare_each([item for item in parsed if not isinstance(item, CriticError)]))
+    return [item if isinstance(item, CriticError) else next(judged) for item in parsed]
+

@@ -2,6 +2,10 @@
 
 The CLI is the only part of critic that prints: it parses arguments, does the file I/O,
 draws progress bars and chooses exit codes; the library does the judging.
+
+Exit codes: 0 done; 1 done, but some rows failed (see their error); 2 a usage or input
+error, said in one line (``critic: error: ...``); 70 an internal error (a bug: ``-v``
+shows the traceback); 130 interrupted; 141 the output pipe closed (``| head``).
 """
 
 from __future__ import annotations
@@ -10,71 +14,81 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
-from pathlib import Path
+from typing import NoReturn
 
-from critic.backends.loading import DEMO_ALIAS
-from critic.cli.common import EXIT_FAILURE, _model_options
-from critic.cli.eval import _eval_parser
-from critic.cli.filter import _filter_parser
-from critic.cli.info import run_prompt, run_templates
-from critic.cli.judge import run_judge
-from critic.cli.score import _score_parser
+from critic.cli.common import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
+from critic.cli.eval import add_eval_parser
+from critic.cli.filter import add_filter_parser
+from critic.cli.info import add_info_parsers
+from critic.cli.judge import add_judge_parser
+from critic.cli.score import add_score_parser
 from critic.errors import CriticError
-from critic.templates import DEFAULT_TEMPLATE
-from critic.types import MODES
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line plus where to look (not a screen of usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
+    """Run one command line; returns its exit code (argparse's --help, --version and usage errors included)."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exit:  # --help, --version (0) and usage errors (2), already printed
+        return exit.code if isinstance(exit.code, int) else EXIT_USAGE
+    verbose = bool(getattr(args, "verbose", False))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
         _quiet_transformers()
     try:
         return int(args.run(args))
     except CriticError as error:
         print(f"critic: error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("critic: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `critic judge ... | head`: the reader has gone, nothing to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (so the exit's own flush does not fail again)
+        return EXIT_BROKEN_PIPE
+    except OSError as error:  # the disk is full, a file vanished mid-run: no bug, one sentence
+        where = f" '{error.filename}'" if error.filename else ""
+        print(f"critic: error: {error.strerror or error}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as error:  # noqa: BLE001 (a bug in critic: one line, the traceback with -v)
+        if verbose:
+            traceback.print_exc()
+        print(f"critic: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        if not verbose:
+            print("critic: this is a bug in critic; rerun with -v to see the traceback, and report it",
+                  file=sys.stderr)
+        return EXIT_INTERNAL
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="critic", description="Pairwise preference labels from a judge model.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the library does")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    from critic import __version__
 
-    judge = commands.add_parser("judge", help="judge the pairs of a JSONL file, one output line per input line")
-    judge.add_argument("input", type=Path, help="JSONL file with prompt, response_a, response_b per line ('-' for stdin)")
-    judge.add_argument("-o", "--output", type=Path, help="output JSONL (default: stdout)")
-    _model_options(judge)
-    judge.add_argument("--prompt-field", default="prompt")
-    judge.add_argument("--response-a-field", default="response_a")
-    judge.add_argument("--response-b-field", default="response_b")
-    judge.add_argument("--reference-field", default="reference", help="for reference-guided templates")
-    judge.add_argument("--quiet", action="store_true", help="no progress bar")
-    judge.add_argument("--table", action="store_true", help="also print a table of the results (for small files)")
-    judge.set_defaults(run=run_judge)
-
-    prompt = commands.add_parser("prompt", help="show exactly what the model reads for one pair")
-    prompt.add_argument("--model", default=DEMO_ALIAS, help="whose tokenizer and chat template (default: demo)")
-    prompt.add_argument("--template", default=DEFAULT_TEMPLATE)
-    prompt.add_argument("--mode", choices=MODES, default="score")
-    prompt.add_argument("--prompt", required=True)
-    prompt.add_argument("--response-a", required=True)
-    prompt.add_argument("--response-b", required=True)
-    prompt.add_argument("--reference")
-    prompt.set_defaults(run=run_prompt)
-
-    templates = commands.add_parser("templates", help="list the built-in judge templates")
-    templates.set_defaults(run=run_templates)
-
-    _filter_parser(commands)
-    _eval_parser(commands)
-    _score_parser(commands)
-    return parser
+    top = Parser(prog="critic", description="Pairwise preference labels from a judge model.",
+                 epilog="exit codes: 0 done; 1 some rows failed (see their error); 2 usage or input error; "
+                        "70 internal error (rerun with -v for the traceback); 130 interrupted")
+    top.add_argument("--version", action="version", version=f"critic {__version__}")
+    top.add_argument("-v", "--verbose", action="store_true", help="log what the library does; full tracebacks")
+    # -v after the command too; SUPPRESS keeps a `critic -v judge ...` from being reset by the subcommand
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log what the library does; full tracebacks")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_judge_parser(commands, [shared])
+    add_info_parsers(commands, [shared])
+    add_filter_parser(commands, [shared])
+    add_eval_parser(commands, [shared])
+    add_score_parser(commands, [shared])
+    return top
 
 
 def _quiet_transformers() -> None:

@@ -5,78 +5,95 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from critic.backends.base import DEFAULT_MAX_BATCH_SIZE
-from critic.cli.common import CHUNK_PAIRS, EXIT_OK, EXIT_ROW_ERRORS, _count_lines, _open_output, _progress, _read_jsonl
+from critic.cli.common import (
+    CHUNK_PAIRS,
+    EXIT_OK,
+    EXIT_ROW_ERRORS,
+    check_output_file,
+    expected_rows,
+    open_input,
+    say,
+)
+from critic.cli.judge import INPUTS
+from critic.cli.loading import load_judge
+from critic.cli.options import (
+    SCORE_FIELDS,
+    add_batch_flags,
+    add_input_flags,
+    add_load_flags,
+    add_model_flag,
+    build_options,
+)
+from critic.cli.output import open_output, progress
 from critic.errors import CriticError
 
 
-def _score_parser(commands: Any) -> None:
+def add_score_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     from critic.backends.reward import DEFAULT_REWARD_MODEL
 
     parser = commands.add_parser(
-        "score",
-        help="add a reward-model score to every row of a JSONL file of conversations",
+        "score", parents=parents,
+        help="add a reward-model score to every row of a file of conversations",
         description="Score each row with a reward model and write the row back with a score column. A row "
                     "is a conversation (a 'messages' list ending with the assistant's response) or a prompt "
-                    "and a response (with optional 'history' turns before the prompt).",
+                    "and a response (with optional 'history' turns before the prompt). A conversation over "
+                    "--max-length fails its row.",
     )
-    parser.add_argument("input", type=Path, help="JSONL file, one row per line ('-' for stdin)")
-    parser.add_argument("-o", "--output", type=Path, help="output JSONL (default: stdout)")
-    parser.add_argument("--model", default=DEFAULT_REWARD_MODEL,
-                        help=f"reward model: hub id or local folder (default: {DEFAULT_REWARD_MODEL})")
+    parser.add_argument("input", type=Path, help=f"{INPUTS}; '-' reads JSONL from stdin")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="output JSONL (default: stdout)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --output file")
     parser.add_argument("--score-field", default="reward", help="name of the added column (default: reward)")
-    parser.add_argument("--messages-field", default="messages")
-    parser.add_argument("--prompt-field", default="prompt")
-    parser.add_argument("--response-field", default="response")
-    parser.add_argument("--history-field", default="history")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
-                        help=f"conversations per forward pass at most (default: {DEFAULT_MAX_BATCH_SIZE})")
-    parser.add_argument("--max-length", type=int, help="longest conversation in tokens (default: the model's context)")
-    parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
-    parser.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 on CPU)")
-    parser.add_argument("--trust-remote-code", action="store_true")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no loading line")
+    group = parser.add_argument_group("reward model")
+    add_model_flag(group, default=DEFAULT_REWARD_MODEL,
+                   help=f"reward model: hub id or local folder (default: {DEFAULT_REWARD_MODEL})")
+    add_load_flags(parser)
+    add_batch_flags(parser, overflow=False)
+    add_input_flags(parser, fields=SCORE_FIELDS)
     parser.set_defaults(run=run_score)
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from critic.judges.reward import RewardJudge, conversation_from_row
-
-    total = None if str(args.input) == "-" else _count_lines(args.input)  # fails fast, before the model loads
-    judge = RewardJudge.from_pretrained(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                                        max_length=args.max_length, trust_remote_code=args.trust_remote_code)
-    fields = {"messages_field": args.messages_field, "prompt_field": args.prompt_field,
-              "response_field": args.response_field, "history_field": args.history_field}
-    rows = _read_jsonl(args.input)
+    options = build_options(args)
+    source = open_input(args)
+    check_output_file(args.output, force=args.force)
+    total = expected_rows(source)
+    judge = load_judge(None, args.model, options, "reward", quiet=args.quiet)
+    rows = source.rows()
     failures = 0
-    with _open_output(args.output) as out, _progress(total, args.quiet, "scoring") as bar:
-        while chunk := list(islice(rows, max(CHUNK_PAIRS, args.batch_size))):
-            conversations: list[Any] = []
-            for _, row in chunk:
-                try:
-                    if isinstance(row, CriticError):
-                        raise row
-                    conversations.append(conversation_from_row(row, **fields))
-                except CriticError as error:
-                    conversations.append(error)
-            scored = iter(judge.score_each([c for c in conversations if not isinstance(c, CriticError)]))
-            for (line_number, row), item in zip(chunk, conversations, strict=True):
-                result = item if isinstance(item, CriticError) else next(scored)
+    with open_output(args.output) as out, progress(total, args.quiet, "scoring", unit="row") as bar:
+        while chunk := list(islice(rows, max(CHUNK_PAIRS, options.limits.max_batch_size))):
+            for (number, row), result in zip(chunk, _score_chunk(judge, chunk, options.columns), strict=True):
                 # The row comes back whole with the score added; a row that is not an object cannot.
-                record: dict[str, Any] = dict(row) if isinstance(row, dict) else {"line": line_number}
+                record: dict[str, Any] = dict(row) if isinstance(row, dict) else {"line": number}
                 record[args.score_field] = None if isinstance(result, CriticError) else result
                 if isinstance(result, CriticError):
                     failures += 1
-                    record["error"] = f"line {line_number}: {result}" if isinstance(row, dict) else str(result)
+                    record["error"] = f"line {number}: {result}" if isinstance(row, dict) else str(result)
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
             bar.update(len(chunk))
     if failures:
-        print(f"critic: {failures} line(s) could not be scored; see their 'error' field", file=sys.stderr)
+        say(f"{failures} line(s) could not be scored; see their 'error' field")
         return EXIT_ROW_ERRORS
     return EXIT_OK
+
+
+def _score_chunk(judge: Any, chunk: list[tuple[int, Any]], columns: Any) -> list[Any]:
+    """Each row's score, or the error that kept it from the reward model."""
+    from critic.io.rows import conversation_from_row
+
+    conversations: list[Any] = []
+    for _, row in chunk:
+        try:
+            if isinstance(row, CriticError):
+                raise row
+            conversations.append(conversation_from_row(row, columns))
+        except CriticError as error:
+            conversations.append(error)
+    scored = iter(judge.score_each([c for c in conversations if not isinstance(c, CriticError)]))
+    return [item if isinstance(item, CriticError) else next(scored) for item in conversations]

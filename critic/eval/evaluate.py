@@ -30,13 +30,15 @@ from critic.eval.metrics import (
     length_bias,
     position_consistency,
 )
-from critic.judges.generative import PairwiseJudge
+from critic.eval.pairs import LabelledPair, Predictions
+from critic.eval.rewardbench import SectionScore, section_scores
+from critic.judges import JudgeDescription
 from critic.types import Label, Preference
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
-from critic.eval.pairs import LabelledPair, Predictions
-from critic.eval.rewardbench import SectionScore, section_scores
+
+    from critic.judges import PairwiseJudge
 
 logger = logging.getLogger("critic")
 
@@ -164,7 +166,7 @@ class OtherJudge:
 class EvalReport:
     """The whole evaluation; ``to_dict`` is what ``report.json`` holds."""
 
-    judge: Mapping[str, Any]
+    judge: JudgeDescription
     source: str
     tie_policy: TiePolicy
     overall: SliceReport
@@ -183,7 +185,8 @@ class EvalReport:
 
     def to_dict(self, *, include_records: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "judge": dict(self.judge), "source": self.source, "tie_policy": self.tie_policy, "seconds": self.seconds,
+            "judge": self.judge.to_dict(), "source": self.source, "tie_policy": self.tie_policy,
+            "seconds": self.seconds,
             "overall": self.overall.to_dict(), "subsets": [s.to_dict() for s in self.subsets],
             "sections": [vars(s) | {"subsets": list(s.subsets)} for s in self.sections],
             "rewardbench_score": self.rewardbench_score,
@@ -221,7 +224,7 @@ def slice_report(
 def summarize(
     records: Sequence[PairRecord],
     *,
-    judge: Mapping[str, Any] | None = None,
+    judge: JudgeDescription | Mapping[str, Any] | None = None,
     source: str = "",
     others: Sequence[Predictions] = (),
     tie_policy: TiePolicy = "strict",
@@ -229,7 +232,11 @@ def summarize(
     skipped_rows: Sequence[str] = (),
     seconds: float | None = None,
 ) -> EvalReport:
-    """The report for judged ``records``, overall and per subset, with other judges' agreement."""
+    """The report for judged ``records``, overall and per subset, with other judges' agreement.
+
+    ``judge`` is the judge's :meth:`describe` (a plain mapping is read as a
+    ``"custom"`` judge's description).
+    """
     names = sorted({r.subset for r in records if r.subset is not None})
     subsets = tuple(slice_report(name, [r for r in records if r.subset == name], tie_policy=tie_policy, bins=bins)
                     for name in names)
@@ -242,7 +249,7 @@ def summarize(
         other_reports.append(OtherJudge(other.name, other.source, accuracy(column, gold, tie_policy=tie_policy),
                                         accuracy(column, gold, tie_policy=tie_policy, decided_only=True)))
     return EvalReport(
-        judge=dict(judge or {}),
+        judge=describe_judge(judge),
         source=source,
         tie_policy=tie_policy,
         overall=slice_report("overall", records, tie_policy=tie_policy, bins=bins),
@@ -254,6 +261,13 @@ def summarize(
         seconds=seconds,
         records=tuple(records),
     )
+
+
+def describe_judge(judge: JudgeDescription | Mapping[str, Any] | None) -> JudgeDescription:
+    """A :class:`JudgeDescription` from a description, a plain mapping (kind ``"custom"`` unless given) or None."""
+    if isinstance(judge, JudgeDescription):
+        return judge
+    return JudgeDescription.from_dict({"kind": "custom", **dict(judge or {})})
 
 
 class EvalOptions(TypedDict, total=False):

@@ -279,15 +279,7 @@ def calibration(p_a: Sequence[float | None], gold: Sequence[Label], *, bins: int
     _same_length(p_a, gold)
     if bins < 1:
         raise InputError("calibration needs at least one bin")
-    members: list[list[tuple[float, int]]] = [[] for _ in range(bins)]
-    excluded = 0
-    for p, truth in zip(p_a, gold, strict=True):
-        if p is None or truth == "tie" or not math.isfinite(p):
-            excluded += 1
-            continue
-        if not 0.0 <= p <= 1.0:
-            raise InputError(f"p_a must lie in [0, 1], got {p}")
-        members[min(int(p * bins), bins - 1)].append((p, int(truth == "A")))
+    members, excluded = _binned(p_a, gold, bins)
     table: list[CalibrationBin] = []
     n = sum(len(m) for m in members)
     ece = 0.0
@@ -303,6 +295,20 @@ def calibration(p_a: Sequence[float | None], gold: Sequence[Label], *, bins: int
         squared += sum((p - y) ** 2 for p, y in member)
         table.append(CalibrationBin(lower, upper, len(member), mean_p, observed))
     return Calibration(tuple(table), n, excluded, ece if n else None, squared / n if n else None)
+
+
+def _binned(p_a: Sequence[float | None], gold: Sequence[Label], bins: int) -> tuple[list[list[tuple[float, int]]], int]:
+    """``(p_a, 1 if A is better else 0)`` per bin, and how many pairs were left out (failed, or a gold tie)."""
+    members: list[list[tuple[float, int]]] = [[] for _ in range(bins)]
+    excluded = 0
+    for p, truth in zip(p_a, gold, strict=True):
+        if p is None or truth == "tie" or not math.isfinite(p):
+            excluded += 1
+            continue
+        if not 0.0 <= p <= 1.0:
+            raise InputError(f"p_a must lie in [0, 1], got {p}")
+        members[min(int(p * bins), bins - 1)].append((p, int(truth == "A")))
+    return members, excluded
 
 
 # --------------------------------------------------------------------------- agreement

@@ -1,20 +1,26 @@
 """Labelled pairs and other judges' predictions, read for an evaluation.
+
+Rows are read by the same layer as every other command (:mod:`critic.io`): the
+same formats, the same row shapes and :class:`~critic.io.rows.Columns`, and the
+one label vocabulary (:func:`~critic.io.labels.parse_label`). Only the policy
+differs from ``critic filter``: here a tie is a gold label, not a rejection.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from critic.errors import CriticError, InputError
+from critic.errors import CriticError, InputError, Reason
+from critic.io.labels import label_or_none
+from critic.io.readers import RowError
+from critic.io.rows import Columns, read_pair, row_label
+from critic.io.source import InputSource, open_source
 from critic.types import Label, Pair
-
-if TYPE_CHECKING:
-    pass
-from critic.io.labels import majority_label, normalize_label
 
 logger = logging.getLogger("critic")
 
@@ -23,64 +29,61 @@ PREDICTION_FIELDS = ("gpt_result", "pandalm_result", "prediction", "predicted", 
                      "verdict", "label", "result")
 
 
+KEY_FIELDS = ("id", "idx")  # a row's key: the first of these it has, else its row number
+
+
 @dataclass(frozen=True)
 class LabelledPair:
-    """A pair and its gold label. ``flipped``: shown with the chosen response second (see loader)."""
+    """A pair and its gold label. ``flipped``: shown with the chosen response second (see loader).
+
+    ``row`` is the input row it was read from (``None`` when built in code).
+    """
 
     key: str
     pair: Pair
     label: Label
     subset: str | None = None
     flipped: bool = False
+    row: int | None = None
 
 
 @dataclass(frozen=True)
 class LoadedPairs:
     pairs: tuple[LabelledPair, ...]
-    skipped: tuple[str, ...]  # one reason per row that could not be used
+    skipped: tuple[str, ...]  # one reason per row that could not be used ("row 5: ...")
 
 
 def load_labelled_pairs(
-    location: str | Path, *, limit: int | None = None, format: str | None = None, split: str | None = None
+    location: str | Path | InputSource,
+    *,
+    format: str | None = None,
+    split: str | None = None,
+    limit: int | None = None,
+    columns: Columns | None = None,
 ) -> LoadedPairs:
-    """Read labelled pairs from the first ``limit`` rows of a file or dataset (formats: :mod:`critic.data`).
+    """Read labelled pairs from the first ``limit`` rows of a file or dataset (any format of :mod:`critic.io`).
 
     - PandaLM rows (``instruction``, ``input``, ``response1``, ``response2``,
       ``annotator1..3``): response1 is A; gold is the annotators' majority, and
       ties stay ties.
-    - ``prompt``/``response_a``/``response_b`` with a ``label`` (A/B/tie and
-      the spellings :func:`normalize_label` reads): kept in their order.
+    - ``prompt``/``response_a``/``response_b`` with a ``label`` (any spelling
+      :func:`~critic.io.labels.parse_label` reads): kept in their order.
     - chosen/rejected rows (strings or message lists, e.g. RewardBench with its
       ``subset``): the chosen response is shown first on even pairs and second
       on odd ones, so that a judge that always answers "A" scores 50%, not 100%.
-    A row without a usable label is skipped with its reason.
+    ``columns`` renames the fields (LLMBar: ``Columns(prompt="input",
+    response_a="output_1", response_b="output_2")``, its labels 1/2 read as
+    A/B; ``None``: the default names). A row without a usable label is skipped with its reason.
     """
-    from critic.io.rows import prepare_row
-    from critic.io.source import open_source
-
+    if isinstance(location, InputSource):
+        source = location if limit is None else dataclasses.replace(location, limit=limit)
+    else:
+        source = open_source(location, format=format, split=split, limit=limit)
     pairs: list[LabelledPair] = []
     skipped: list[str] = []
-    for seen, (number, row) in enumerate(open_source(location, format=format, split=split).rows(), start=1):
-        if limit is not None and seen > limit:
-            break
+    for number, row in source.rows():
         try:
-            if isinstance(row, CriticError):
-                raise row
-            if not isinstance(row, Mapping):
-                raise InputError(f"a row must be an object, got {type(row).__name__}")
-            key = str(row.get("id", row.get("idx", number)))
-            subset = row.get("subset") if isinstance(row.get("subset"), str) else None
-            if "annotator1" in row and "response1" in row:
-                pairs.append(_pandalm_pair(row, key))
-            elif "label" in row and "response_a" in row:
-                pairs.append(_labelled_ab_pair(row, key, subset))
-            else:
-                candidate = prepare_row(row)
-                if candidate.shape == "ab":
-                    raise InputError("no 'label' saying which response is better")
-                flipped = len(pairs) % 2 == 1
-                pair = candidate.pair.swapped() if flipped else candidate.pair
-                pairs.append(LabelledPair(key, pair, "B" if flipped else "A", subset, flipped))
+            pairs.append(labelled_pair(number, row, columns, flip=len(pairs) % 2 == 1))
         except CriticError as error:
             skipped.append(f"row {number}: {error}")
     if skipped:
@@ -88,23 +91,27 @@ def load_labelled_pairs(
     return LoadedPairs(tuple(pairs), tuple(skipped))
 
 
-def _pandalm_pair(row: Mapping[str, Any], key: str) -> LabelledPair:
-    votes = [row.get(f"annotator{i}") for i in (1, 2, 3)]
-    if any(isinstance(v, bool) or v not in (0, 1, 2) for v in votes):
-        raise InputError(f"annotators must say 0 (tie), 1 or 2, got {votes}")
-    extra = row.get("input") or ""
-    prompt = row.get("instruction", "") + (f"\n\n{extra}" if extra else "")  # the input belongs to the prompt
-    # PandaLM's testset-v1.json stores six answers "True" as JSON true (idx 157-164): read them back as text.
-    responses = [str(value) if isinstance(value, bool) else value
-                 for value in (row.get("response1"), row.get("response2"))]
-    return LabelledPair(key, Pair(prompt, *responses), majority_label(votes))  # type: ignore[arg-type]
+def labelled_pair(number: int, row: Any, columns: Columns | None = None, *, flip: bool = False) -> LabelledPair:
+    """One input row as a :class:`LabelledPair` (``flip``: show a chosen/rejected row's chosen answer second).
 
-
-def _labelled_ab_pair(row: Mapping[str, Any], key: str, subset: str | None) -> LabelledPair:
-    label = normalize_label(row["label"])
+    Raises :class:`InputError` (with its kind) for a row that cannot be read or has no label.
+    """
+    read = read_pair(row, columns)
+    label = row_label(read)
+    key = row_key(read.row, number)
+    subset = read.row.get("subset") if isinstance(read.row.get("subset"), str) else None
+    if read.shape in ("pairs", "messages"):
+        pair = read.pair.swapped() if flip else read.pair
+        return LabelledPair(key, pair, "B" if flip else "A", subset, flip, row=number)
     if label is None:
-        raise InputError(f"label {row['label']!r} is not A, B or tie")
-    return LabelledPair(key, Pair.from_mapping(row), label, subset)
+        raise InputError(f"no '{read.columns.label}' saying which response is better", kind=Reason.MISSING_FIELD)
+    return LabelledPair(key, read.pair, label, subset, row=number)
+
+
+def row_key(row: Mapping[str, Any], number: int) -> str:
+    """The key that lines a row up with other judges' predictions: its ``id``, else ``idx``, else its row number."""
+    value = next((row[name] for name in KEY_FIELDS if row.get(name) is not None), number)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -120,26 +127,48 @@ class Predictions:
 def load_predictions(
     name: str, location: str | Path, *, field: str | None = None, key: str | None = None
 ) -> Predictions:
-    """Read another judge's predictions: rows with a key (``idx``, ``id``, else the row number) and a label field.
+    """Read another judge's predictions: rows with a key (``id``, ``idx``, else the row number) and a label field.
 
     ``field`` defaults to the first of :data:`PREDICTION_FIELDS` present. Labels
-    are read with :func:`normalize_label`: PandaLM's 0/1/2 and GPT's "1"/"2"/"Tie"
-    work as they are; anything else (GPT's "garbage") is a failed prediction.
+    are read with :func:`~critic.io.labels.parse_label`: PandaLM's 0/1/2 and GPT's
+    "1"/"2"/"Tie" work as they are; anything else (GPT's "garbage") is a failed
+    prediction. A key that appears twice is an :class:`InputError`: which of
+    the two predictions counts would be a guess.
     """
-    from critic.io.source import open_source
-
     labels: dict[str, Label | None] = {}
+    rows_of: dict[str, int] = {}
     for number, row in open_source(location).rows():
+        if isinstance(row, RowError):
+            raise InputError(f"'{location}': {row}", kind=row.kind)
         if not isinstance(row, Mapping):
-            raise InputError(f"'{location}' row {number}: not an object")
+            raise InputError(f"'{location}' row {number}: a prediction must be a JSON object, "
+                             f"got {type(row).__name__}", kind=Reason.NOT_AN_OBJECT)
         if field is None:
-            field = next((f for f in PREDICTION_FIELDS if f in row), None)
-            if field is None:
-                raise InputError(f"'{location}' has none of the prediction fields {', '.join(PREDICTION_FIELDS)}; "
-                                 f"name one with NAME=PATH#FIELD (present: {', '.join(sorted(map(str, row)))})")
-        pair_key = row.get(key) if key else row.get("idx", row.get("id", number))
-        labels[str(pair_key)] = normalize_label(row.get(field))
+            field = _prediction_field(row, location)
+        pair_key = _prediction_key(row, number, key, location)
+        if pair_key in rows_of:
+            raise InputError(f"'{location}' has two predictions for the pair {pair_key!r} (rows {rows_of[pair_key]} "
+                             f"and {number}); give each pair one row", kind=Reason.BAD_ARGUMENT)
+        rows_of[pair_key] = number
+        labels[pair_key] = label_or_none(row.get(field))
     return Predictions(name, str(location), field or "", labels)
+
+
+def _prediction_field(row: Mapping[str, Any], location: str | Path) -> str:
+    found = next((name for name in PREDICTION_FIELDS if name in row), None)
+    if found is None:
+        raise InputError(f"'{location}' has none of the prediction fields {', '.join(PREDICTION_FIELDS)}; "
+                         f"name one with NAME=PATH#FIELD (present: {', '.join(sorted(map(str, row)))})",
+                         kind=Reason.MISSING_FIELD)
+    return found
+
+
+def _prediction_key(row: Mapping[str, Any], number: int, key: str | None, location: str | Path) -> str:
+    if key is None:
+        return row_key(row, number)
+    if row.get(key) is None:
+        raise InputError(f"'{location}' row {number} has no key field '{key}'", kind=Reason.MISSING_FIELD)
+    return str(row[key])
 
 
 def companion_files(location: str | Path) -> dict[str, Path]:

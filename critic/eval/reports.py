@@ -1,4 +1,4 @@
-"""Writing an :class:`~critic.evaluation.EvalReport`: JSON, a Markdown table, a PNG figure.
+"""Writing an :class:`~critic.eval.evaluate.EvalReport`: JSON, a Markdown table, a PNG figure.
 
 The figure needs matplotlib (``pip install 'critic[eval]'``), imported only when
 a figure is drawn. It renders with the Agg canvas directly, never through
@@ -39,11 +39,18 @@ class ReportPaths:
 
 
 def write_reports(report: EvalReport, directory: str | Path, *, figure: bool = True) -> ReportPaths:
-    """``report.json``, ``report.md``, ``report.png`` (unless ``figure=False``) and ``pairs.jsonl`` in ``directory``."""
+    """``report.json``, ``report.md``, ``report.png`` and ``pairs.jsonl`` in ``directory``.
+
+    With ``figure=False`` no figure is drawn, and a ``report.png`` left there by
+    an earlier run is removed (it would show another evaluation).
+    """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     paths = ReportPaths(folder / "report.json", folder / "report.md", folder / "report.png" if figure else None,
                         folder / "pairs.jsonl")
+    if paths.figure is None and (folder / "report.png").is_file():
+        (folder / "report.png").unlink()
+        logger.info("removed the stale %s (no figure this time)", folder / "report.png")
     write_json(report, paths.json)
     write_markdown(report, paths.markdown)
     write_records(report, paths.records)
@@ -53,19 +60,21 @@ def write_reports(report: EvalReport, directory: str | Path, *, figure: bool = T
     return paths
 
 
+# Text that holds a lone surrogate (an input's "\ud800") is written with it escaped, never a crash.
 def write_json(report: EvalReport, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    Path(path).write_bytes(text.encode("utf-8", "backslashreplace"))
 
 
 def write_records(report: EvalReport, path: str | Path) -> None:
     """One JSON line per judged pair (its key, gold, prediction, p_a, per-order detail, error)."""
-    with Path(path).open("w", encoding="utf-8") as out:
+    with Path(path).open("wb") as out:
         for record in report.records:
-            out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+            out.write((json.dumps(record.to_dict(), ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace"))
 
 
 def write_markdown(report: EvalReport, path: str | Path) -> None:
-    Path(path).write_text(markdown(report), encoding="utf-8")
+    Path(path).write_bytes(markdown(report).encode("utf-8", "backslashreplace"))
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -74,9 +83,9 @@ def write_markdown(report: EvalReport, path: str | Path) -> None:
 def markdown(report: EvalReport) -> str:
     """The report as Markdown: the main table, then sections, agreement and calibration."""
     judge = report.judge
-    name = judge.get("model") or judge.get("kind") or "judge"
+    name = judge.model or judge.kind or "judge"
     overall = report.overall
-    setup = ", ".join(_setting(key, value) for key, value in judge.items() if key != "model")
+    setup = ", ".join(_setting(key, value) for key, value in judge.to_dict().items() if key != "model" and value != "")
     lines = [
         f"## Judge `{name}` on `{Path(report.source).name or 'pairs'}`",
         "",
@@ -129,7 +138,7 @@ def _agreement_lines(report: EvalReport) -> list[str]:
              "| judge | failed | accuracy | accuracy (gold has a winner) | kappa with gold | kappa with this judge |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     overall = report.overall
-    lines.append(f"| this judge (`{report.judge.get('model') or JUDGE}`) | {overall.accuracy.failed} "
+    lines.append(f"| this judge (`{report.judge.model or JUDGE}`) | {overall.accuracy.failed} "
                  f"| {_pct(overall.accuracy.accuracy)} | {_pct(overall.accuracy_decided.accuracy)} "
                  f"| {_kappa(kappas.get(frozenset((GOLD, JUDGE))))} | |")
     for other in report.other_judges:
@@ -181,7 +190,7 @@ def write_figure(report: EvalReport, path: str | Path) -> None:
     _bias_bars(axes[1], report.overall)
     if panels == 3:
         _kappa_bars(axes[2], report)
-    name = report.judge.get("model") or "judge"
+    name = report.judge.model or "judge"
     figure.suptitle(f"{name} on {Path(report.source).name or 'pairs'}: {report.overall.n} pairs", fontsize=12)
     figure.savefig(str(path), dpi=110)
 
@@ -229,7 +238,7 @@ def _kappa_bars(ax: Axes, report: EvalReport) -> None:
     kappas = {frozenset((a.first, a.second)): a.kappa for a in report.agreement}
     raters = [JUDGE] + [o.name for o in report.other_judges]
     values = [kappas.get(frozenset((GOLD, rater))) for rater in raters]
-    names = [report.judge.get("model") or JUDGE] + raters[1:]
+    names = [report.judge.model or JUDGE] + raters[1:]
     positions = list(range(len(raters)))
     ax.barh(positions, [v or 0.0 for v in values], color=["#4C72B0"] + ["#8C8C8C"] * (len(raters) - 1))
     for position, value in zip(positions, values, strict=True):

@@ -9,20 +9,12 @@ scores, given only when all four are present.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from critic.eval.evaluate import SliceReport
-
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    pass
-
-logger = logging.getLogger("critic")
+    from critic.eval.evaluate import SliceReport
 
 
 SUBSET_MAPPING: dict[str, tuple[str, ...]] = {

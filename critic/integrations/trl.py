@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from critic.errors import CriticError, InputError, ModelError
-from critic.judges.generative import PairwiseJudge
+from critic.judges import PairwiseJudge
 from critic.types import Message, Pair, Preference, check_messages
 
 logger = logging.getLogger("critic")
@@ -40,7 +40,7 @@ class JudgeReward:
     """Reward = the judge's probability that the completion beats the row's reference completion.
 
     Args:
-        judge: any :class:`~critic.judge.PairwiseJudge` (``Judge``, ``RewardJudge``).
+        judge: any :class:`~critic.judges.PairwiseJudge` (``Judge``, ``RewardJudge``).
         reference_column: the dataset column with the reference completion
             (a string, or messages whose last one is the answer).
         on_failure: the reward of a completion the judge could not judge.

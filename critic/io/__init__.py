@@ -1,0 +1,21 @@
+"""Reading inputs, the same way for every command: sources and formats, row shapes, the label vocabulary, writing."""
+
+from critic.io.labels import parse_label
+from critic.io.readers import FORMATS, RowError
+from critic.io.rows import Candidate, Columns, RowPair, conversation_from_row, pair_from_row, prepare_row, read_pair
+from critic.io.source import InputSource, open_source
+
+__all__ = [
+    "FORMATS",
+    "Candidate",
+    "Columns",
+    "InputSource",
+    "RowError",
+    "RowPair",
+    "conversation_from_row",
+    "open_source",
+    "pair_from_row",
+    "parse_label",
+    "prepare_row",
+    "read_pair",
+]

@@ -2,7 +2,8 @@
 
 A bad row never stops a reader; a file broken as a whole raises :class:`InputError`.
 Row numbers count from 1 (JSONL: the line number, blank lines counted; JSON array:
-the element; CSV: the data record; Parquet and datasets: the row).
+the element; CSV: the data record; Parquet and datasets: the row). The location
+``-`` is standard input (JSONL, JSON array or CSV).
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ import csv
 import io
 import json
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from critic.errors import InputError, MissingDependencyError
+from critic.errors import InputError, MissingDependencyError, Reason
 
 FORMATS = ("jsonl", "json", "parquet", "csv", "hf", "hub")
+
+
+STDIN = "-"  # the location that reads standard input
 
 
 READ_CHUNK = 1 << 20  # characters read at a time from a JSON array
@@ -30,8 +35,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class RowError(InputError):
     """One input row that could not be read; ``raw`` is its text, to report as it was."""
 
-    def __init__(self, message: str, raw: Any = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, raw: Any = None, *, kind: Reason = Reason.UNREADABLE_ROW) -> None:
+        super().__init__(message, kind=kind)
         self.raw = raw
 
 
@@ -72,83 +77,105 @@ def read_json_array(path: str | Path, *, skip: int = 0) -> Iterator[tuple[int, A
     breaks the array itself (where the next element starts is unknown), so it
     raises :class:`InputError` naming the position.
     """
-    decoder = json.JSONDecoder()
     with _open_binary(path) as binary:
-        stream = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape")
-        buffer, position, eof = "", 0, False
-        consumed = 0  # characters dropped from the front of the buffer so far, for error positions
-
-        def fill() -> bool:
-            nonlocal buffer, position, eof, consumed
-            if eof:
-                return False
-            chunk = stream.read(READ_CHUNK)
-            if not chunk:
-                eof = True
-                return False
-            consumed += position
-            buffer = buffer[position:] + chunk
-            position = 0
-            return True
-
-        def skip_space() -> bool:
-            nonlocal position
-            while True:
-                while position < len(buffer) and buffer[position] in " \t\r\n":
-                    position += 1
-                if position < len(buffer):
-                    return True
-                if not fill():
-                    return False
-
-        def broken(what: str) -> InputError:
-            return InputError(f"'{path}' is not a valid JSON array: {what} at character {consumed + position}")
-
-        if not skip_space() or buffer[position] != "[":
-            raise broken("expected '[' to open the array")
-        position += 1
-        number = 0
-        if not skip_space():
-            raise broken("unexpected end of file")
-        if buffer[position] == "]":
+        scan = _ArrayScanner(io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape"), str(path))
+        if scan.opens_empty():
             return
+        number = 0
         while True:
-            if not skip_space():
-                raise broken("unexpected end of file")
-            while True:
-                try:
-                    value, end = decoder.raw_decode(buffer, position)
-                except json.JSONDecodeError as error:
-                    if fill():
-                        continue
-                    raise broken(error.msg) from None
-                except RecursionError:
-                    raise broken("an element nested too deeply to parse") from None
-                # A number cut by the end of the chunk parses as a shorter number ("-0.5e" -> -0.5):
-                # accept a value only when the chunk holds what follows it.
-                cut = end >= len(buffer) or (isinstance(value, (int, float)) and buffer[end] not in " \t\r\n,]")
-                if cut and fill():
-                    continue
-                break
+            value, text = scan.element()
             number += 1
-            text = buffer[position:end]
-            position = end
             if number > skip:
-                if _has_surrogates(value):
+                # Only undecodable bytes put surrogates in the source text: an escaped one ("\ud800",
+                # valid JSON) is six ASCII characters there, and its value is read as it is.
+                if _SURROGATE.search(text):
                     raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                     yield number, RowError(f"row {number} is not valid UTF-8", raw)
                 else:
                     yield number, value
-            if not skip_space():
-                raise broken("unexpected end of file (the array is not closed)")
-            if buffer[position] == "]":
-                position += 1
-                if skip_space():
-                    raise broken("extra data after the array")
+            if scan.closes():
                 return
-            if buffer[position] != ",":
-                raise broken("expected ',' or ']' after an element")
-            position += 1
+
+
+class _ArrayScanner:
+    """The reading position in a JSON array file, one chunk of text at a time."""
+
+    def __init__(self, stream: IO[str], path: str) -> None:
+        self.stream, self.path = stream, path
+        self.decoder = json.JSONDecoder()
+        self.buffer, self.position, self.eof = "", 0, False
+        self.consumed = 0  # characters dropped from the front of the buffer so far, for error positions
+
+    def fill(self) -> bool:
+        """Read one more chunk (keeping what is not consumed yet); False at the end of the file."""
+        if self.eof:
+            return False
+        chunk = self.stream.read(READ_CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.consumed += self.position
+        self.buffer = self.buffer[self.position :] + chunk
+        self.position = 0
+        return True
+
+    def skip_space(self) -> bool:
+        """Move to the next non-space character; False when the file ends first."""
+        while True:
+            while self.position < len(self.buffer) and self.buffer[self.position] in " \t\r\n":
+                self.position += 1
+            if self.position < len(self.buffer):
+                return True
+            if not self.fill():
+                return False
+
+    def broken(self, what: str) -> InputError:
+        return InputError(f"'{self.path}' is not a valid JSON array: {what} at character "
+                          f"{self.consumed + self.position}", kind=Reason.UNREADABLE_ROW)
+
+    def opens_empty(self) -> bool:
+        """Read the opening '['; True when the array is empty."""
+        if not self.skip_space() or self.buffer[self.position] != "[":
+            raise self.broken("expected '[' to open the array")
+        self.position += 1
+        if not self.skip_space():
+            raise self.broken("unexpected end of file")
+        return self.buffer[self.position] == "]"
+
+    def element(self) -> tuple[Any, str]:
+        """The next element's value and its source text."""
+        if not self.skip_space():
+            raise self.broken("unexpected end of file")
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buffer, self.position)
+            except json.JSONDecodeError as error:
+                if self.fill():
+                    continue
+                raise self.broken(error.msg) from None
+            except RecursionError:
+                raise self.broken("an element nested too deeply to parse") from None
+            # A number cut by the end of the chunk parses as a shorter number ("-0.5e" -> -0.5):
+            # accept a value only when the chunk holds what follows it.
+            cut = end >= len(self.buffer) or (isinstance(value, (int, float)) and self.buffer[end] not in " \t\r\n,]")
+            if cut and self.fill():
+                continue
+            text, self.position = self.buffer[self.position : end], end
+            return value, text
+
+    def closes(self) -> bool:
+        """After an element: True at the closing ']' (and nothing after it), False after a ','."""
+        if not self.skip_space():
+            raise self.broken("unexpected end of file (the array is not closed)")
+        if self.buffer[self.position] == "]":
+            self.position += 1
+            if self.skip_space():
+                raise self.broken("extra data after the array")
+            return True
+        if self.buffer[self.position] != ",":
+            raise self.broken("expected ',' or ']' after an element")
+        self.position += 1
+        return False
 
 
 def read_csv(path: str | Path, *, skip: int = 0, delimiter: str | None = None) -> Iterator[tuple[int, Any]]:
@@ -164,7 +191,7 @@ def read_csv(path: str | Path, *, skip: int = 0, delimiter: str | None = None) -
             if header is None:
                 return
             if _has_surrogates(header):
-                raise InputError(f"the header of '{path}' is not valid UTF-8")
+                raise InputError(f"the header of '{path}' is not valid UTF-8", kind=Reason.UNREADABLE_ROW)
             number = 0
             for values in reader:
                 if not values:  # a blank line is not a record
@@ -180,7 +207,8 @@ def read_csv(path: str | Path, *, skip: int = 0, delimiter: str | None = None) -
                     row = RowError(message, delimiter.join(_replace_surrogates(values)))
                 yield number, row
         except csv.Error as error:
-            raise InputError(f"'{path}' is not a readable CSV file: {error} (at line {reader.line_num})") from None
+            raise InputError(f"'{path}' is not a readable CSV file: {error} (at line {reader.line_num})",
+                             kind=Reason.UNREADABLE_ROW) from None
 
 
 def read_parquet(path: str | Path, *, skip: int = 0, batch_size: int = 1024) -> Iterator[tuple[int, Any]]:
@@ -189,7 +217,7 @@ def read_parquet(path: str | Path, *, skip: int = 0, batch_size: int = 1024) -> 
     try:
         parquet = pq.ParquetFile(str(path))
     except (OSError, ValueError) as error:
-        raise InputError(f"cannot read Parquet file '{path}': {error}") from None
+        raise InputError(f"cannot read Parquet file '{path}': {error}", kind=Reason.UNREADABLE_ROW) from None
     metadata = parquet.metadata
     start_group, first_row = 0, 0
     for group in range(metadata.num_row_groups):  # skip whole row groups without decoding them
@@ -226,7 +254,8 @@ def load_hf_disk(path: str | Path, split: str | None = None) -> Any:
     try:
         loaded = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as error:
-        raise InputError(f"'{path}' is not a dataset saved with save_to_disk: {error}") from None
+        raise InputError(f"'{path}' is not a dataset saved with save_to_disk: {error}",
+                         kind=Reason.BAD_ARGUMENT) from None
     return _pick_split(loaded, split, str(path))
 
 
@@ -241,14 +270,16 @@ def load_hub_cached(name: str, split: str | None = None) -> Any:
         raise InputError(
             f"'{name}' is neither a file nor a hub dataset in the local cache ({cached} not found). "
             "critic filter reads hub datasets only from the cache; load it once with "
-            f"datasets.load_dataset({name!r}) or pass a local file"
+            f"datasets.load_dataset({name!r}) or pass a local file",
+            kind=Reason.BAD_ARGUMENT,
         )
     saved = (datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE)
     datasets.config.HF_HUB_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
     try:
         loaded = datasets.load_dataset(name, split=split)
     except Exception as error:  # datasets raises many kinds here; all mean "not usable offline"
-        raise InputError(f"could not load the cached hub dataset '{name}' offline: {error}") from None
+        raise InputError(f"could not load the cached hub dataset '{name}' offline: {error}",
+                         kind=Reason.BAD_ARGUMENT) from None
     finally:
         datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
     return _pick_split(loaded, split, name)
@@ -261,19 +292,40 @@ def _pick_split(loaded: Any, split: str | None, where: str) -> Any:
         splits = list(loaded.keys())
         if split is None:
             if len(splits) != 1:
-                raise InputError(f"'{where}' has splits {', '.join(splits)}; choose one with --split")
+                raise InputError(f"'{where}' has splits {', '.join(splits)}; choose one with --split",
+                                 kind=Reason.BAD_ARGUMENT)
             split = splits[0]
         if split not in loaded:
-            raise InputError(f"'{where}' has no split '{split}' (splits: {', '.join(splits)})")
+            raise InputError(f"'{where}' has no split '{split}' (splits: {', '.join(splits)})",
+                             kind=Reason.BAD_ARGUMENT)
         return loaded[split]
     return loaded
 
 
 def _open_binary(path: str | Path) -> IO[bytes]:
+    if str(path) == STDIN:
+        return io.BufferedReader(_Unclosed(sys.stdin.buffer))  # the caller's with-block must not close stdin
     try:
         return open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
     except OSError as error:
-        raise InputError(f"cannot read input file '{path}': {error.strerror}") from None
+        raise InputError(f"cannot read input file '{path}': {error.strerror}", kind=Reason.BAD_ARGUMENT) from None
+
+
+class _Unclosed(io.RawIOBase):
+    """A readable view of a binary stream that leaves the stream open when it is closed."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        read = getattr(self._stream, "read1", self._stream.read)  # read1: what is there, without waiting for more
+        data = read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _import(module: str, package: str, extra: str, feature: str) -> Any:

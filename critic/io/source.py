@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import itertools
 import re
 from collections.abc import Iterator
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from critic.errors import CriticError, InputError
+from critic.errors import CriticError, InputError, Reason
 from critic.io.readers import (
     FORMATS,
+    STDIN,
     _import,
     _open_binary,
     load_hf_disk,
@@ -25,15 +27,19 @@ from critic.io.readers import (
     read_parquet,
 )
 
-JSON_COUNT_LIMIT = 512 << 20  # count the rows of JSON arrays and CSV files up to this size (bytes)
-
-
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+COUNT_CHUNK = 1 << 20  # bytes read at a time when counting lines
 
 
 @dataclass(frozen=True)
 class InputSource:
-    """A dataset to read: where, in which format. Picklable, so Ray workers can open it too."""
+    """A dataset to read: where, in which format. Picklable, so Ray workers can open it too.
+
+    A ``hf`` or ``hub`` dataset is loaded once, on first use, and kept on the
+    source (not pickled: a worker loads its own).
+    """
 
     location: str
     format: str
@@ -56,18 +62,40 @@ class InputSource:
             return read_csv(self.location, skip=skip)
         if self.format == "parquet":
             return read_parquet(self.location, skip=skip)
+        if self.format in {"hf", "hub"}:
+            return read_hf_dataset(self.dataset, skip=skip)
+        raise InputError(f"unknown input format '{self.format}'; choose one of {', '.join(FORMATS)}",
+                         kind=Reason.BAD_ARGUMENT)
+
+    @functools.cached_property
+    def dataset(self) -> Any:
+        """The loaded ``datasets.Dataset`` of a ``hf`` or ``hub`` source (loaded once, then kept)."""
         if self.format == "hf":
-            return read_hf_dataset(load_hf_disk(self.location, self.split), skip=skip)
+            return load_hf_disk(self.location, self.split)
         if self.format == "hub":
-            return read_hf_dataset(load_hub_cached(self.location, self.split), skip=skip)
-        raise InputError(f"unknown input format '{self.format}'; choose one of {', '.join(FORMATS)}")
+            return load_hub_cached(self.location, self.split)
+        raise InputError(f"'{self.location}' is a {self.format} file, not a dataset", kind=Reason.BAD_ARGUMENT)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("dataset", None)  # a loaded dataset stays in its process
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def count(self) -> int | None:
+        """The number of rows when it is cheap to know (see :func:`count_rows`), else ``None``."""
         total = count_rows(self)
         return total if total is None or self.limit is None else min(total, self.limit)
 
     def check(self) -> None:
-        """Open the input and read its first row: a file that cannot be read at all fails here, early."""
+        """Open the input and read its first row: a file that cannot be read at all fails here, early.
+
+        Standard input is not read ahead (what is read cannot be read again).
+        """
+        if self.location == STDIN:
+            return
         rows = self._rows(0)
         try:
             next(rows, None)
@@ -77,21 +105,36 @@ class InputSource:
     def fingerprint(self) -> dict[str, Any]:
         """What identifies the input for a resume: its location, format and size."""
         path = Path(self.location)
-        if not path.exists():  # a hub name
+        if self.location == STDIN or not path.exists():  # standard input, a hub name
             return {"location": self.location, "format": self.format, "split": self.split, "size": None}
         size = path.stat().st_size if path.is_file() else None
         return {"location": str(path.resolve()), "format": self.format, "split": self.split, "size": size}
 
 
-def open_source(location: str | Path, *, format: str | None = None, split: str | None = None) -> InputSource:
-    """Check ``location`` and pick its format (see :func:`detect_format`)."""
+def open_source(
+    location: str | Path, *, format: str | None = None, split: str | None = None, limit: int | None = None
+) -> InputSource:
+    """Check ``location`` and pick its format (see :func:`detect_format`); ``-`` is standard input (JSONL by default).
+
+    ``limit`` reads only the first ``limit`` rows. Raises :class:`InputError` for an
+    absent file, an unknown format or a negative limit.
+    """
     location = str(location)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise InputError(f"the row limit must be a whole number, 0 or more, got {limit!r}", kind=Reason.BAD_ARGUMENT)
+    if location == STDIN:
+        chosen = format or "jsonl"
+        if chosen not in {"jsonl", "json", "csv"}:
+            raise InputError(f"standard input can be read as jsonl, json or csv, not {chosen}",
+                             kind=Reason.BAD_ARGUMENT)
+        return InputSource(location, chosen, split, limit)
     chosen = format or detect_format(location)
     if chosen not in FORMATS:
-        raise InputError(f"unknown input format '{chosen}'; choose one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown input format '{chosen}'; choose one of {', '.join(FORMATS)}",
+                         kind=Reason.BAD_ARGUMENT)
     if chosen != "hub" and not Path(location).exists():
-        raise InputError(f"cannot read input file '{location}': no such file or folder")
-    return InputSource(location, chosen, split)
+        raise InputError(f"cannot read input file '{location}': no such file or folder", kind=Reason.BAD_ARGUMENT)
+    return InputSource(location, chosen, split, limit)
 
 
 def detect_format(location: str | Path) -> str:
@@ -100,12 +143,12 @@ def detect_format(location: str | Path) -> str:
     if path.is_dir():
         if any((path / name).exists() for name in ("dataset_info.json", "state.json", "dataset_dict.json")):
             return "hf"
-        raise InputError(f"'{path}' is a folder but not a dataset saved with save_to_disk")
+        raise InputError(f"'{path}' is a folder but not a dataset saved with save_to_disk", kind=Reason.BAD_ARGUMENT)
     suffix = path.suffix.lower()
     if not path.exists():
         if _HUB_ID.match(str(location)) and suffix not in {".json", ".jsonl", ".csv", ".tsv", ".parquet"}:
             return "hub"
-        raise InputError(f"cannot read input file '{location}': no such file or folder")
+        raise InputError(f"cannot read input file '{location}': no such file or folder", kind=Reason.BAD_ARGUMENT)
     if suffix in {".jsonl", ".ndjson"}:
         return "jsonl"
     if suffix in {".parquet", ".pq"}:
@@ -117,12 +160,21 @@ def detect_format(location: str | Path) -> str:
             head = stream.read(4096).lstrip(codecs.BOM_UTF8).lstrip()
         return "json" if head.startswith(b"[") else "jsonl"
     raise InputError(
-        f"cannot tell the format of '{location}' from its name; pass --format ({', '.join(FORMATS)})"
+        f"cannot tell the format of '{location}' from its name; pass --format ({', '.join(FORMATS)})",
+        kind=Reason.BAD_ARGUMENT,
     )
 
 
 def count_rows(source: InputSource) -> int | None:
-    """The number of rows, when it is cheap to know (``None`` otherwise); used for progress and ETA."""
+    """The number of rows when it is cheap to know, for progress and ETA; ``None`` otherwise.
+
+    JSONL: its non-blank lines; Parquet: its metadata; a dataset: its length
+    (the dataset the rows then come from); CSV: its records when no field is
+    quoted (a quoted field may hold newlines); JSON arrays and standard input:
+    ``None`` (counting would mean parsing the whole file once more).
+    """
+    if source.location == STDIN:
+        return None
     try:
         if source.format == "jsonl":
             with _open_binary(source.location) as stream:
@@ -130,13 +182,28 @@ def count_rows(source: InputSource) -> int | None:
         if source.format == "parquet":
             pq = _import("pyarrow.parquet", "pyarrow", "data", "reading Parquet files")
             return int(pq.ParquetFile(source.location).metadata.num_rows)
-        if source.format in {"json", "csv"}:
-            if Path(source.location).stat().st_size > JSON_COUNT_LIMIT:
-                return None
-            return sum(1 for _ in source.rows())
+        if source.format == "csv":
+            return _count_csv_records(source.location)
         if source.format in {"hf", "hub"}:
-            loader = load_hf_disk if source.format == "hf" else load_hub_cached
-            return len(loader(source.location, source.split))
+            return len(source.dataset)
     except (CriticError, OSError, ValueError):  # counting is best effort; reading will say what is wrong
         return None
     return None
+
+
+def _count_csv_records(location: str) -> int | None:
+    """Data records of a CSV file without quotes or bare carriage returns (one per non-empty line), else ``None``."""
+    lines, pending = 0, b""
+    with _open_binary(location) as stream:
+        while chunk := stream.read(COUNT_CHUNK):
+            if b'"' in chunk:
+                return None
+            *complete, pending = (pending + chunk).split(b"\n")
+            for line in complete:
+                if b"\r" in line[:-1]:
+                    return None
+                lines += bool(line.rstrip(b"\r"))
+    if b"\r" in pending[:-1]:
+        return None
+    lines += bool(pending.rstrip(b"\r"))
+    return max(lines - 1, 0)  # the header is not a record

@@ -29,7 +29,7 @@ SUMMARY_FILE = "summary.json"
 CHECKPOINT_FILE = "checkpoint.json"
 
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: rejections counted by kind, the judge as a JudgeDescription's fields
 
 
 def _prepare_output_dir(out: Path, job: dict[str, Any], *, resume: bool, force: bool) -> dict[str, Any]:
@@ -116,18 +116,50 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     fsync_directory(path.parent)
 
 
-def _check_files(out: Path, counts: Counts) -> None:
-    """Count the lines actually written: they must match the counts (across resumes too)."""
-    for name in OUTPUTS:
-        lines = _count_lines(out / OUTPUT_FILES[name])
-        if lines != getattr(counts, name):
-            raise CriticError(f"{out / OUTPUT_FILES[name]} holds {lines} rows but the job counted "
-                              f"{getattr(counts, name)}; the output folder was changed during the job")
+class OutputFiles:
+    """The three output files of a running job, appended to chunk by chunk.
 
+    Counts the lines and bytes it writes (on top of the checkpoint it resumes
+    from), so that the end-of-job check needs no re-read: :meth:`check` compares
+    the lines with the job's counts and each file's size on disk with the bytes
+    written.
+    """
 
-def _count_lines(path: Path) -> int:
-    lines = 0
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            lines += block.count(b"\n")
-    return lines
+    def __init__(self, out: Path, state: Mapping[str, Any]) -> None:
+        self.out = out
+        counts = state["counts"]
+        self.lines = {name: int(counts[name]) for name in OUTPUTS}
+        self.bytes = {name: int(state["sizes"][name]) for name in OUTPUTS}
+        self.handles = {name: (out / OUTPUT_FILES[name]).open("ab") for name in OUTPUTS}
+
+    def write(self, buffers: Mapping[str, list[bytes]]) -> None:
+        """Append each output's lines, then flush and fsync it (before the checkpoint names its size)."""
+        for name, lines in buffers.items():
+            if lines:
+                handle, data = self.handles[name], b"".join(lines)
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+                self.lines[name] += len(lines)
+                self.bytes[name] += len(data)
+
+    def sizes(self) -> dict[str, int]:
+        """The size of each file as this job wrote it (what a resume cuts back to)."""
+        return dict(self.bytes)
+
+    def check(self, counts: Counts) -> None:
+        """The lines written must match the counts, and no file may have changed under the job."""
+        for name in OUTPUTS:
+            path = self.out / OUTPUT_FILES[name]
+            if self.lines[name] != getattr(counts, name):
+                raise CriticError(f"{path} holds {self.lines[name]} rows but the job counted "
+                                  f"{getattr(counts, name)}; this is a bug in critic")
+            written, actual = self.bytes[name], os.fstat(self.handles[name].fileno()).st_size
+            on_disk = path.stat().st_size if path.exists() else -1
+            if not written == actual == on_disk:
+                raise CriticError(f"{path} is {on_disk} bytes but the job wrote {written}; the output folder "
+                                  "was changed during the job: start over with --force")
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()

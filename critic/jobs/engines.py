@@ -10,8 +10,8 @@ from typing import Any, Protocol
 from critic.errors import InputError
 from critic.io.rows import Columns
 from critic.io.source import InputSource
-from critic.jobs.items import Item, chunked, iter_items, judge_items
-from critic.jobs.policy import Verdict
+from critic.jobs.items import Item, Result, chunked, describe_judge, iter_items, judge_items
+from critic.judges import JudgeDescription
 
 logger = logging.getLogger("critic")
 
@@ -19,11 +19,11 @@ logger = logging.getLogger("critic")
 class Engine(Protocol):
     """Runs the judge over the rows of an input, in input order, one chunk at a time."""
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> JudgeDescription: ...
 
     def judged_chunks(
         self, source: InputSource, columns: Columns, *, skip: int, chunk_size: int
-    ) -> Iterator[list[tuple[Item, Verdict | str | None]]]: ...
+    ) -> Iterator[list[tuple[Item, Result]]]: ...
 
 
 class LocalEngine:
@@ -36,11 +36,11 @@ class LocalEngine:
             raise InputError(f"the judge must have compare_each(pairs) (a PairwiseJudge), got {type(judge).__name__}")
         self.judge = judge
 
-    def describe(self) -> dict[str, Any]:
-        return dict(self.judge.describe())
+    def describe(self) -> JudgeDescription:
+        return describe_judge(self.judge)
 
     def judged_chunks(
         self, source: InputSource, columns: Columns, *, skip: int, chunk_size: int
-    ) -> Iterator[list[tuple[Item, Verdict | str | None]]]:
+    ) -> Iterator[list[tuple[Item, Result]]]:
         for chunk in chunked(iter_items(source.rows(skip=skip), columns), chunk_size):
             yield list(zip(chunk, judge_items(self.judge, chunk), strict=True))

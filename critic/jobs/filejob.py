@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,18 +28,17 @@ from critic.jobs.checkpoint import (
     OUTPUT_FILES,
     OUTPUTS,
     SUMMARY_FILE,
-    _check_files,
+    OutputFiles,
     _prepare_output_dir,
     _write_json_atomic,
 )
 from critic.jobs.engines import Engine, LocalEngine
 from critic.jobs.items import DEFAULT_CHUNK_SIZE, DEFAULT_COLUMNS, decide
-from critic.jobs.policy import Policy
+from critic.jobs.policy import DEFAULT_POLICY, Policy
 from critic.jobs.summary import Counts, FilterProgress, FilterSummary, TooManyRejects, _top_reasons
+from critic.judges import JudgeDescription
 
 logger = logging.getLogger("critic")
-
-
 
 
 def filter_file(
@@ -52,7 +50,7 @@ def filter_file(
     format: str | None = None,
     split: str | None = None,
     columns: Columns = DEFAULT_COLUMNS,
-    policy: Policy = Policy(),
+    policy: Policy = DEFAULT_POLICY,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     resume: bool = False,
     force: bool = False,
@@ -81,80 +79,32 @@ def filter_file(
 
     Returns the :class:`FilterSummary` (also written to ``summary.json``).
     """
-    if resume and force:
-        raise InputError("choose either resume or force, not both")
-    if chunk_size < 1:
-        raise InputError("chunk_size must be at least 1")
-    if engine is None:
-        if judge is None:
-            raise InputError("filter_file needs a judge (or an engine)")
-        engine = LocalEngine(judge)
-    source = input if isinstance(input, InputSource) else open_source(input, format=format, split=split)
-    if limit is not None:
-        if limit < 0:
-            raise InputError("limit must be 0 or more")
-        source = dataclasses.replace(source, limit=limit)
+    _check_arguments(resume=resume, force=force, chunk_size=chunk_size, limit=limit)
+    engine = _engine(judge, engine)
+    source = (_with_limit(input, limit) if isinstance(input, InputSource)
+              else open_source(input, format=format, split=split, limit=limit))
     source.check()
     out = Path(output_dir)
-    judge_description = engine.describe()
-    policy = policy.for_judge(judge_description)
+    description = engine.describe()
+    policy = policy.for_judge(description)
     job = {
         "input": source.fingerprint(),
         "columns": columns.to_dict(),
         "policy": policy.describe(),
-        "judge": judge_description,
+        "judge": description.to_dict(),
     }
     state = _prepare_output_dir(out, job, resume=resume, force=force)
+    run = _Run(source, out, engine, policy, columns, chunk_size, max_rejects, progress)
     if state.get("complete"):
-        logger.info("the job in %s is already complete", out)
-        summary = _summary(source, out, state, engine, policy, resumed=True)
-        if not (out / SUMMARY_FILE).exists():  # killed between the last checkpoint and the summary
-            _write_json_atomic(out / SUMMARY_FILE, summary.to_dict())
-        return summary
+        return run.already_complete(state)
     resumed = state["rows_done"] > 0
-    counts = Counts.from_dict(state["counts"])
-    elapsed_before = float(state.get("elapsed_s", 0.0))
-    total = source.count() if count_total else None
-    started = time.monotonic()
     if resumed:
         logger.info("resuming %s after %d rows", source.location, state["rows_done"])
-    handles = {name: (out / OUTPUT_FILES[name]).open("ab") for name in OUTPUTS}
-    try:
-        if progress is not None:
-            progress(FilterProgress(counts.rows_in, total, counts.kept, counts.dropped, counts.rejected,
-                                    elapsed_before))
-        for chunk in engine.judged_chunks(source, columns, skip=state["rows_done"], chunk_size=chunk_size):
-            buffers: dict[str, list[bytes]] = {name: [] for name in OUTPUTS}
-            for item, result in chunk:
-                outcome = decide(item, result, policy)
-                buffers[outcome.output].append(dumps_row(outcome.record))
-                counts.add(outcome)
-            for name, lines in buffers.items():
-                if lines:
-                    handles[name].write(b"".join(lines))
-                    handles[name].flush()
-                    os.fsync(handles[name].fileno())
-            elapsed = elapsed_before + time.monotonic() - started
-            state = dict(state, rows_done=counts.rows_in, counts=counts.to_dict(), elapsed_s=elapsed,
-                         sizes={name: handles[name].tell() for name in OUTPUTS})
-            _write_json_atomic(out / CHECKPOINT_FILE, state)
-            if progress is not None:
-                progress(FilterProgress(counts.rows_in, total, counts.kept, counts.dropped, counts.rejected, elapsed))
-            if max_rejects is not None and counts.rejected > max_rejects:
-                raise TooManyRejects(
-                    f"stopped after {counts.rows_in} rows: {counts.rejected} rejected, more than --max-rejects "
-                    f"{max_rejects} ({_top_reasons(counts)}); see {out / OUTPUT_FILES['rejected']}. "
-                    "The rows so far are saved: fix the input and start over with --force, or allow more "
-                    "rejects and continue with --resume"
-                )
-    finally:
-        for handle in handles.values():
-            handle.close()
+    state, counts = run.chunks(state, total=source.count() if count_total else None)
     counts.check()
-    _check_files(out, counts)
     stopped = limit is not None and counts.rows_in >= limit
     state = dict(state, complete=not stopped)
-    summary = _summary(source, out, state, engine, policy, resumed=resumed)
+    summary = run.summary(state, resumed=resumed)
     _write_json_atomic(out / SUMMARY_FILE, summary.to_dict())
     _write_json_atomic(out / CHECKPOINT_FILE, state)
     logger.info("filtered %d rows: %d kept, %d dropped, %d rejected%s", counts.rows_in, counts.kept, counts.dropped,
@@ -162,20 +112,107 @@ def filter_file(
     return summary
 
 
-def _summary(source: InputSource, out: Path, state: Mapping[str, Any], engine: Engine, policy: Policy,
-             *, resumed: bool) -> FilterSummary:
-    files = {name: str(out / OUTPUT_FILES[name]) for name in OUTPUTS}
-    files["summary"] = str(out / SUMMARY_FILE)
-    return FilterSummary(
-        input=source.location,
-        format=source.format,
-        output_dir=str(out),
-        judge=dict(state["job"]["judge"]),
-        engine=getattr(engine, "name", type(engine).__name__),
-        policy=policy.describe(),
-        counts=Counts.from_dict(state["counts"]),
-        elapsed_s=float(state.get("elapsed_s", 0.0)),
-        files=files,
-        resumed=resumed,
-        complete=bool(state.get("complete")),
-    )
+def _check_arguments(*, resume: bool, force: bool, chunk_size: int, limit: int | None) -> None:
+    if resume and force:
+        raise InputError("choose either resume or force, not both")
+    if chunk_size < 1:
+        raise InputError("chunk_size must be at least 1")
+    if limit is not None and limit < 0:
+        raise InputError("limit must be 0 or more")
+
+
+def _with_limit(source: InputSource, limit: int | None) -> InputSource:
+    """``source`` reading at most ``limit`` rows; a dataset it has loaded already is kept, not loaded again."""
+    if limit is None or limit == source.limit:
+        return source
+    limited = dataclasses.replace(source, limit=limit)
+    if "dataset" in source.__dict__:
+        limited.__dict__["dataset"] = source.__dict__["dataset"]
+    return limited
+
+
+def _engine(judge: Any, engine: Engine | None) -> Engine:
+    if engine is not None:
+        return engine
+    if judge is None:
+        raise InputError("filter_file needs a judge (or an engine)")
+    return LocalEngine(judge)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One run of a file job: judging chunk by chunk, writing, checkpointing, summarising."""
+
+    source: InputSource
+    out: Path
+    engine: Engine
+    policy: Policy
+    columns: Columns
+    chunk_size: int
+    max_rejects: int | None
+    progress: Callable[[FilterProgress], None] | None
+
+    def chunks(self, state: dict[str, Any], *, total: int | None) -> tuple[dict[str, Any], Counts]:
+        """Judge the rows after the checkpoint ``state``; the state after the last chunk, and the counts."""
+        counts = Counts.from_dict(state["counts"])
+        elapsed_before = float(state.get("elapsed_s", 0.0))
+        started = time.monotonic()
+        files = OutputFiles(self.out, state)
+        try:
+            self._report(counts, total, elapsed_before)
+            for chunk in self.engine.judged_chunks(self.source, self.columns, skip=state["rows_done"],
+                                                   chunk_size=self.chunk_size):
+                buffers: dict[str, list[bytes]] = {name: [] for name in OUTPUTS}
+                for item, result in chunk:
+                    outcome = decide(item, result, self.policy)
+                    buffers[outcome.output].append(dumps_row(outcome.record))
+                    counts.add(outcome)
+                files.write(buffers)
+                elapsed = elapsed_before + time.monotonic() - started
+                state = dict(state, rows_done=counts.rows_in, counts=counts.to_dict(), elapsed_s=elapsed,
+                             sizes=files.sizes())
+                _write_json_atomic(self.out / CHECKPOINT_FILE, state)
+                self._report(counts, total, elapsed)
+                self._check_rejects(counts)
+            files.check(counts)
+        finally:
+            files.close()
+        return state, counts
+
+    def _report(self, counts: Counts, total: int | None, elapsed: float) -> None:
+        if self.progress is not None:
+            self.progress(FilterProgress(counts.rows_in, total, counts.kept, counts.dropped, counts.rejected,
+                                         elapsed))
+
+    def _check_rejects(self, counts: Counts) -> None:
+        if self.max_rejects is not None and counts.rejected > self.max_rejects:
+            raise TooManyRejects(
+                f"stopped after {counts.rows_in} rows: {counts.rejected} rejected, more than --max-rejects "
+                f"{self.max_rejects} ({_top_reasons(counts)}); see {self.out / OUTPUT_FILES['rejected']}. "
+                "The rows so far are saved: fix the input and start over with --force, or allow more "
+                "rejects and continue with --resume"
+            )
+
+    def already_complete(self, state: Mapping[str, Any]) -> FilterSummary:
+        logger.info("the job in %s is already complete", self.out)
+        summary = self.summary(state, resumed=True)
+        if not (self.out / SUMMARY_FILE).exists():  # killed between the last checkpoint and the summary
+            _write_json_atomic(self.out / SUMMARY_FILE, summary.to_dict())
+        return summary
+
+    def summary(self, state: Mapping[str, Any], *, resumed: bool) -> FilterSummary:
+        files = {name: str(self.out / OUTPUT_FILES[name]) for name in OUTPUTS}
+        files["summary"] = str(self.out / SUMMARY_FILE)
+        return FilterSummary(
+            input=self.source.location,
+            format=self.source.format,
+            output_dir=str(self.out),
+            judge=JudgeDescription.from_dict(state["job"]["judge"]),
+            engine=getattr(self.engine, "name", type(self.engine).__name__),
+            policy=self.policy.describe(),
+            counts=Counts.from_dict(state["counts"]),
+            elapsed_s=float(state.get("elapsed_s", 0.0)),
+            files=files,
+            resumed=resumed,
+            complete=bool(state.get("complete")),
+        )

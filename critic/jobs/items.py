@@ -1,25 +1,61 @@
 """Rows as work items: read, prepared, judged and decided (kept, dropped or rejected with a reason).
+
+A rejection carries its :class:`~critic.errors.Reason` (set where the error was
+raised) and its ``stage``: ``"input"`` (the row could not be read or shaped) or
+``"judge"`` (the judge could not judge the pair).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, Literal
 
-from critic.errors import CriticError
+from critic.errors import CriticError, Reason
 from critic.io.readers import RowError
 from critic.io.rows import Candidate, Columns, prepare_row
-from critic.jobs.policy import _LABEL_NAMES, SCORE_COLUMNS, Policy, Verdict
+from critic.judges import JudgeDescription
+from critic.jobs.policy import _LABEL_NAMES, DEFAULT_POLICY, SCORE_COLUMNS, Policy, Verdict
 
 logger = logging.getLogger("critic")
 
 
 DEFAULT_COLUMNS = Columns()
 DEFAULT_CHUNK_SIZE = 64
+JUDGE_PREFIX = "judge: "
+Stage = Literal["input", "judge"]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a row is rejected: a one-line ``reason``, its ``kind`` and the ``stage`` that rejected it."""
+
+    reason: str
+    kind: Reason
+    stage: Stage = "input"
+
+    @classmethod
+    def from_error(cls, error: BaseException, stage: Stage) -> Rejection:
+        """The rejection for ``error`` (a judge's unexpected exception counts as a model failure)."""
+        if isinstance(error, CriticError):
+            kind, text = error.kind, str(error) or type(error).__name__
+        else:
+            kind = Reason.BAD_TEXT if isinstance(error, UnicodeError) else Reason.MODEL_FAILURE
+            text = f"unexpected {type(error).__name__}: {error}"
+        reason = one_line(text)
+        return cls(JUDGE_PREFIX + reason if stage == "judge" else reason, kind, stage)
+
+    @property
+    def key(self) -> str:
+        """How the summary counts it: the kind's value, after ``judge: `` for the judge's failures."""
+        return reason_key(self.kind, self.stage)
+
+
+def reason_key(kind: Reason | str, stage: str) -> str:
+    value = kind.value if isinstance(kind, Reason) else str(kind)
+    return JUDGE_PREFIX + value if stage == "judge" else value
 
 
 @dataclass(frozen=True)
@@ -28,8 +64,11 @@ class Item:
 
     number: int
     candidate: Candidate | None
-    reason: str | None = None
+    rejection: Rejection | None = None
     raw: Any = None
+
+
+Result = Verdict | Rejection | None  # what the judge said about an item (None: the item was rejected before)
 
 
 def prepare_item(number: int, row: Any, columns: Columns) -> Item:
@@ -38,40 +77,50 @@ def prepare_item(number: int, row: Any, columns: Columns) -> Item:
         return Item(number, prepare_row(row, columns))
     except CriticError as error:
         raw = error.raw if isinstance(error, RowError) else row
-        return Item(number, None, _one_line(str(error)), raw)
+        return Item(number, None, Rejection.from_error(error, "input"), raw)
 
 
-def judge_items(judge: Any, items: Sequence[Item]) -> list[Verdict | str | None]:
-    """The judge's verdict for each item (``None`` for rejected items, a reason string where the judge failed).
+def judge_items(judge: Any, items: Sequence[Item]) -> list[Result]:
+    """The judge's verdict for each item (``None`` for rejected items, a :class:`Rejection` where the judge failed).
 
     A pair the judge cannot judge (too long, unreadable verdict) gets its error
-    in place from ``compare_each``. When ``compare_each`` fails as a whole with a
-    :class:`CriticError`, the pairs are judged one by one so that only the
-    guilty ones are rejected.
+    in place from ``compare_each``. When ``compare_each`` fails as a whole (any
+    exception but an interrupt), the pairs are judged one by one so that only
+    the guilty ones are rejected; nothing of the chunk is lost.
     """
     positions = [index for index, item in enumerate(items) if item.candidate is not None]
     pairs = [items[index].candidate.pair for index in positions]  # type: ignore[union-attr]
-    results: list[Verdict | str | None] = [None] * len(items)
+    results: list[Result] = [None] * len(items)
     if not pairs:
         return results
     try:
-        judged = list(judge.compare_each(pairs))
+        judged: list[Any] = list(judge.compare_each(pairs))
         if len(judged) != len(pairs):
             raise CriticError(f"the judge returned {len(judged)} results for {len(pairs)} pairs")
-    except CriticError as error:
-        logger.warning("judging a chunk of %d pairs failed (%s); judging them one by one", len(pairs), error)
-        judged = []
-        for pair in pairs:
-            try:
-                judged.extend(judge.compare_each([pair]))
-            except CriticError as single:
-                judged.append(single)
+    except Exception as error:  # noqa: BLE001 - a failing chunk is retried pair by pair; each failure is kept
+        logger.warning("judging a chunk of %d pairs failed (%s); judging them one by one", len(pairs),
+                       one_line(str(error) or type(error).__name__))
+        judged = [_judge_one(judge, pair) for pair in pairs]
     for index, result in zip(positions, judged, strict=True):
         if isinstance(result, BaseException):
-            results[index] = "judge: " + _one_line(str(result) or type(result).__name__)
+            results[index] = Rejection.from_error(result, "judge")
         else:
             results[index] = Verdict.from_preference(result)
     return results
+
+
+def _judge_one(judge: Any, pair: Any) -> Any:
+    try:
+        judged = list(judge.compare_each([pair]))
+        if len(judged) != 1:
+            raise CriticError(f"the judge returned {len(judged)} results for one pair")
+        return judged[0]
+    except CriticError as error:
+        return error
+    except Exception as error:  # noqa: BLE001 - a bug or a crash on this pair: reject the pair, keep its trace
+        logger.warning("the judge failed on one pair: %s: %s", type(error).__name__, one_line(str(error)))
+        logger.debug("the judge's traceback", exc_info=True)
+        return error
 
 
 @dataclass(frozen=True)
@@ -83,14 +132,13 @@ class Outcome:
     relabelled: bool = False
     judged: bool = False
     consistent: bool = False
+    rejection: Rejection | None = None
 
 
-def decide(item: Item, result: Verdict | str | None, policy: Policy) -> Outcome:
+def decide(item: Item, result: Result, policy: Policy) -> Outcome:
     """Apply ``policy`` to one judged item."""
     if item.candidate is None or not isinstance(result, Verdict):
-        reason = item.reason if item.candidate is None else str(result)
-        raw = item.raw if item.candidate is None else item.candidate.row
-        return Outcome("rejected", {"row": item.number, "reason": reason, "input": raw}, judged=isinstance(result, str))
+        return _rejected(item, result)
     action = policy.decide(result)
     row = item.candidate.row
     if action == "relabel":
@@ -108,6 +156,18 @@ def decide(item: Item, result: Verdict | str | None, policy: Policy) -> Outcome:
                    judged=True, consistent=bool(result.consistent))
 
 
+def _rejected(item: Item, result: Result) -> Outcome:
+    if item.candidate is None:
+        rejection, raw = item.rejection, item.raw
+    else:
+        rejection, raw = (result if isinstance(result, Rejection) else None), item.candidate.row
+    if rejection is None:  # a candidate the engine returned no result for
+        rejection = Rejection(JUDGE_PREFIX + "no result from the judge", Reason.MODEL_FAILURE, "judge")
+    record = {"row": item.number, "reason": rejection.reason, "kind": rejection.kind.value,
+              "stage": rejection.stage, "input": raw}
+    return Outcome("rejected", record, judged=rejection.stage == "judge", rejection=rejection)
+
+
 def iter_items(rows: Iterable[tuple[int, Any]], columns: Columns) -> Iterator[Item]:
     for number, row in rows:
         yield prepare_item(number, row, columns)
@@ -119,12 +179,26 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def describe_judge(judge: Any) -> JudgeDescription:
+    """``judge.describe()`` as a :class:`JudgeDescription`.
+
+    A third-party judge (``--judge-factory``) may still describe itself with a
+    mapping: it is read once here, at the boundary (``kind`` defaults to ``"custom"``).
+    """
+    description = judge.describe()
+    if isinstance(description, JudgeDescription):
+        return description
+    if isinstance(description, Mapping):
+        return JudgeDescription.from_dict({"kind": "custom", **description})
+    raise CriticError(f"the judge's describe() returned {type(description).__name__}, not a JudgeDescription")
+
+
 def filter_rows(
     rows: Iterable[tuple[int, Any]] | Iterable[Any],
     judge: Any,
     *,
     columns: Columns = DEFAULT_COLUMNS,
-    policy: Policy = Policy(),
+    policy: Policy = DEFAULT_POLICY,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Iterator[Outcome]:
     """Stream :class:`Outcome` objects for rows in memory (dicts, or ``(number, row)`` tuples), in order.
@@ -132,7 +206,7 @@ def filter_rows(
     No files, no checkpoints: for pipelines that handle their own I/O. Plain
     dicts are numbered from 1.
     """
-    policy = policy.for_judge(judge.describe())
+    policy = policy.for_judge(describe_judge(judge))
     numbered = (row if isinstance(row, tuple) and len(row) == 2 and isinstance(row[0], int) else (index, row)
                 for index, row in enumerate(rows, start=1))
     for chunk in chunked(iter_items(numbered, columns), chunk_size):
@@ -140,16 +214,6 @@ def filter_rows(
             yield decide(item, result, policy)
 
 
-def reason_kind(reason: str) -> str:
-    """A short class of a rejection reason, for the summary (``"missing field 'prompt'"``, ``"not valid JSON"``)."""
-    if reason.startswith("judge: "):
-        return "judge: " + reason_kind(reason[len("judge: "):]).split(": ")[0]
-    kind = reason.split(" (")[0].split("; ")[0]
-    kind = re.sub(r"^(line|row) \d+ (is )?", "", kind)
-    # "the judge prompt is 20259 tokens" and "... is 9000 tokens" are one kind; quoted names keep their digits
-    parts = kind.split("'")
-    kind = "'".join(re.sub(r"\b\d{2,}\b", "N", part) if index % 2 == 0 else part for index, part in enumerate(parts))
-    return kind[:80]
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def one_line(text: str) -> str:
+    """``text`` on one line, with any lone surrogate written as its escape (so it can be printed and logged)."""
+    return " ".join(text.split()).encode("utf-8", "backslashreplace").decode("utf-8")

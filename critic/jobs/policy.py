@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from critic.errors import CriticError, InputError
+from critic.judges import JudgeDescription
 
 logger = logging.getLogger("critic")
 
@@ -87,12 +87,12 @@ class Policy:
             if self.min_p is not None:
                 raise InputError("choose either min_p or min_margin, not both")
 
-    def for_judge(self, description: Mapping[str, Any]) -> Policy:
+    def for_judge(self, description: JudgeDescription) -> Policy:
         """This policy for the judge that ``describe()`` returned ``description`` (checks ``min_margin``)."""
-        reward = description.get("kind") == "reward"
+        reward = description.kind == "reward"
         if self.min_margin is not None and not reward:
             raise InputError(f"min_margin (--min-margin) needs a reward judge (--judge reward); this judge is "
-                             f"{description.get('kind') or 'generative'!r}: use min_p (--min-p) instead")
+                             f"{description.kind!r}: use min_p (--min-p) instead")
         return dataclasses.replace(self, reward=reward)
 
     @property
@@ -117,25 +117,34 @@ class Policy:
         return described
 
     def decide(self, verdict: Verdict) -> Literal["keep", "relabel", "drop"]:
-        if self.min_p is None and self.reward:
-            if verdict.margin is None:
-                raise CriticError("a reward policy needs the judge's two scores; this judgment has none")
-            if self._wins(verdict.margin):
-                return "keep"
-            if self.relabel and self._wins(-verdict.margin):
-                return "relabel"
-            return "drop"
-        if self.min_p is None:
-            if verdict.consistent and verdict.label == "A":
-                return "keep"
-            if self.relabel and verdict.consistent and verdict.label == "B":
-                return "relabel"
-            return "drop"
-        if verdict.p_chosen >= self.min_p:
+        if self.min_p is not None:
+            return self._by_probability(verdict.p_chosen, self.min_p)
+        if self.reward:
+            return self._by_margin(verdict.margin)
+        if verdict.consistent and verdict.label == "A":
             return "keep"
-        if self.relabel and 1.0 - verdict.p_chosen >= self.min_p:
+        if self.relabel and verdict.consistent and verdict.label == "B":
+            return "relabel"
+        return "drop"
+
+    def _by_probability(self, p_chosen: float, min_p: float) -> Literal["keep", "relabel", "drop"]:
+        if p_chosen >= min_p:
+            return "keep"
+        if self.relabel and 1.0 - p_chosen >= min_p:
+            return "relabel"
+        return "drop"
+
+    def _by_margin(self, margin: float | None) -> Literal["keep", "relabel", "drop"]:
+        if margin is None:
+            raise CriticError("a reward policy needs the judge's two scores; this judgment has none")
+        if self._wins(margin):
+            return "keep"
+        if self.relabel and self._wins(-margin):
             return "relabel"
         return "drop"
 
     def _wins(self, margin: float) -> bool:
         return margin > 0 if self.min_margin is None else margin >= self.min_margin
+
+
+DEFAULT_POLICY = Policy()

@@ -8,6 +8,11 @@ engine does (policy, outputs, checkpoints, counts). So the kept, dropped and
 rejected rows are the same, and a job started with one engine can be resumed
 with the other.
 
+Rows travel as plain Arrow columns: the row number and the row's JSON text (or,
+for a row that could not be read, its reason and raw text); results come back as
+columns (label, probability, consistency, scores, or the error and its kind).
+The actors and the driver shape the rows with the same code.
+
 Ray is imported only when this engine runs (``pip install 'critic[ray]'``).
 On a cluster, call ``ray.init(address=...)`` yourself first (or pass
 ``address``); otherwise a local Ray instance is started.
@@ -15,17 +20,20 @@ On a cluster, call ``ray.init(address=...)`` yourself first (or pass
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from critic.errors import InputError, MissingDependencyError
+from critic.errors import InputError, MissingDependencyError, Reason
+from critic.io.readers import RowError
 from critic.io.rows import Columns
 from critic.io.source import InputSource
-from critic.jobs.items import Item, chunked, iter_items, judge_items
+from critic.io.writers import dumps_row
+from critic.jobs.items import Item, Rejection, Result, chunked, describe_judge, judge_items, prepare_item
 from critic.jobs.policy import Verdict
+from critic.judges import JudgeDescription
 
 logger = logging.getLogger("critic")
 
@@ -68,7 +76,7 @@ class RayEngine:
         cpus_per_actor: float = 1.0,
         gpus_per_actor: float = 0.0,
         address: str | None = None,
-        describe: dict[str, Any] | None = None,
+        describe: JudgeDescription | None = None,
     ) -> None:
         if actors < 1:
             raise InputError("the Ray engine needs at least one actor")
@@ -79,10 +87,10 @@ class RayEngine:
         self.address = address
         self._describe = describe
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JudgeDescription:
         if self._describe is None:
-            self._describe = dict(self.judge_factory().describe())
-        return dict(self._describe)
+            self._describe = describe_judge(self.judge_factory())
+        return self._describe
 
     def _init(self) -> Any:
         ray = _import_ray()
@@ -101,21 +109,21 @@ class RayEngine:
 
     def judged_chunks(
         self, source: InputSource, columns: Columns, *, skip: int, chunk_size: int
-    ) -> Iterator[list[tuple[Item, Verdict | str | None]]]:
+    ) -> Iterator[list[tuple[Item, Result]]]:
         ray = self._init()
         from ray.data import ActorPoolStrategy
 
         # The read task asks for less CPU than an actor: Ray Data would otherwise fuse it into the
         # actor pool, and a single actor would then read and judge everything.
         read_cpus = 0.5 if self.cpus_per_actor != 0.5 else 0.25
-        dataset = ray.data.read_datasource(_ItemsDatasource(source, columns, skip, chunk_size),
+        dataset = ray.data.read_datasource(_RowsDatasource(source, columns, skip, chunk_size),
                                            override_num_blocks=1, num_cpus=read_cpus)
         # One read task streams the whole input; its output is cut into blocks of one chunk each,
         # so the actors share the chunks, and the results come back in input order.
         dataset = dataset.repartition(target_num_rows_per_block=chunk_size)
         judged = dataset.map_batches(
             _JudgeActor,
-            fn_constructor_args=(self.judge_factory,),
+            fn_constructor_args=(self.judge_factory, columns),
             compute=ActorPoolStrategy(size=self.actors),
             batch_size=chunk_size,
             batch_format="pyarrow",
@@ -127,10 +135,9 @@ class RayEngine:
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
         context.target_max_block_size = READ_BLOCK_BYTES
-        pending: list[tuple[Item, Verdict | str | None]] = []
+        pending: list[tuple[Item, Result]] = []
         for batch in judged.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1):
-            for item, result in zip(batch.column("item").to_pylist(), batch.column("result").to_pylist(), strict=True):
-                pending.append((pickle.loads(item), pickle.loads(result)))
+            pending.extend(zip(decode_items(batch, columns), decode_results(batch), strict=True))
             while len(pending) >= chunk_size:  # the same chunk boundaries as the local engine
                 yield pending[:chunk_size]
                 pending = pending[chunk_size:]
@@ -138,24 +145,86 @@ class RayEngine:
             yield pending
 
 
-def _block(items: list[Item]) -> Any:
+def encode_rows(rows: Sequence[tuple[int, Any]], columns: Columns) -> Any:
+    """A block of input rows: ``number``, ``row`` (its JSON text), ``unread`` (a :class:`RowError`'s reason)."""
     import pyarrow as pa
 
+    texts: list[bytes | None] = []
+    unread: list[bytes | None] = []
+    for number, row in rows:
+        if isinstance(row, RowError):
+            rejection = prepare_item(number, row, columns)
+            texts.append(None)
+            unread.append(dumps_row({"reason": rejection.rejection.reason,  # type: ignore[union-attr]
+                                     "kind": rejection.rejection.kind.value,  # type: ignore[union-attr]
+                                     "raw": rejection.raw}))
+        else:
+            texts.append(dumps_row(row))  # lone surrogates are written as escapes: the text reads back the same
+            unread.append(None)
     return pa.table({
-        "number": pa.array([item.number for item in items], type=pa.int64()),
-        "item": pa.array([pickle.dumps(item) for item in items], type=pa.large_binary()),
+        "number": pa.array([number for number, _ in rows], type=pa.int64()),
+        "row": pa.array(texts, type=pa.large_binary()),
+        "unread": pa.array(unread, type=pa.large_binary()),
     })
 
 
-class _ItemsDatasource:
-    """One read task that streams the input's items (rows checked and shaped) in blocks of ``chunk_size``."""
+def decode_items(batch: Any, columns: Columns) -> list[Item]:
+    """The items of a block made by :func:`encode_rows` (rows shaped again, as the read task saw them)."""
+    items = []
+    for number, text, unread in zip(batch.column("number").to_pylist(), batch.column("row").to_pylist(),
+                                    batch.column("unread").to_pylist(), strict=True):
+        if text is not None:
+            items.append(prepare_item(number, json.loads(text), columns))
+        else:
+            data = json.loads(unread)
+            items.append(Item(number, None, Rejection(data["reason"], Reason(data["kind"]), "input"), data["raw"]))
+    return items
+
+
+RESULT_TYPES = {"label": "string", "p_chosen": "float64", "consistent": "bool_", "score_chosen": "float64",
+                "score_rejected": "float64", "error": "large_string", "error_kind": "string"}
+
+
+def encode_results(results: Sequence[Result]) -> dict[str, Any]:
+    """The judge's results as plain columns (``None`` where they do not apply)."""
+    import pyarrow as pa
+
+    values: dict[str, list[Any]] = {name: [] for name in RESULT_TYPES}
+    for result in results:
+        row = dict.fromkeys(RESULT_TYPES)
+        if isinstance(result, Verdict):
+            row.update(label=result.label, p_chosen=result.p_chosen, consistent=result.consistent,
+                       score_chosen=result.score_chosen, score_rejected=result.score_rejected)
+        elif isinstance(result, Rejection):
+            row.update(error=result.reason, error_kind=result.kind.value)
+        for name, value in row.items():
+            values[name].append(value)
+    return {name: pa.array(column, type=getattr(pa, RESULT_TYPES[name])()) for name, column in values.items()}
+
+
+def decode_results(batch: Any) -> list[Result]:
+    names = list(RESULT_TYPES)
+    results: list[Result] = []
+    for label, p_chosen, consistent, score_chosen, score_rejected, error, kind in zip(
+            *(batch.column(name).to_pylist() for name in names), strict=True):
+        if error is not None:
+            results.append(Rejection(error, Reason(kind), "judge"))
+        elif label is not None:
+            results.append(Verdict(label, p_chosen, consistent, score_chosen, score_rejected))
+        else:
+            results.append(None)
+    return results
+
+
+class _RowsDatasource:
+    """One read task that streams the input's rows, as plain columns, in blocks of ``chunk_size``."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # Subclass Ray's Datasource lazily, so that importing this module does not import Ray.
         from ray.data import Datasource, ReadTask
         from ray.data.block import BlockMetadata
 
-        class ItemsDatasource(Datasource):
+        class RowsDatasource(Datasource):
             def __init__(self, source: InputSource, columns: Columns, skip: int, chunk_size: int) -> None:
                 self.source, self.columns, self.skip, self.chunk_size = source, columns, skip, chunk_size
 
@@ -167,8 +236,8 @@ class _ItemsDatasource:
                 source, columns, skip, size = self.source, self.columns, self.skip, self.chunk_size
 
                 def read() -> Iterator[Any]:
-                    for chunk in chunked(iter_items(source.rows(skip=skip), columns), size):
-                        yield _block(chunk)
+                    for rows in chunked(source.rows(skip=skip), size):
+                        yield encode_rows(rows, columns)
 
                 metadata = BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=None)
                 return [ReadTask(read, metadata)]
@@ -176,19 +245,18 @@ class _ItemsDatasource:
             def get_name(self) -> str:
                 return "CriticRows"
 
-        return ItemsDatasource(*args, **kwargs)
+        return RowsDatasource(*args, **kwargs)
 
 
 class _JudgeActor:
-    """A Ray actor holding one judge; judges a block of items and adds their results."""
+    """A Ray actor holding one judge; judges a block of rows and adds the result columns."""
 
-    def __init__(self, judge_factory: JudgeFactory) -> None:
+    def __init__(self, judge_factory: JudgeFactory, columns: Columns) -> None:
         self.judge = judge_factory()
+        self.columns = columns
 
     def __call__(self, batch: Any) -> Any:
-        import pyarrow as pa
-
-        items = [pickle.loads(data) for data in batch.column("item").to_pylist()]
-        results = judge_items(self.judge, items)
-        return batch.append_column("result", pa.array([pickle.dumps(result) for result in results],
-                                                       type=pa.large_binary()))
+        results = judge_items(self.judge, decode_items(batch, self.columns))
+        for name, column in encode_results(results).items():
+            batch = batch.append_column(name, column)
+        return batch

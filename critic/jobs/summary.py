@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from critic.errors import CriticError, InputError
-from critic.jobs.items import Outcome, reason_kind
+from critic.jobs.items import Outcome
+from critic.judges import JudgeDescription
 
 logger = logging.getLogger("critic")
 
@@ -21,7 +22,12 @@ class TooManyRejects(InputError):
 
 @dataclass
 class Counts:
-    """Rows so far. ``rows_in == kept + dropped + rejected`` always; ``relabelled`` is part of ``kept``."""
+    """Rows so far. ``rows_in == kept + dropped + rejected`` always; ``relabelled`` is part of ``kept``.
+
+    ``reasons`` counts the rejections by kind (the :class:`~critic.errors.Reason`
+    value, after ``"judge: "`` when the judge failed on the pair); ``examples``
+    holds the first message of each kind, for tables.
+    """
 
     rows_in: int = 0
     kept: int = 0
@@ -31,6 +37,7 @@ class Counts:
     judged: int = 0
     consistent: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
 
     def add(self, outcome: Outcome) -> None:
         self.rows_in += 1
@@ -38,8 +45,10 @@ class Counts:
         self.relabelled += outcome.relabelled
         self.judged += outcome.judged
         self.consistent += outcome.consistent
-        if outcome.output == "rejected":
-            self.reasons[reason_kind(outcome.record["reason"])] += 1
+        if outcome.rejection is not None:
+            key = outcome.rejection.key
+            self.reasons[key] += 1
+            self.examples.setdefault(key, outcome.rejection.reason)
 
     def check(self) -> None:
         if self.rows_in != self.kept + self.dropped + self.rejected:
@@ -52,13 +61,16 @@ class Counts:
         data = {name: getattr(self, name) for name in ("rows_in", "kept", "dropped", "rejected", "relabelled",
                                                          "judged", "consistent")}
         data["rejected_by_reason"] = dict(self.reasons.most_common())
+        data["reason_examples"] = {key: self.examples[key] for key in data["rejected_by_reason"]
+                                   if key in self.examples}
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Counts:
         values = {key: int(data[key]) for key in ("rows_in", "kept", "dropped", "rejected", "relabelled", "judged",
                                                    "consistent")}
-        return cls(**values, reasons=Counter(data.get("rejected_by_reason", {})))
+        return cls(**values, reasons=Counter(data.get("rejected_by_reason", {})),
+                   examples=dict(data.get("reason_examples", {})))
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,7 @@ class FilterSummary:
     input: str
     format: str
     output_dir: str
-    judge: dict[str, Any]
+    judge: JudgeDescription
     engine: str
     policy: dict[str, Any]
     counts: Counts
@@ -110,7 +122,7 @@ class FilterSummary:
             "input": self.input,
             "format": self.format,
             "output_dir": self.output_dir,
-            "judge": self.judge,
+            "judge": self.judge.to_dict(),
             "engine": self.engine,
             "policy": self.policy,
             "counts": self.counts.to_dict(),

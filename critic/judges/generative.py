@@ -9,45 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Sequence
 
-from critic.backends.base import (
-    DEFAULT_MAX_BATCH_SIZE,
-    DEFAULT_MAX_BATCH_TOKENS,
-    Backend,
-    BackendOutput,
-    VerdictRequest,
-)
+from critic.backends.base import Backend, BackendOutput, VerdictRequest, backend_kind
 from critic.backends.loading import DEFAULT_MODEL
 from critic.errors import CriticError, InputError, ModelError, VerdictError
+from critic.judges.base import BaseJudge
+from critic.judges.description import JudgeDescription
 from critic.merge import merge_orders, order_from_letter_probs, order_from_verdict
+from critic.options import DEFAULT_MAX_NEW_TOKENS, BatchLimits, LoadOptions
 from critic.templates import DEFAULT_TEMPLATE, JudgeTemplate, load_template
 from critic.types import MODES, Mode, Order, OrderJudgment, Pair, Preference
 from critic.verdicts import parse_verdict
 
-if TYPE_CHECKING:
-    import torch
-
-    from critic.backends._overflow import Overflow
-
 logger = logging.getLogger("critic")
 
-DEFAULT_MAX_NEW_TOKENS = 2048
-PairLike = Pair | Mapping[str, Any]
+__all__ = ["DEFAULT_MODEL", "Judge"]
 
 
-@runtime_checkable
-class PairwiseJudge(Protocol):
-    """What jobs (cleaning, evaluation) need from a judge of either kind."""
-
-    def compare_each(self, pairs: Iterable[PairLike]) -> list[Preference | CriticError]: ...
-
-    def describe(self) -> dict[str, Any]: ...
-
-
-class Judge:
+class Judge(BaseJudge):
     """A pairwise judge over any :class:`~critic.backends.base.Backend`.
 
     Args:
@@ -69,10 +49,7 @@ class Judge:
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         model_name: str = "",
     ) -> None:
-        if mode not in MODES:
-            raise InputError(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}")
-        if max_new_tokens < 1:
-            raise InputError("max_new_tokens must be at least 1")
+        _check_settings(mode, max_new_tokens)
         self.backend = backend
         self.template = template if isinstance(template, JudgeTemplate) else load_template(template)
         self.mode: Mode = mode
@@ -88,84 +65,48 @@ class Judge:
         template: str | JudgeTemplate = DEFAULT_TEMPLATE,
         mode: Mode = "score",
         swap: bool = True,
-        device: str | None = None,
-        dtype: str | torch.dtype | None = None,
-        batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        attn_implementation: str | None = None,
-        trust_remote_code: bool = False,
-        max_length: int | None = None,
-        overflow: Overflow = "error",
+        load: LoadOptions = LoadOptions(),
+        limits: BatchLimits = BatchLimits(),
         share_prefix: bool = True,
     ) -> Judge:
         """Load a generative judge: a hub id, a local folder, a ``.gguf`` file, or ``"demo"``.
 
-        ``batch_size`` caps the prompts per forward pass and ``max_batch_tokens``
-        the padded tokens per pass; prompts are sorted by length to waste little.
-        A prompt longer than ``max_length`` (default: the model's context) fails
-        that pair with an :class:`InputError` unless ``overflow="truncate"``,
-        which shortens both responses in the middle behind a visible marker.
+        ``load`` says where and how the model runs; ``limits`` caps the prompts
+        and padded tokens per forward pass and the prompt length (a longer
+        prompt fails its pair unless ``limits.overflow == "truncate"``, which
+        shortens both responses in the middle behind a visible marker).
         ``share_prefix`` computes the common start of a pair's two orders once.
+        The template and mode are checked before the model loads.
         """
         from critic.backends.transformers import TransformersBackend
 
-        backend = TransformersBackend.from_pretrained(
-            model,
-            device=device,
-            dtype=dtype,
-            attn_implementation=attn_implementation,
-            trust_remote_code=trust_remote_code,
-            max_batch_size=batch_size,
-            max_batch_tokens=max_batch_tokens,
-            max_length=max_length,
-            overflow=overflow,
-            share_prefix=share_prefix,
-        )
-        return cls(backend, template=template, mode=mode, swap=swap, max_new_tokens=max_new_tokens, model_name=model)
+        _check_settings(mode, max_new_tokens)
+        loaded_template = template if isinstance(template, JudgeTemplate) else load_template(template)
+        backend = TransformersBackend.from_pretrained(model, load=load, limits=limits, share_prefix=share_prefix)
+        return cls(backend, template=loaded_template, mode=mode, swap=swap, max_new_tokens=max_new_tokens,
+                   model_name=model)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JudgeDescription:
         """What this judge is, for reports and summaries."""
-        return {
-            "kind": "generative",
-            "model": self.model_name,
-            "template": self.template.name,
-            "mode": self.mode,
-            "swap": self.swap,
-        }
+        return JudgeDescription(
+            kind="generative",
+            model=self.model_name,
+            backend=backend_kind(self.backend),
+            template=self.template.name,
+            mode=self.mode,
+            swap=self.swap,
+        )
 
-    def compare(self, prompt: str, response_a: str, response_b: str, *, reference: str | None = None) -> Preference:
-        """Judge one pair: is ``response_a`` or ``response_b`` the better answer to ``prompt``?"""
-        return self.compare_batch([Pair(prompt, response_a, response_b, reference)])[0]
-
-    def compare_batch(self, pairs: Iterable[PairLike]) -> list[Preference]:
-        """Judge many pairs at once (batched on the backend); results keep the input order.
-
-        Raises the first error met (a :class:`VerdictError` names the pair's index).
-        """
-        results = self.compare_each(pairs)
-        for result in results:
-            if isinstance(result, CriticError):
-                raise result
-        return results  # type: ignore[return-value]
-
-    def compare_each(self, pairs: Iterable[PairLike]) -> list[Preference | CriticError]:
-        """Like :meth:`compare_batch`, but a pair that fails yields its error in place.
-
-        For long jobs: one unreadable verdict costs one pair, not the batch.
-        """
-        checked = [_as_pair(pair, index) for index, pair in enumerate(pairs)]
+    def _judge_pairs(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
         orders: tuple[Order, ...] = ("ab", "ba") if self.swap else ("ab",)
-        requests = [self._request(pair, order) for pair in checked for order in orders]
-        judged = self._judge_requests(requests, orders * len(checked))
+        requests = [self._request(pair, order) for pair in pairs for order in orders]
+        judged = self._judge_requests(requests, orders * len(pairs))
         results: list[Preference | CriticError] = []
-        for index in range(len(checked)):
+        for index in range(len(pairs)):
             per_order = judged[index * len(orders) : (index + 1) * len(orders)]
             failure = next((item for item in per_order if isinstance(item, CriticError)), None)
-            if failure is not None:
-                results.append(_with_pair_index(failure, index))
-            else:
-                results.append(merge_orders(per_order))  # type: ignore[arg-type]
+            results.append(failure if failure is not None else merge_orders(per_order))  # type: ignore[arg-type]
         return results
 
     def _request(self, pair: Pair, order: Order, *, mode: Mode | None = None, prefill: str = "") -> VerdictRequest:
@@ -244,17 +185,9 @@ class Judge:
         return parse_verdict(text, allow_tie="C" in request.verdicts, strict=request.mode == "constrained")
 
 
-def _as_pair(pair: PairLike, index: int) -> Pair:
-    if isinstance(pair, Pair):
-        return pair
-    try:
-        return Pair.from_mapping(pair)
-    except InputError as error:
-        raise InputError(f"pair {index}: {error}") from error
 
-
-def _with_pair_index(error: CriticError, index: int) -> CriticError:
-    error.pair_index = index
-    if sys.version_info >= (3, 11):  # notes show in tracebacks without changing the message
-        error.add_note(f"while judging pair {index}")
-    return error
+def _check_settings(mode: str, max_new_tokens: object) -> None:
+    if mode not in MODES:
+        raise InputError(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise InputError(f"max_new_tokens must be a whole number of at least 1, got {max_new_tokens!r}")

@@ -14,24 +14,23 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
-from critic.backends.base import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS
-from critic.backends.reward import DEFAULT_REWARD_MODEL, RewardScorer
+from critic.backends.base import backend_kind
+from critic.backends.reward import DEFAULT_REWARD_MODEL, RewardScorer, check_limits
 from critic.errors import CriticError, InputError, ModelError
-from critic.judges.generative import PairLike, _as_pair, _with_pair_index
-from critic.types import Label, Message, OrderJudgment, Pair, Preference, check_messages
-
-if TYPE_CHECKING:
-    import torch
+from critic.judges.base import BaseJudge, prefixed
+from critic.judges.description import JudgeDescription
+from critic.options import BatchLimits, LoadOptions
+from critic.types import Label, Message, OrderJudgment, Pair, Preference, check_conversation, conversation
 
 logger = logging.getLogger("critic")
 
-__all__ = ["DEFAULT_REWARD_MODEL", "RewardJudge", "conversation_from_row", "preference_from_scores"]
+__all__ = ["DEFAULT_REWARD_MODEL", "RewardJudge", "preference_from_scores"]
 
 
-class RewardJudge:
+class RewardJudge(BaseJudge):
     """A pairwise judge over a reward model (any :class:`~critic.backends.reward.RewardScorer`).
 
     Same public shape as :class:`critic.Judge` (``compare``, ``compare_batch``,
@@ -48,8 +47,7 @@ class RewardJudge:
     """
 
     def __init__(self, scorer: RewardScorer, *, tie_margin: float = 0.0, model_name: str = "") -> None:
-        if not math.isfinite(tie_margin) or tie_margin < 0:
-            raise InputError(f"tie_margin must be a finite number >= 0, got {tie_margin}")
+        _check_tie_margin(tie_margin)
         self.scorer = scorer
         self.tie_margin = float(tie_margin)
         self.model_name = model_name
@@ -60,39 +58,31 @@ class RewardJudge:
         cls,
         model: str = DEFAULT_REWARD_MODEL,
         *,
-        device: str | None = None,
-        dtype: str | torch.dtype | None = None,
-        batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        max_length: int | None = None,
         tie_margin: float = 0.0,
-        attn_implementation: str | None = None,
-        trust_remote_code: bool = False,
+        load: LoadOptions = LoadOptions(),
+        limits: BatchLimits = BatchLimits(),
     ) -> RewardJudge:
         """Load a reward model (a one-label sequence classifier) from a hub id or a local folder.
 
         bf16 on CUDA, fp32 elsewhere; flash_attention_2 when installed, else sdpa,
         except Gemma-2, which gets eager (sdpa skips its attention soft-capping).
-        ``max_length`` caps the tokens per conversation below the model's context.
-        ``"demo"`` is refused: the demo model is generative and has no reward head.
+        ``limits.max_length`` caps the tokens per conversation below the model's
+        context; ``limits.overflow="truncate"`` is refused before anything loads
+        (a reward model never cuts what it scores). ``"demo"`` is refused: the
+        demo model is generative and has no reward head.
         """
+        _check_tie_margin(tie_margin)
+        check_limits(limits)
         from critic.backends.reward import TransformersRewardScorer
 
-        scorer = TransformersRewardScorer.from_pretrained(
-            model,
-            device=device,
-            dtype=dtype,
-            attn_implementation=attn_implementation,
-            trust_remote_code=trust_remote_code,
-            max_batch_size=batch_size,
-            max_batch_tokens=max_batch_tokens,
-            max_length=max_length,
-        )
+        scorer = TransformersRewardScorer.from_pretrained(model, load=load, limits=limits)
         return cls(scorer, tie_margin=tie_margin, model_name=model)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JudgeDescription:
         """What this judge is, for reports and summaries."""
-        return {"kind": "reward", "model": self.model_name, "tie_margin": self.tie_margin}
+        return JudgeDescription(
+            kind="reward", model=self.model_name, backend=backend_kind(self.scorer), tie_margin=self.tie_margin
+        )
 
     def score(self, conversations: Iterable[Sequence[Message]]) -> list[float]:
         """The reward of each conversation (a message list ending with the assistant's response).
@@ -100,10 +90,12 @@ class RewardJudge:
         Raises the first failure as an error naming the conversation's index.
         """
         results = self.score_each(conversations)
+        scores: list[float] = []
         for index, result in enumerate(results):
             if isinstance(result, CriticError):
-                raise _prefixed(result, f"conversation {index}")
-        return results  # type: ignore[return-value]
+                raise prefixed(result, f"conversation {index}")
+            scores.append(result)
+        return scores
 
     def score_each(self, conversations: Iterable[Sequence[Message]]) -> list[float | CriticError]:
         """Like :meth:`score`, but a conversation that fails yields its error in place."""
@@ -111,46 +103,31 @@ class RewardJudge:
         valid: dict[int, tuple[Message, ...]] = {}
         for index, messages in enumerate(conversations):
             try:
-                valid[index] = _check_conversation(messages)
+                valid[index] = check_conversation(messages)
                 results.append(None)
             except InputError as error:
                 results.append(error)
         for index, value in zip(valid, self._run(list(valid.values())), strict=True):
             results[index] = value
-        return results  # type: ignore[return-value]
+        return results  # type: ignore[return-value]  # every None was replaced
 
-    def compare(self, prompt: str, response_a: str, response_b: str, *, reference: str | None = None) -> Preference:
-        """Judge one pair: is ``response_a`` or ``response_b`` the better answer to ``prompt``?"""
-        return self.compare_batch([Pair(prompt, response_a, response_b, reference)])[0]
+    def _judge_pairs(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
+        """Both responses of every pair are scored in one call, so the scorer can batch them all.
 
-    def compare_batch(self, pairs: Iterable[PairLike]) -> list[Preference]:
-        """Judge many pairs at once; results keep the input order. Raises the first error met."""
-        results = self.compare_each(pairs)
-        for result in results:
-            if isinstance(result, CriticError):
-                raise result
-        return results  # type: ignore[return-value]
-
-    def compare_each(self, pairs: Iterable[PairLike]) -> list[Preference | CriticError]:
-        """Like :meth:`compare_batch`, but a pair that fails yields its error in place.
-
-        Both responses of every pair are scored in one call, so the scorer can
-        batch them all. A pair's ``reference`` is not read: reward models score
-        the conversation alone.
+        A pair's ``reference`` is not read: reward models score the conversation alone.
         """
-        checked = [_as_pair(pair, index) for index, pair in enumerate(pairs)]
-        if any(pair.reference is not None for pair in checked) and not self._warned_reference:
+        if any(pair.reference is not None for pair in pairs) and not self._warned_reference:
             logger.warning("reward models read no reference answer; the pairs' references are ignored")
             self._warned_reference = True
-        conversations = [_conversation(p, answer) for p in checked for answer in (p.response_a, p.response_b)]
+        conversations = [conversation(pair.prompt, answer, pair.history)
+                         for pair in pairs for answer in (pair.response_a, pair.response_b)]
         scores = self._run(conversations)
         results: list[Preference | CriticError] = []
-        for index in range(len(checked)):
-            score_a, score_b = scores[2 * index], scores[2 * index + 1]
+        for score_a, score_b in zip(scores[::2], scores[1::2], strict=True):
             if isinstance(score_a, CriticError):
-                results.append(_with_pair_index(_prefixed(score_a, "response_a"), index))
+                results.append(prefixed(score_a, "response_a"))
             elif isinstance(score_b, CriticError):
-                results.append(_with_pair_index(_prefixed(score_b, "response_b"), index))
+                results.append(prefixed(score_b, "response_b"))
             else:
                 results.append(preference_from_scores(score_a, score_b, tie_margin=self.tie_margin))
         return results
@@ -187,39 +164,9 @@ def preference_from_scores(score_a: float, score_b: float, *, tie_margin: float 
     return Preference(label, p_a, None, (order,))
 
 
-def conversation_from_row(
-    row: Mapping[str, Any],
-    *,
-    messages_field: str = "messages",
-    prompt_field: str = "prompt",
-    response_field: str = "response",
-    history_field: str = "history",
-) -> tuple[Message, ...]:
-    """The conversation of a dataset row: its ``messages`` list, or history + prompt + response."""
-    if not isinstance(row, Mapping):
-        raise InputError(f"a row must be a JSON object, got {type(row).__name__}")
-    if row.get(messages_field) is not None:
-        return _check_conversation(row[messages_field], f"field '{messages_field}'")
-    missing = [field for field in (prompt_field, response_field) if row.get(field) is None]
-    if missing:
-        present = ", ".join(sorted(map(str, row))) or "none"
-        raise InputError(
-            f"a row needs a '{messages_field}' list or both '{prompt_field}' and '{response_field}'; "
-            f"missing or null: {', '.join(missing)} (present: {present})"
-        )
-    pair = Pair(row[prompt_field], row[response_field], "", history=row.get(history_field) or ())
-    return _conversation(pair, pair.response_a)
-
-
-def _conversation(pair: Pair, response: str) -> tuple[Message, ...]:
-    return (*pair.history, {"role": "user", "content": pair.prompt}, {"role": "assistant", "content": response})
-
-
-def _check_conversation(messages: Any, what: str = "conversation") -> tuple[Message, ...]:
-    checked = check_messages(messages, what)
-    if not checked or checked[-1]["role"] != "assistant":
-        raise InputError(f"{what} must end with an assistant message: a reward model scores the last response")
-    return checked
+def _check_tie_margin(tie_margin: float) -> None:
+    if not math.isfinite(tie_margin) or tie_margin < 0:
+        raise InputError(f"tie_margin must be a finite number >= 0, got {tie_margin}")
 
 
 def _sigmoid(x: float) -> float:
@@ -228,13 +175,3 @@ def _sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
-
-
-def _prefixed(error: CriticError, prefix: str) -> CriticError:
-    """The same kind of error, its message led by where it happened."""
-    try:
-        renamed = type(error)(f"{prefix}: {error}")
-    except TypeError:  # an error class with another constructor
-        renamed = CriticError(f"{prefix}: {error}")
-    renamed.__cause__ = error
-    return renamed

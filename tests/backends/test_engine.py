@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 from critic import InputError, Judge, ModelError, Pair
+from critic.errors import Reason
 from critic.backends._batching import (
     PAD_SEGMENT,
     Family,
@@ -22,9 +23,10 @@ from critic.backends._batching import (
     split_for_retry,
 )
 from critic.backends._overflow import CUT_MARKER, _share_cut
-from critic.backends._tree_attention import row_layout, tree_attention
+from critic.backends._tree_attention import row_layout, tree_attention, tree_attention_mask
 from critic.backends.base import VerdictRequest
-from critic.backends.transformers import TransformersBackend, tree_attention_mask
+from critic.backends.transformers import TransformersBackend
+from critic.options import BatchLimits
 from critic.templates import load_template
 from tests.backends.test_transformers import SHORT_PAIRS
 from tests.conftest import pandalm_pairs
@@ -32,8 +34,8 @@ from tests.conftest import pandalm_pairs
 TOLERANCE = 1e-4
 
 
-def backend_like(base: TransformersBackend, **options) -> TransformersBackend:
-    return TransformersBackend(base.model, base.tokenizer, **options)
+def backend_like(base: TransformersBackend, *, share_prefix: bool = True, **limits) -> TransformersBackend:
+    return TransformersBackend(base.model, base.tokenizer, limits=BatchLimits(**limits), share_prefix=share_prefix)
 
 
 def flat(preferences) -> list[float]:
@@ -43,7 +45,7 @@ def flat(preferences) -> list[float]:
 
 def assert_same(left, right, tolerance=TOLERANCE):
     assert len(left) == len(right)
-    assert max(abs(a - b) for a, b in zip(left, right)) <= tolerance
+    assert max(abs(a - b) for a, b in zip(left, right, strict=True)) <= tolerance
 
 
 def requests_for(pairs, mode="score"):
@@ -110,7 +112,8 @@ def test_plan_batches_keeps_every_row_once_within_the_limits():
     batches = list(plan_batches(widths, sizes, max_prompts=16, max_tokens=8000))
     assert sorted(i for batch in batches for i in batch) == list(range(len(widths)))
     for batch in batches:
-        assert len(batch) == 1 or (sum(sizes[i] for i in batch) <= 16 and len(batch) * max(widths[i] for i in batch) <= 8000)
+        widest = max(widths[i] for i in batch)
+        assert len(batch) == 1 or (sum(sizes[i] for i in batch) <= 16 and len(batch) * widest <= 8000)
 
 
 def test_plan_batches_cuts_where_lengths_jump():
@@ -273,6 +276,7 @@ def test_out_of_memory_on_one_prompt_fails_that_prompt_only(tiny_backend):
     finally:
         handle.remove()
     assert isinstance(results[0], ModelError) and "out of GPU memory on a single prompt" in str(results[0])
+    assert results[0].kind is Reason.MODEL_FAILURE
     assert not isinstance(results[1], Exception)
 
 
@@ -288,11 +292,15 @@ def test_too_long_is_a_per_pair_error_by_default(tiny_backend):
     assert isinstance(results[0], InputError)
     message = str(results[0])
     assert "the model reads at most 300" in message and "overflow='truncate'" in message
+    assert results[0].kind is Reason.TOO_LONG
     assert not isinstance(results[1], Exception)
 
 
-def test_default_limit_is_the_models_context(tiny_backend):
-    assert backend_like(tiny_backend).max_length == tiny_backend.model.config.max_position_embeddings
+def test_default_limit_is_the_models_context_and_never_more(tiny_backend):
+    context = tiny_backend.model.config.max_position_embeddings
+    assert backend_like(tiny_backend).max_length == context
+    assert backend_like(tiny_backend, max_length=10 * context).max_length == context
+    assert backend_like(tiny_backend, max_length=300).max_length == 300
 
 
 def test_generate_reserves_room_for_new_tokens(tiny_backend):
@@ -316,7 +324,7 @@ def test_truncate_cuts_responses_in_the_middle_visibly(tiny_backend, caplog):
         outputs = backend.run(requests)
     assert all(output.error is None and output.letter_probs for output in outputs)
     assert "shortened a pair" in caplog.text
-    judged = [request for request in seen if "tokens cut by critic" in request.pair.response_a + request.pair.response_b]
+    judged = [r for r in seen if "tokens cut by critic" in r.pair.response_a + r.pair.response_b]
     ab = next(r.pair for r in judged if r.pair.prompt == LONG_PAIR.prompt and r.pair.response_a.startswith("Once"))
     ba = next(r.pair for r in judged if r.pair.response_a.startswith("It was"))
     assert (ab.response_a, ab.response_b) == (ba.response_b, ba.response_a)  # both orders see the same texts
@@ -328,9 +336,24 @@ def test_truncate_cuts_responses_in_the_middle_visibly(tiny_backend, caplog):
 def test_truncate_gives_an_error_when_the_question_alone_is_too_long(tiny_backend):
     backend = backend_like(tiny_backend, max_length=120, overflow="truncate")
     (result,) = Judge(backend).compare_each([Pair("Why? " * 200, "a", "b")])
-    assert isinstance(result, InputError) and "cannot fit 120" in str(result)
+    assert isinstance(result, InputError) and "cannot fit 120" in str(result) and result.kind is Reason.TOO_LONG
 
 
-def test_unknown_overflow_policy(tiny_backend):
-    with pytest.raises(InputError, match="overflow"):
-        backend_like(tiny_backend, overflow="drop")
+@pytest.mark.parametrize("overflow", ["error", "truncate"])
+def test_text_the_tokenizer_cannot_take_fails_only_its_pair(tiny_backend, monkeypatch, overflow):
+    backend = backend_like(tiny_backend, max_length=300, overflow=overflow)
+    original = backend.tokenizer.apply_chat_template
+
+    def fussy(conversation, **options):
+        if any("UNREADABLE" in message["content"] for message in conversation):
+            raise TypeError("TextEncodeInput must be Union[TextInputSequence, Tuple[InputSequence, InputSequence]]")
+        return original(conversation, **options)
+
+    monkeypatch.setattr(backend.tokenizer, "apply_chat_template", fussy)
+    pairs = [SHORT_PAIRS[0], Pair("q", "UNREADABLE", "b"), LONG_PAIR, SHORT_PAIRS[1]]
+    results = Judge(backend).compare_each(pairs)
+    error = results[1]
+    assert isinstance(error, InputError) and error.kind is Reason.BAD_TEXT and error.pair_index == 1
+    assert "tokenizer could not read this judge prompt" in str(error) and "TypeError" in str(error)
+    assert not isinstance(results[0], Exception) and not isinstance(results[3], Exception)
+    assert isinstance(results[2], InputError) != (overflow == "truncate")  # too long: fails, or is shortened

@@ -1,7 +1,7 @@
-"""The transformers reward scorer: one BOS, batch equality, pooling, context limit, loading decisions.
+"""The transformers reward scorer: one BOS, batch equality, pooling, context limit, batching, loading decisions.
 
-The models here are tiny and randomly initialised (``critic.testing.tiny_reward_model``):
-the mechanics are real, the scores are meaningless numbers.
+The models here are tiny and randomly initialised (``critic.testing.tiny_reward_model``) over the
+in-process tiny tokenizer: the mechanics are real, the scores are meaningless numbers.
 """
 
 from __future__ import annotations
@@ -11,17 +11,22 @@ import logging
 import pytest
 
 from critic import ModelError
+from critic.backends import loading
 from critic.backends.reward import (
     DEMO_REFUSAL,
     RewardScorer,
     TransformersRewardScorer,
     check_reward_config,
-    conversation_ids,
     reward_attention,
 )
-from critic.errors import InputError
+from critic.backends.tokens import conversation_ids
+from critic.errors import InputError, Reason
+from critic.options import BatchLimits, LoadOptions
 from critic.testing import tiny_reward_model
+from tests.backends.test_engine import out_of_memory_above
 from tests.conftest import shared_path
+
+CPU = LoadOptions(device="cpu")
 
 LLAMA3_BOS = 128000
 CONVERSATION = [
@@ -66,8 +71,8 @@ def demo_tokenizer(demo_backend):
 
 
 @pytest.fixture(scope="module")
-def tiny_model(demo_tokenizer):
-    return tiny_reward_model(demo_tokenizer)
+def tiny_model(tiny_tokenizer):  # the in-process tokenizer: these mechanics tests load no demo model
+    return tiny_reward_model(tiny_tokenizer)
 
 
 def test_single_bos_when_the_template_writes_it(llama3_folder):
@@ -117,8 +122,8 @@ def test_tokenizer_without_bos_gets_none():
 
 
 @pytest.mark.parametrize("padding_side", ["right", "left"])
-def test_batched_scores_equal_one_at_a_time(tiny_model, demo_tokenizer, padding_side):
-    scorer = TransformersRewardScorer(tiny_model, demo_tokenizer, max_batch_size=3, padding_side=padding_side)
+def test_batched_scores_equal_one_at_a_time(tiny_model, tiny_tokenizer, padding_side):
+    scorer = TransformersRewardScorer(tiny_model, tiny_tokenizer, limits=BatchLimits(3), padding_side=padding_side)
     batched = scorer.score(CONVERSATIONS)
     alone = [scorer.score([conversation])[0] for conversation in CONVERSATIONS]
     assert all(isinstance(value, float) for value in batched)
@@ -126,9 +131,9 @@ def test_batched_scores_equal_one_at_a_time(tiny_model, demo_tokenizer, padding_
     assert max(alone) - min(alone) > 1e-2  # distinct scores, so a wrong pooling position would show
 
 
-def test_padding_side_does_not_change_scores(tiny_model, demo_tokenizer):
-    right = TransformersRewardScorer(tiny_model, demo_tokenizer, padding_side="right").score(CONVERSATIONS)
-    left = TransformersRewardScorer(tiny_model, demo_tokenizer, padding_side="left").score(CONVERSATIONS)
+def test_padding_side_does_not_change_scores(tiny_model, tiny_tokenizer):
+    right = TransformersRewardScorer(tiny_model, tiny_tokenizer, padding_side="right").score(CONVERSATIONS)
+    left = TransformersRewardScorer(tiny_model, tiny_tokenizer, padding_side="left").score(CONVERSATIONS)
     assert right == pytest.approx(left, abs=1e-3)
 
 
@@ -145,27 +150,29 @@ def test_score_is_read_at_the_last_token_when_pad_is_eos(llama3_folder):
         last = model(inputs_embeds=model.get_input_embeddings()(torch.tensor([ids]))).logits[0, 0].item()
         # ...but given ids it takes the last token that is not pad_token_id: one too early here.
         by_pad_id = model(input_ids=torch.tensor([ids])).logits[0, 0].item()
-    scorer = TransformersRewardScorer(model, tokenizer, max_batch_size=4)
+    scorer = TransformersRewardScorer(model, tokenizer, limits=BatchLimits(4))
     scores = scorer.score([CONVERSATION, CONVERSATIONS[3], CONVERSATIONS[0]])
     assert scores[0] == pytest.approx(last, abs=1e-4)
     assert abs(by_pad_id - last) > 1e-4
     assert scorer._forward_alone(ids) == pytest.approx(last, abs=1e-4)  # the fallback for unknown heads
 
 
-def test_conversation_longer_than_the_context_fails_alone(demo_tokenizer):
-    model = tiny_reward_model(demo_tokenizer, max_position_embeddings=64)
-    scorer = TransformersRewardScorer(model, demo_tokenizer)
+def test_conversation_longer_than_the_context_fails_alone(tiny_tokenizer):
+    model = tiny_reward_model(tiny_tokenizer, max_position_embeddings=64)
+    scorer = TransformersRewardScorer(model, tiny_tokenizer)
     assert scorer.max_length == 64
     results = scorer.score([CONVERSATIONS[0], CONVERSATIONS[3], CONVERSATIONS[2]])
     assert isinstance(results[0], float) and isinstance(results[2], float)
-    assert isinstance(results[1], InputError)
+    assert isinstance(results[1], InputError) and results[1].kind is Reason.TOO_LONG
     assert "longer than the model's context of 64 tokens" in str(results[1])
-    capped = TransformersRewardScorer(model, demo_tokenizer, max_length=10).score([CONVERSATIONS[0]])
-    assert isinstance(capped[0], InputError) and "context of 10 tokens" in str(capped[0])
+    capped = TransformersRewardScorer(model, tiny_tokenizer, limits=BatchLimits(max_length=10))
+    assert isinstance(capped.score([CONVERSATIONS[0]])[0], InputError) and capped.max_length == 10
+    assert "context of 10 tokens" in str(capped.score([CONVERSATIONS[0]])[0])
+    assert TransformersRewardScorer(model, tiny_tokenizer, limits=BatchLimits(max_length=10**6)).max_length == 64
 
 
-def test_scorer_satisfies_the_protocol(tiny_model, demo_tokenizer):
-    assert isinstance(TransformersRewardScorer(tiny_model, demo_tokenizer), RewardScorer)
+def test_scorer_satisfies_the_protocol(tiny_model, tiny_tokenizer):
+    assert isinstance(TransformersRewardScorer(tiny_model, tiny_tokenizer), RewardScorer)
 
 
 def gemma2_config():
@@ -193,8 +200,6 @@ def test_gemma2_gets_eager_attention_never_sdpa(monkeypatch, caplog):
 
 
 def test_attention_is_decided_from_the_config_before_any_weights(tmp_path, monkeypatch):
-    import critic.backends.reward as reward_backend
-
     gemma2_config().save_pretrained(tmp_path)  # a config, no weights, no tokenizer
     seen = {}
 
@@ -202,10 +207,10 @@ def test_attention_is_decided_from_the_config_before_any_weights(tmp_path, monke
         seen.update(options)
         raise ModelError("stop here")
 
-    monkeypatch.setattr(reward_backend, "load_tokenizer", lambda source, **options: None)
-    monkeypatch.setattr(reward_backend, "load_model", fake_load_model)
+    monkeypatch.setattr(loading, "load_tokenizer", lambda source, **options: None)
+    monkeypatch.setattr(loading, "load_model", fake_load_model)
     with pytest.raises(ModelError, match="stop here"):
-        TransformersRewardScorer.from_pretrained(str(tmp_path), device="cpu")
+        TransformersRewardScorer.from_pretrained(str(tmp_path), load=CPU)
     assert seen["attn_implementation"] == "eager"
 
 
@@ -219,7 +224,7 @@ def test_models_that_are_not_one_label_classifiers_are_refused(tmp_path):
     # Checked from the config, before the (absent) weights are looked for.
     LlamaConfig(num_labels=3, architectures=["LlamaForSequenceClassification"]).save_pretrained(tmp_path)
     with pytest.raises(ModelError, match="num_labels=3"):
-        TransformersRewardScorer.from_pretrained(str(tmp_path), device="cpu")
+        TransformersRewardScorer.from_pretrained(str(tmp_path), load=CPU)
 
 
 def test_demo_is_refused_with_the_reason():
@@ -233,16 +238,90 @@ def test_demo_is_refused_with_the_reason():
 def test_missing_or_unreachable_model_is_one_clear_error(model):
     # HF_HUB_OFFLINE=1 (conftest) makes the hub unreachable, as on a machine with no network.
     with pytest.raises(ModelError) as caught:
-        TransformersRewardScorer.from_pretrained(model, device="cpu")
+        TransformersRewardScorer.from_pretrained(model, load=CPU)
     message = str(caught.value)
     assert model in message and "reward model" in message
     assert "'demo' is a generative model and cannot score" in message
 
 
-def test_saved_model_loads_by_path_and_scores_the_same(tmp_path, tiny_model, demo_tokenizer):
+def test_saved_model_loads_by_path_and_scores_the_same(tmp_path, tiny_model, tiny_tokenizer):
     tiny_model.save_pretrained(tmp_path)
-    demo_tokenizer.save_pretrained(tmp_path)
-    loaded = TransformersRewardScorer.from_pretrained(str(tmp_path), device="cpu")
-    expected = TransformersRewardScorer(tiny_model, demo_tokenizer).score(CONVERSATIONS)
+    tiny_tokenizer.save_pretrained(tmp_path)
+    loaded = TransformersRewardScorer.from_pretrained(str(tmp_path), load=CPU)
+    expected = TransformersRewardScorer(tiny_model, tiny_tokenizer).score(CONVERSATIONS)
     assert loaded.score(CONVERSATIONS) == pytest.approx(expected, abs=1e-5)
     assert loaded.model.config._attn_implementation == "sdpa"
+
+
+def test_batches_follow_the_limits_longest_first(tiny_model, tiny_tokenizer):
+    scorer = TransformersRewardScorer(tiny_model, tiny_tokenizer, limits=BatchLimits(2, max_batch_tokens=200))
+    batches = []
+    forward = scorer._forward
+
+    def recording(sequences):
+        batches.append([len(ids) for ids in sequences])
+        return forward(sequences)
+
+    scorer._forward = recording  # type: ignore[method-assign]
+    scores = scorer.score(CONVERSATIONS)
+    assert scores == pytest.approx(TransformersRewardScorer(tiny_model, tiny_tokenizer).score(CONVERSATIONS), abs=1e-4)
+    assert sorted(width for batch in batches for width in batch) == sorted(
+        len(scorer.conversation_ids(conversation)) for conversation in CONVERSATIONS)
+    for batch in batches:
+        assert len(batch) <= 2 and (len(batch) == 1 or len(batch) * max(batch) <= 200)
+    assert [max(batch) for batch in batches] == sorted((max(batch) for batch in batches), reverse=True)
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(tiny_model, tiny_tokenizer, caplog):
+    scorer = TransformersRewardScorer(tiny_model, tiny_tokenizer, limits=BatchLimits(16))
+    expected = scorer.score(CONVERSATIONS)
+    with out_of_memory_above(tiny_model.model, 1) as completed, caplog.at_level(logging.WARNING, logger="critic"):
+        scores = scorer.score(CONVERSATIONS)
+    assert scores == pytest.approx(expected, abs=1e-4)
+    assert completed == [1] * len(CONVERSATIONS)  # every conversation scored exactly once, alone
+    assert "retrying them in two halves" in caplog.text
+
+
+def test_out_of_memory_on_one_conversation_fails_that_conversation_only(tiny_model, tiny_tokenizer):
+    import torch
+
+    scorer = TransformersRewardScorer(tiny_model, tiny_tokenizer, limits=BatchLimits(1))
+    limit = len(scorer.conversation_ids(CONVERSATIONS[0]))
+
+    def hook(module, args, kwargs):
+        if kwargs["input_ids"].shape[1] > limit:
+            raise torch.cuda.OutOfMemoryError("simulated")
+
+    handle = tiny_model.model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        results = scorer.score([CONVERSATIONS[0], CONVERSATIONS[3]])
+    finally:
+        handle.remove()
+    assert isinstance(results[0], float)
+    assert isinstance(results[1], ModelError) and "out of GPU memory on a single conversation" in str(results[1])
+
+
+def test_text_the_tokenizer_cannot_take_fails_only_its_conversation(tiny_model, tiny_tokenizer, monkeypatch):
+    scorer = TransformersRewardScorer(tiny_model, tiny_tokenizer)
+    original = tiny_tokenizer.apply_chat_template
+
+    def fussy(conversation, **options):
+        if any("UNREADABLE" in message["content"] for message in conversation):
+            raise TypeError("TextEncodeInput must be Union[TextInputSequence, Tuple[InputSequence, InputSequence]]")
+        return original(conversation, **options)
+
+    monkeypatch.setattr(tiny_tokenizer, "apply_chat_template", fussy)
+    broken = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "UNREADABLE"}]
+    results = scorer.score([CONVERSATIONS[0], broken, CONVERSATIONS[1]])
+    assert isinstance(results[0], float) and isinstance(results[2], float)
+    assert isinstance(results[1], InputError) and results[1].kind is Reason.BAD_TEXT
+    assert "tokenizer could not read this conversation" in str(results[1])
+
+
+def test_limits_are_checked_like_the_judges(tiny_model, tiny_tokenizer):
+    with pytest.raises(InputError, match="max_batch_size must be a whole number of at least 1"):
+        BatchLimits(max_batch_size=0)
+    with pytest.raises(InputError, match="overflow='truncate'"):
+        TransformersRewardScorer(tiny_model, tiny_tokenizer, limits=BatchLimits(overflow="truncate"))
+    with pytest.raises(InputError, match="overflow='truncate'"):
+        TransformersRewardScorer.from_pretrained("/no/such/reward/model", limits=BatchLimits(overflow="truncate"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from critic import Judge, Pair
-from critic.backends.transformers import TransformersBackend, VerdictTokens, chat_prompt_ids
+from critic.backends.tokens import VerdictTokens, chat_prompt_ids
+from critic.backends.transformers import TransformersBackend
+from critic.options import BatchLimits
 from critic.templates import load_template
 from tests.conftest import pandalm_pairs, shared_path
 
@@ -24,7 +26,7 @@ def probabilities(preferences):
 
 def assert_close(left, right, tolerance):
     assert len(left) == len(right)
-    for a, b in zip(left, right):
+    for a, b in zip(left, right, strict=True):
         assert a == pytest.approx(b, abs=tolerance)
 
 
@@ -62,23 +64,13 @@ def test_demo_verdict_tokens(demo_backend):
     assert tokens.closing == (7896,)
 
 
-def test_batches_respect_size_and_token_budget(tiny_backend):
-    backend = TransformersBackend(tiny_backend.model, tiny_backend.tokenizer, max_batch_size=3, max_batch_tokens=100)
-    sequences = [[0] * length for length in (10, 50, 20, 30, 40, 5, 60)]
-    batches = list(backend._batches(sequences))
-    assert sorted(i for batch in batches for i in batch) == list(range(len(sequences)))
-    for batch in batches:
-        assert len(batch) <= 3
-        assert len(batch) == 1 or len(batch) * max(len(sequences[i]) for i in batch) <= 100
-
-
 # --- tiny random model: mechanics -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 5])
 def test_score_does_not_depend_on_batch_size(tiny_backend, batch_size):
-    reference = Judge(TransformersBackend(tiny_backend.model, tiny_backend.tokenizer, max_batch_size=1))
-    batched = Judge(TransformersBackend(tiny_backend.model, tiny_backend.tokenizer, max_batch_size=batch_size))
+    reference = Judge(TransformersBackend(tiny_backend.model, tiny_backend.tokenizer, limits=BatchLimits(1)))
+    batched = Judge(TransformersBackend(tiny_backend.model, tiny_backend.tokenizer, limits=BatchLimits(batch_size)))
     assert_close(
         [x for row in probabilities(batched.compare_batch(SHORT_PAIRS)) for x in row],
         [x for row in probabilities(reference.compare_batch(SHORT_PAIRS)) for x in row],

@@ -1,4 +1,4 @@
-"""critic.reports: the three report files, their content, and the missing-matplotlib message."""
+"""critic.eval.reports: the report files, their content, and the missing-matplotlib message."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from critic.errors import MissingDependencyError
 from critic.eval.evaluate import PairRecord, evaluate, summarize
 from critic.eval.pairs import LabelledPair, Predictions
 from critic.eval.reports import markdown, write_figure, write_reports
+from critic.judges import JudgeDescription
 from critic.testing import FakeBackend
 from critic.types import Pair
 
@@ -93,3 +94,32 @@ def test_missing_matplotlib_says_how_to_install(tmp_path, report, monkeypatch):
         write_figure(report, tmp_path / "x.png")
     paths = write_reports(report, tmp_path / "nofig", figure=False)
     assert paths.figure is None and paths.json.exists() and paths.markdown.exists()
+
+
+def test_no_figure_removes_a_stale_figure_from_an_earlier_run(tmp_path, report):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "report.png").write_bytes(PNG_SIGNATURE + b"an older evaluation")
+    paths = write_reports(report, folder, figure=False)
+    assert paths.figure is None and not (folder / "report.png").exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["pairs.jsonl", "report.json", "report.md"]
+
+
+def test_the_report_records_the_judge_description(tmp_path):
+    description = JudgeDescription("reward", "some/reward-model", backend="transformers", tie_margin=0.25)
+    records = [PairRecord("0", None, "A", "A", 0.7, None, ("A",), ("A",), 3, 3)]
+    result = summarize(records, judge=description, source="x.jsonl")
+    paths = write_reports(result, tmp_path, figure=False)
+    assert json.loads(paths.json.read_text(encoding="utf-8"))["judge"] == description.to_dict()
+    text = markdown(result)
+    assert "judge `some/reward-model`" in text.lower() and "tie_margin `0.25`" in text and "kind `reward`" in text
+
+
+def test_text_with_a_lone_surrogate_is_written_escaped(tmp_path):
+    records = [PairRecord("key \ud800", None, "A", None, None, None, (), (), 3, 3, error="bad text \ud800")]
+    result = summarize(records, judge={"model": "m"}, source="x\ud800.jsonl", skipped_rows=["row 2: \udcff"])
+    paths = write_reports(result, tmp_path, figure=False)
+    data = json.loads(paths.json.read_text(encoding="utf-8"))
+    assert data["skipped_rows"]["first"] == ["row 2: \udcff"]
+    assert json.loads(paths.records.read_text(encoding="utf-8"))["key"] == "key \ud800"
+    assert "`x\\ud800.jsonl`" in paths.markdown.read_bytes().decode("utf-8")  # valid UTF-8, the surrogate escaped

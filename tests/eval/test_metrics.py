@@ -1,4 +1,4 @@
-"""critic.metrics: tables of hand-checked cases, and properties that must hold for any input."""
+"""critic.eval.metrics: tables of hand-checked cases, and properties that must hold for any input."""
 
 from __future__ import annotations
 

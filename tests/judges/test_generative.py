@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pytest
 
 import critic
 from critic import (
-    BackendOutput,
     CriticError,
     InputError,
     Judge,
@@ -16,9 +16,13 @@ from critic import (
     Pair,
     Preference,
     VerdictError,
-    VerdictRequest,
 )
+from critic.backends.base import Backend, BackendOutput, VerdictRequest
+from critic.errors import Reason
+from critic.judges import JudgeDescription, PairwiseJudge
 from critic.testing import FakeBackend, letter_output
+
+LONE_SURROGATE = json.loads('"broken \\ud800 text"')  # valid JSON, invalid Unicode
 
 PAIRS = [
     Pair("What is 2+2?", "4", "5"),
@@ -53,7 +57,7 @@ class FixedBackend:
 
 
 def test_fake_backend_satisfies_the_protocol() -> None:
-    assert isinstance(FakeBackend.first_position(), critic.Backend)
+    assert isinstance(FakeBackend.first_position(), Backend)
 
 
 def test_unknown_mode() -> None:
@@ -158,7 +162,9 @@ def test_compare_each_all_good() -> None:
     [
         pytest.param([{"prompt": "q", "response_a": "a"}], 0, id="first-pair"),
         pytest.param(
-            [{"prompt": "q", "response_a": "a", "response_b": "b"}, {"prompt": "q", "response_b": "b"}], 1, id="second-pair"
+            [{"prompt": "q", "response_a": "a", "response_b": "b"}, {"prompt": "q", "response_b": "b"}],
+            1,
+            id="second-pair",
         ),
         pytest.param(
             [Pair("q", "a", "b"), Pair("q", "a", "b"), {"prompt": "q", "response_a": None, "response_b": "b"}],
@@ -170,11 +176,42 @@ def test_compare_each_all_good() -> None:
 def test_dict_pair_with_missing_field(rows: list, index: int) -> None:
     backend = FakeBackend.first_position()
     judge = Judge(backend)
-    for method in (judge.compare_batch, judge.compare_each):
-        with pytest.raises(InputError) as caught:
-            method(rows)
-        assert str(caught.value).startswith(f"pair {index}:")
-    assert backend.calls == []  # nothing is sent to the model before the input is checked
+    with pytest.raises(InputError) as caught:
+        judge.compare_batch(rows)
+    assert str(caught.value).startswith(f"pair {index}:")
+    assert caught.value.kind is Reason.MISSING_FIELD and caught.value.pair_index == index
+    assert backend.calls == []  # compare_batch checks every pair before anything reaches the model
+    results = judge.compare_each(rows)  # compare_each: the malformed pair fails alone, in place
+    assert isinstance(results[index], InputError) and str(results[index]).startswith(f"pair {index}:")
+    assert results[index].pair_index == index
+    assert all(isinstance(result, Preference) for position, result in enumerate(results) if position != index)
+    assert len(backend.calls) == 2 * (len(rows) - 1)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param({"prompt": LONE_SURROGATE}, id="prompt"),
+        pytest.param({"response_a": LONE_SURROGATE}, id="response_a"),
+        pytest.param({"response_b": LONE_SURROGATE}, id="response_b"),
+        pytest.param({"reference": LONE_SURROGATE}, id="reference"),
+        pytest.param({"history": [{"role": "user", "content": LONE_SURROGATE}, {"role": "assistant", "content": "x"}]},
+                     id="history"),
+    ],
+)
+def test_a_lone_surrogate_fails_its_pair_and_the_neighbours_are_judged(broken: dict) -> None:
+    field = next(iter(broken))
+    rows = [{"prompt": "q", "response_a": "4", "response_b": "5"}] * 3
+    rows = [rows[0], {**rows[1], **broken}, rows[2]]
+    backend = FakeBackend.prefer(lambda text: text == "4")
+    results = Judge(backend).compare_each(rows)
+    assert [result.label for result in (results[0], results[2])] == ["A", "A"]  # type: ignore[union-attr]
+    error = results[1]
+    assert isinstance(error, InputError) and error.kind is Reason.BAD_TEXT and error.pair_index == 1
+    assert f"'{field}'" in str(error) and "unpaired UTF-16 surrogate" in str(error)
+    assert len(backend.calls) == 4  # the two good pairs in both orders: the broken one never reaches the model
+    with pytest.raises(InputError, match="surrogate"):
+        Judge(backend).compare_batch(rows)
 
 
 # --------------------------------------------------------------------------- swapping
@@ -482,7 +519,8 @@ def test_score_output_missing_a_template_letter_is_a_model_error() -> None:
 
 
 def test_score_output_with_no_mass_on_letters_is_a_verdict_error_for_that_pair_only() -> None:
-    outputs = [letter_output(0.9), letter_output(0.1), BackendOutput(letter_probs={"A": 0.0, "B": 0.0}), letter_output(0.5)]
+    no_mass = BackendOutput(letter_probs={"A": 0.0, "B": 0.0})
+    outputs = [letter_output(0.9), letter_output(0.1), no_mass, letter_output(0.5)]
     results = Judge(FakeBackend.scripted(outputs)).compare_each([
         {"prompt": "q", "response_a": "a", "response_b": "b"},
         {"prompt": "q", "response_a": "c", "response_b": "d"},
@@ -497,10 +535,29 @@ def test_backend_error_for_one_request_costs_only_that_pair() -> None:
         [Pair("q", "a", "b"), Pair("q", "c", "d")]
     )
     assert results[0].label == "A"
-    assert results[1] is too_long and getattr(too_long, "pair_index") == 1
+    assert results[1] is too_long and too_long.pair_index == 1
 
 
 def test_judge_describes_itself_and_fits_the_job_protocol() -> None:
-    judge = Judge(FakeBackend.first_position(), template="mt-bench", mode="generate", model_name="fake")
-    assert isinstance(judge, critic.PairwiseJudge)
-    assert judge.describe() == {"kind": "generative", "model": "fake", "template": "mt-bench", "mode": "generate", "swap": True}
+    judge = Judge(FakeBackend.first_position(), template="mt-bench", mode="generate", model_name="m")
+    assert isinstance(judge, PairwiseJudge) and critic.PairwiseJudge is PairwiseJudge
+    description = judge.describe()
+    assert description == JudgeDescription(
+        kind="generative", model="m", backend="fake", template="mt-bench", mode="generate", swap=True
+    )
+    assert description.to_dict() == {"kind": "generative", "model": "m", "backend": "fake", "template": "mt-bench",
+                                      "mode": "generate", "swap": True}
+
+
+def test_a_backend_that_does_not_name_itself_is_custom() -> None:
+    assert Judge(FixedBackend([])).describe().backend == "custom"
+
+
+def test_settings_are_checked_before_any_model_loads() -> None:
+    # Neither the (absent) default model nor the hub is touched: the settings fail first.
+    with pytest.raises(InputError, match="vibes"):
+        Judge.from_pretrained("/no/such/model", mode="vibes")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="max_new_tokens"):
+        Judge.from_pretrained("/no/such/model", max_new_tokens=0)
+    with pytest.raises(critic.TemplateError):
+        Judge.from_pretrained("/no/such/model", template="no-such-template")

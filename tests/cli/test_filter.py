@@ -13,48 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from critic import Judge, cli
-from critic.testing import FakeBackend
+from critic import cli
 
-from .conftest import shared_path
+from ..conftest import shared_path
+from .conftest import demo_judge_factory  # noqa: F401 (tests/test_ray.py imports it from here)
+from .fakes import FACTORY, fake_judge, not_a_judge  # noqa: F401 (re-exported for tests/test_ray.py)
 
-ROOT = Path(__file__).resolve().parents[1]
-FACTORY = "tests.test_filter_cli:fake_judge"
+ROOT = Path(__file__).resolve().parents[2]
 PANDALM_SLICE = (614, 611, 86, 81, 140, 157)  # four short pairs, a tie (rejected), a boolean response (rejected)
-
-
-def fake_judge(model: str, **options):
-    """The ``--judge-factory`` used by these tests: prefers answers starting with 'good'.
-
-    ``model`` picks the variant: ``fast``; ``slow:SECONDS`` sleeps that long per
-    chunk (so a subprocess can be killed mid-job); ``interrupt:N`` acts as a
-    Ctrl-C on the N+1-th chunk.
-    """
-    backend = FakeBackend.prefer(lambda text: text.startswith("good"))
-    backend.run = lambda requests: [backend.respond(request) for request in requests]  # keep no history
-    judge = Judge(backend, template=options["template"], mode=options["mode"], swap=options["swap"],
-                  model_name="fake-good")
-    kind, _, value = model.partition(":")
-    if kind == "fast":
-        return judge
-    compare_each = judge.compare_each
-    calls = {"left": int(value) if kind == "interrupt" else 0}
-
-    def slow_or_interrupted(pairs):
-        if kind == "slow":
-            time.sleep(float(value))
-        elif kind == "interrupt":
-            calls["left"] -= 1
-            if calls["left"] < 0:
-                raise KeyboardInterrupt
-        return compare_each(pairs)
-
-    judge.compare_each = slow_or_interrupted  # type: ignore[method-assign]
-    return judge
-
-
-def not_a_judge(model: str, **options):
-    return object()
 
 
 def generated(path: Path, count: int) -> Path:
@@ -86,7 +52,8 @@ def test_filter_writes_outputs_and_prints_the_summary_table(tmp_path, capsys):
     source = generated(tmp_path / "in.jsonl", 200)
     assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "32")) == 0
     captured = capsys.readouterr()
-    assert captured.err == ""  # no progress bar when stderr is not a terminal
+    # no progress bar when stderr is not a terminal: only the line saying which model loads
+    assert captured.err == f"critic: loading fast (generative, with --judge-factory {FACTORY}) ...\n"
     table = captured.out
     assert "rows in          200" in table and "kept             158" in table
     assert "dropped           40" in table and "rejected           2" in table and "not valid JSON" in table
@@ -113,22 +80,49 @@ def test_max_rejects_stops_with_a_clear_message(tmp_path, capsys):
     source = tmp_path / "garbage.jsonl"
     source.write_text('{"prompt": "q", "chosen": "good", "rejected": "bad"}\n' + "not json\n" * 50, encoding="utf-8")
     assert cli.main(filter_args(source, tmp_path / "out", "--max-rejects", "10", "--chunk-size", "16")) == 2
-    error = capsys.readouterr().err
+    loading, error = capsys.readouterr().err.splitlines()
+    assert loading.startswith("critic: loading fast")
     assert error.startswith("critic: error: stopped after 16 rows: 15 rejected, more than --max-rejects 10")
-    assert "not valid JSON: 15" in error and "--resume" in error
+    assert "unreadable row: 15" in error and "--resume" in error
 
 
 @pytest.mark.parametrize("args, message", [
     (["--no-swap"], "use --min-p with --no-swap"),
     (["--judge-factory", "tests.no_such_module:make"], "cannot load --judge-factory 'tests.no_such_module:make'"),
     (["--judge-factory", "json:dumps"], "cannot be called as FUNCTION(model, **options)"),
-    (["--judge-factory", "tests.test_filter_cli:not_a_judge"], "returned object, which has no compare_each(pairs)"),
+    (["--judge-factory", "tests.cli.fakes:not_a_judge"], "returned object, which has no compare_each(pairs)"),
     (["--format", "parquet"], "cannot read Parquet file"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
     source = generated(tmp_path / "in.jsonl", 3)
     assert cli.main(filter_args(source, tmp_path / "out", *args)) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_missing_input_fails_before_the_model_loads(tmp_path, loaders, capsys):
+    code = cli.main(["filter", "/nonexistent.jsonl", "--model", "demo", "-o", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert code == 2 and error == "critic: error: cannot read input file '/nonexistent.jsonl': no such file or folder\n"
+    assert loaders["generative"].calls == [] and not (tmp_path / "out").exists()
+
+
+def test_earlier_outputs_and_unwritable_folders_fail_before_the_model_loads(tmp_path, loaders, capsys):
+    source = generated(tmp_path / "in.jsonl", 3)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "summary.json").write_text("{}", encoding="utf-8")
+    assert cli.main(["filter", str(source), "--model", "demo", "-o", str(tmp_path / "out")]) == 2
+    assert "already holds outputs of a filter job (summary.json); use --resume" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    assert cli.main(["filter", str(source), "--model", "demo", "-o", str(tmp_path / "file" / "out")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert loaders["generative"].calls == []
+
+
+@pytest.mark.parametrize("flag", ["--chunk-size", "--limit", "--ray-actors"])
+def test_counts_below_one_are_usage_errors(tmp_path, capsys, flag):
+    source = generated(tmp_path / "in.jsonl", 3)
+    assert cli.main(filter_args(source, tmp_path / "out", flag, "0")) == 2
+    assert f"argument {flag}: must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_ctrl_c_keeps_the_work_done_and_says_how_to_resume(tmp_path, capsys):
@@ -185,20 +179,8 @@ def pandalm_slice(path: Path, indices: tuple[int, ...] = PANDALM_SLICE) -> Path:
     return path
 
 
-@pytest.fixture
-def demo_judge_factory(monkeypatch, demo_backend):
-    """Make `--model demo` reuse the session's demo model instead of loading it again."""
-
-    def from_pretrained(model, **options):
-        assert model == "demo"
-        keep = {key: options[key] for key in ("template", "mode", "swap", "max_new_tokens")}
-        return Judge(demo_backend, model_name=model, **keep)
-
-    monkeypatch.setattr(Judge, "from_pretrained", staticmethod(from_pretrained))
-
-
 @pytest.mark.model
-def test_demo_model_filters_pandalm_pairs_from_the_readme_command(tmp_path, demo_judge_factory, capsys):
+def test_demo_model_filters_pandalm_pairs_from_the_readme_command(tmp_path, demo_judge_factory, capsys):  # noqa: F811
     source = pandalm_slice(tmp_path / "pandalm.json")
     rows = json.loads(source.read_text(encoding="utf-8"))
     too_long = dict(rows[0], idx=10_000, input="word " * 20_000)  # far beyond the demo model's 8192 tokens
@@ -208,27 +190,18 @@ def test_demo_model_filters_pandalm_pairs_from_the_readme_command(tmp_path, demo
     table = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     counts = summary["counts"]
-    assert counts["rows_in"] == 7 and counts["judged"] == 5 and counts["rejected"] == 3
-    assert counts["kept"] + counts["dropped"] == 4
-    assert set(counts["rejected_by_reason"]) == {"tie: annotators have no majority preference",
-                                                 "field 'response1' must be a string, got boolean",
-                                                 "judge: " + counts_reason(out)}
+    # the tie and the too-long pair are rejected; PandaLM's boolean response is judged as its text
+    assert counts["rows_in"] == 7 and counts["judged"] == 6 and counts["rejected"] == 2
+    assert counts["kept"] + counts["dropped"] == 5
+    assert counts["rejected_by_reason"] == {"no preference (tie)": 1, "judge: too long for the model": 1}
     assert summary["judge"]["model"] == "demo" and summary["judge"]["template"] == "skywork-critic"
     judged = read_jsonl(out / "kept.jsonl") + read_jsonl(out / "dropped.jsonl")
-    assert sorted(row["idx"] for row in judged) == [81, 86, 611, 614]
+    assert sorted(row["idx"] for row in judged) == [81, 86, 157, 611, 614]
     for row in judged:
         assert row["critic_label"] in {"chosen", "rejected", "tie"} and 0.0 <= row["critic_p_chosen"] <= 1.0
         assert isinstance(row["critic_consistent"], bool) and row["chosen_from"] in {"response1", "response2"}
     rejected = read_jsonl(out / "rejected.jsonl")
-    assert [row["row"] for row in rejected] == [5, 6, 7]
-    assert rejected[2]["reason"].startswith("judge: ") and "token" in rejected[2]["reason"]
-    assert rejected[2]["input"]["idx"] == 10_000
-    assert "tie: annotators have no majority preference" in table
-
-
-def counts_reason(out: Path) -> str:
-    """The summary's class of the judge's reason for the too-long row."""
-    from critic.jobs.items import reason_kind
-
-    reason = read_jsonl(out / "rejected.jsonl")[-1]["reason"]
-    return reason_kind(reason)[len("judge: "):]
+    assert [row["row"] for row in rejected] == [5, 7]
+    assert rejected[1]["reason"].startswith("judge: ") and "token" in rejected[1]["reason"]
+    assert rejected[1]["input"]["idx"] == 10_000
+    assert "no preference (tie)  (e.g. tie: annotators have no majority preference)" in table

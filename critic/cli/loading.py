@@ -1,0 +1,92 @@
+"""Building the judges a command asked for, from its option objects, with one line saying so.
+
+A judge is built as ``Judge.from_pretrained(model, **options)`` (``RewardJudge`` for
+reward models), or ``FUNCTION(model, **options)`` with ``--judge-factory``. The options
+are, for a generative judge: ``template``, ``mode``, ``swap``, ``max_new_tokens``
+(the generative settings), ``load`` (a :class:`~critic.options.LoadOptions`) and
+``limits`` (a :class:`~critic.options.BatchLimits`); for a reward judge: ``load`` and
+``limits``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+from collections.abc import Callable
+from typing import Any, Literal
+
+from critic.cli.common import say
+from critic.cli.options import CommandOptions
+from critic.errors import InputError
+from critic.options import BatchLimits
+
+JudgeKind = Literal["generative", "reward"]
+
+
+def judge_options(options: CommandOptions, kind: JudgeKind) -> dict[str, Any]:
+    """The keyword arguments of ``from_pretrained`` (and of a ``--judge-factory``) for this kind of judge."""
+    if kind == "reward":
+        return {"load": options.load, "limits": reward_limits(options.limits)}
+    settings = options.settings.kwargs() if options.settings is not None else {}
+    return {**settings, "load": options.load, "limits": options.limits}
+
+
+def reward_limits(limits: BatchLimits) -> BatchLimits:
+    """A reward model never truncates: a conversation over --max-length fails its row."""
+    return dataclasses.replace(limits, overflow="error")
+
+
+def build_judge(factory: str | None, model: str, options: dict[str, Any], *, kind: JudgeKind = "generative") -> Any:
+    """``Judge.from_pretrained(model, **options)`` (``RewardJudge`` for ``kind="reward"``), or
+    ``FUNCTION(model, **options)`` for ``--judge-factory MODULE:FUNCTION``."""
+    if factory is not None:
+        return _from_factory(factory, model, options)
+    from critic.judges import Judge, RewardJudge
+
+    loader = RewardJudge.from_pretrained if kind == "reward" else Judge.from_pretrained
+    return loader(model, **options)
+
+
+def judge_factory(factory: str | None, model: str, options: dict[str, Any], kind: JudgeKind) -> Callable[[], Any]:
+    """A picklable zero-argument callable that builds the judge (Ray actors call it too)."""
+    if factory is not None:
+        _factory_function(factory)  # a bad MODULE:FUNCTION is an error now, not on every actor
+    return functools.partial(build_judge, factory, model, options, kind=kind)
+
+
+def load_judge(factory: str | None, model: str, options: CommandOptions, kind: JudgeKind, *, quiet: bool) -> Any:
+    """Say which model loads, then build its judge."""
+    announce(model, kind, factory=factory, quiet=quiet)
+    return build_judge(factory, model, judge_options(options, kind), kind=kind)
+
+
+def announce(model: str, kind: JudgeKind, *, factory: str | None = None, quiet: bool, where: str = "") -> None:
+    via = f", with --judge-factory {factory}" if factory else ""
+    say(f"loading {model} ({kind}{via}){where} ...", quiet=quiet)
+
+
+def _factory_function(factory: str) -> Callable[..., Any]:
+    module_name, _, function_name = factory.partition(":")
+    if not module_name or not function_name:
+        raise InputError(f"--judge-factory must look like MODULE:FUNCTION, got '{factory}'")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as error:
+        raise InputError(f"cannot load --judge-factory '{factory}': {error}") from None
+    if not callable(function):
+        raise InputError(f"--judge-factory '{factory}' is not a function")
+    return function  # type: ignore[no-any-return]
+
+
+def _from_factory(factory: str, model: str, options: dict[str, Any]) -> Any:
+    function = _factory_function(factory)
+    try:
+        judge = function(model, **options)
+    except TypeError as error:
+        raise InputError(f"--judge-factory '{factory}' cannot be called as FUNCTION(model, **options): "
+                         f"{error}") from None
+    if not callable(getattr(judge, "compare_each", None)) or not callable(getattr(judge, "describe", None)):
+        raise InputError(f"--judge-factory '{factory}' returned {type(judge).__name__}, which has no "
+                         "compare_each(pairs) and describe()")
+    return judge

@@ -1,0 +1,175 @@
+"""The flags every command shares, declared once, and the option objects built from them once.
+
+A command declares the groups it takes (``add_judge_flags``, ``add_load_flags``,
+``add_batch_flags``, ``add_input_flags``); :func:`build_options` turns the parsed
+arguments into :class:`CommandOptions` (``LoadOptions``, ``BatchLimits``, the
+generative settings, ``Columns``), checking every value before any model loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from critic.backends.loading import DEFAULT_MODEL, DEMO_ALIAS
+from critic.io.rows import Columns
+from critic.options import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
+    DEFAULT_MAX_NEW_TOKENS,
+    DTYPES,
+    OVERFLOW_POLICIES,
+    BatchLimits,
+    LoadOptions,
+)
+from critic.templates import DEFAULT_TEMPLATE
+from critic.types import MODES, Mode
+
+FORMATS = ("jsonl", "json", "parquet", "csv", "hf", "hub")
+PAIR_FIELDS = ("prompt", "chosen", "rejected", "response_a", "response_b", "label", "reference", "history")
+JUDGE_FIELDS = ("prompt", "response_a", "response_b", "reference", "history")
+SCORE_FIELDS = ("messages", "prompt", "response", "history")
+_FIELD_HELP = {
+    "prompt": "the question", "chosen": "the preferred answer", "rejected": "the other answer",
+    "response_a": "the first answer", "response_b": "the second answer", "label": "the gold label (A/B/tie)",
+    "reference": "a reference answer (reference-guided templates)", "history": "earlier turns (a message list)",
+    "messages": "a whole conversation ending in the answer", "response": "the answer to score",
+}
+
+
+@dataclass(frozen=True)
+class GenerativeSettings:
+    """How a generative judge reads its model: ``Judge.from_pretrained``'s own keyword arguments."""
+
+    template: str = DEFAULT_TEMPLATE
+    mode: Mode = "score"
+    swap: bool = True
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+
+    def kwargs(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class CommandOptions:
+    """Everything a command passes down, built once from its flags (a group it lacks is ``None``)."""
+
+    load: LoadOptions = LoadOptions()
+    limits: BatchLimits = BatchLimits()
+    settings: GenerativeSettings | None = None
+    columns: Columns = Columns()
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def zero_or_more(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def add_model_flag(parser: Any, *, default: str = DEFAULT_MODEL, help: str | None = None) -> None:
+    parser.add_argument("--model", default=default,
+                        help=help or f"hub id, local folder, .gguf file, or '{DEMO_ALIAS}' (default: {default})")
+
+
+def add_judge_flags(parser: argparse.ArgumentParser, *, model_default: str = DEFAULT_MODEL,
+                    model_help: str | None = None) -> None:
+    """--model, --template, --mode, --no-swap, --max-new-tokens."""
+    group = parser.add_argument_group("judge")
+    add_model_flag(group, default=model_default, help=model_help)
+    group.add_argument("--template", default=DEFAULT_TEMPLATE,
+                       help=f"built-in name or .jinja path (default: {DEFAULT_TEMPLATE}; see 'critic templates')")
+    group.add_argument("--mode", choices=MODES, default="score", help="how verdicts are read (default: score)")
+    group.add_argument("--no-swap", action="store_true", help="judge one order only (no position-swap debiasing)")
+    group.add_argument("--max-new-tokens", type=at_least_one, default=DEFAULT_MAX_NEW_TOKENS, metavar="N",
+                       help=f"generation budget in generate mode (default: {DEFAULT_MAX_NEW_TOKENS})")
+
+
+def add_load_flags(parser: argparse.ArgumentParser) -> None:
+    """--device, --dtype, --trust-remote-code."""
+    group = parser.add_argument_group("loading")
+    group.add_argument("--device", help="cpu, cuda, cuda:N, mps or xpu (default: cuda when available, else cpu)")
+    group.add_argument("--dtype", help=f"{', '.join(DTYPES)} (default: bf16 on CUDA, fp32 on CPU)")
+    group.add_argument("--trust-remote-code", action="store_true",
+                       help="run the model repository's own code (only for models you trust)")
+
+
+def add_batch_flags(parser: argparse.ArgumentParser, *, overflow: bool = True) -> None:
+    """--batch-size, --max-batch-tokens, --max-length (and --overflow for generative judges)."""
+    group = parser.add_argument_group("batching")
+    group.add_argument("--batch-size", type=at_least_one, default=DEFAULT_MAX_BATCH_SIZE, metavar="N",
+                       help=f"prompts per forward pass at most (default: {DEFAULT_MAX_BATCH_SIZE})")
+    group.add_argument("--max-batch-tokens", type=at_least_one, default=DEFAULT_MAX_BATCH_TOKENS, metavar="N",
+                       help=f"padded tokens per forward pass at most (default: {DEFAULT_MAX_BATCH_TOKENS})")
+    group.add_argument("--max-length", type=at_least_one, metavar="N",
+                       help="longest prompt in tokens (default: the model's context length)")
+    if overflow:
+        group.add_argument("--overflow", choices=OVERFLOW_POLICIES, default="error",
+                           help="a generative judge's prompt over --max-length: fail that pair with a reason "
+                                "(default), or shorten both responses in the middle behind a visible marker")
+
+
+def add_input_flags(parser: argparse.ArgumentParser, *, fields: Sequence[str] = PAIR_FIELDS,
+                    limit_help: str = "read the first N input rows only") -> None:
+    """--format, --split, --limit and one --X-field flag per column in ``fields``."""
+    group = parser.add_argument_group("input")
+    group.add_argument("--format", choices=FORMATS, help="input format (default: from the file name)")
+    group.add_argument("--split", help="split of a saved or hub DatasetDict")
+    group.add_argument("--limit", type=at_least_one, metavar="N", help=limit_help)
+    defaults = {field.name: field.default for field in dataclasses.fields(Columns)}
+    for name in fields:
+        default = defaults.get(name, name)
+        group.add_argument(f"--{name.replace('_', '-')}-field", default=default, metavar="NAME",
+                           help=f"column holding {_FIELD_HELP[name]} (default: {default})")
+
+
+def build_options(args: argparse.Namespace) -> CommandOptions:
+    """The option objects of the groups this command declared, each checked (device, sizes, template)."""
+    given = vars(args)
+    load = LoadOptions()
+    if "device" in given:
+        load = LoadOptions(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+        load.check_device()
+    limits = BatchLimits()
+    if "batch_size" in given:
+        limits = BatchLimits(max_batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens,
+                             max_length=args.max_length, overflow=given.get("overflow", "error"))
+    settings = None
+    if "template" in given and "no_swap" in given:
+        from critic.templates import load_template
+
+        load_template(args.template)  # a bad template is one sentence now, not after the model has loaded
+        settings = GenerativeSettings(template=args.template, mode=args.mode, swap=not args.no_swap,
+                                      max_new_tokens=args.max_new_tokens)
+    return CommandOptions(load=load, limits=limits, settings=settings, columns=_columns(given))
+
+
+def _columns(given: dict[str, Any]) -> Columns:
+    """The --X-field flags this command declared; the columns it has no flag for keep their defaults."""
+    names = [field.name for field in dataclasses.fields(Columns)]
+    return Columns(**{name: given[f"{name}_field"] for name in names if f"{name}_field" in given})
+
+
+def policy_from_args(args: argparse.Namespace) -> Any:
+    """The filter :class:`~critic.jobs.policy.Policy` from --min-p, --min-margin, --relabel."""
+    from critic.jobs.policy import Policy
+
+    return Policy(min_p=args.min_p, relabel=args.relabel, min_margin=args.min_margin)
