@@ -9,10 +9,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
-from critic.errors import InputError
+from critic.errors import CriticError, InputError
 from critic.io.readers import STDIN
+from critic.io.writers import dumps_row
 
 if TYPE_CHECKING:
     from critic.io.source import InputSource
@@ -78,3 +80,24 @@ def say(message: str, *, quiet: bool = False) -> None:
     """One line on stderr, led by ``critic:``."""
     if not quiet:
         print(f"critic: {message}", file=sys.stderr, flush=True)
+
+
+def through_judge(
+    chunk: Sequence[tuple[int, Any]], read: Callable[[Any], Any], run: Callable[[list[Any]], Sequence[Any]]
+) -> list[Any]:
+    """Each row read by ``read`` and all readable rows handed to ``run`` at once; a row's error stays in its place."""
+    items: list[Any] = []
+    for _, row in chunk:
+        try:
+            if isinstance(row, CriticError):
+                raise row
+            items.append(read(row))
+        except CriticError as error:
+            items.append(error)
+    results = iter(run([item for item in items if not isinstance(item, CriticError)]))
+    return [item if isinstance(item, CriticError) else next(results) for item in items]
+
+
+def write_record(out: IO[str], record: dict[str, Any]) -> None:
+    """One JSONL line; text that is not valid Unicode (a lone surrogate) is written escaped, never a crash."""
+    out.write(dumps_row(record).decode("utf-8"))

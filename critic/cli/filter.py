@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from critic.backends.loading import DEFAULT_MODEL
-from critic.cli.common import EXIT_INTERRUPTED, EXIT_OK, check_output_dir, refuse_existing
+from critic.cli.common import EXIT_INTERRUPTED, EXIT_OK, check_output_dir
 from critic.cli.judge import INPUTS
 from critic.cli.loading import announce, judge_factory, judge_options
 from critic.cli.options import (
@@ -140,13 +140,10 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 def _check_output_dir(args: argparse.Namespace) -> None:
     """DIR can be written; earlier outputs there need --resume or --force (said now, before the model loads)."""
-    from critic.jobs.checkpoint import CHECKPOINT_FILE, OUTPUT_FILES, SUMMARY_FILE
+    from critic.jobs import checkpoint
 
     check_output_dir(args.output_dir)
-    if not (args.resume or args.force):
-        names = (*OUTPUT_FILES.values(), SUMMARY_FILE, CHECKPOINT_FILE)
-        refuse_existing(args.output_dir, names, what="a filter job",
-                        hint="use --resume to continue that job or --force to overwrite it")
+    checkpoint.check_output_dir(args.output_dir, resume=args.resume, force=args.force)
 
 
 def _engine(args: argparse.Namespace, factory: Any) -> Any:

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 from critic.cli.common import (
@@ -17,11 +15,15 @@ from critic.cli.common import (
     expected_rows,
     open_input,
     say,
+    through_judge,
+    write_record,
 )
 from critic.cli.loading import load_judge
+from critic.io.rows import pair_from_row
 from critic.cli.options import (
     JUDGE_FIELDS,
     add_batch_flags,
+    add_file_flags,
     add_input_flags,
     add_judge_flags,
     add_load_flags,
@@ -41,10 +43,7 @@ def add_judge_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
                     "JSON line per input row: its line (row number), id, label, p_a, consistent and orders, "
                     "or an 'error' saying why the row could not be judged.",
     )
-    parser.add_argument("input", type=Path, help=f"{INPUTS}; '-' reads JSONL from stdin")
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="output JSONL (default: stdout)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing --output file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no loading line")
+    add_file_flags(parser, INPUTS)
     parser.add_argument("--table", action="store_true", help="also print a table of the results (for small files)")
     add_judge_flags(parser)
     add_load_flags(parser)
@@ -65,7 +64,7 @@ def run_judge(args: argparse.Namespace) -> int:
     table: list[tuple[str, Any]] = []
     with open_output(args.output) as out, progress(total, args.quiet, "judging") as bar:
         while chunk := list(islice(rows, CHUNK_PAIRS)):
-            results = _judge_chunk(judge, chunk, columns)
+            results = through_judge(chunk, lambda row: pair_from_row(row, columns), judge.compare_each)
             for (number, row), result in zip(chunk, results, strict=True):
                 record: dict[str, Any] = {"line": number}
                 if isinstance(row, dict) and "id" in row:
@@ -77,7 +76,7 @@ def run_judge(args: argparse.Namespace) -> int:
                     record.update(result.to_dict())
                 if args.table:
                     table.append((str(record.get("id", number)), result))
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                write_record(out, record)
             out.flush()
             bar.update(len(chunk))
     if table:
@@ -86,20 +85,3 @@ def run_judge(args: argparse.Namespace) -> int:
         say(f"{failures} line(s) could not be judged; see their 'error' field")
         return EXIT_ROW_ERRORS
     return EXIT_OK
-
-
-def _judge_chunk(judge: Any, chunk: list[tuple[int, Any]], columns: Any) -> list[Any]:
-    """Each row's preference, or the error that kept it from the judge."""
-    from critic.io.rows import pair_from_row
-
-    parsed: list[Any] = []
-    for _, row in chunk:
-        try:
-            if isinstance(row, CriticError):
-                raise row
-            parsed.append(pair_from_row(row, columns))
-        except CriticError as error:
-            parsed.append(error)
-    judged = iter(judge.compare_each([item for item in parsed if not isinstance(item, CriticError)]))
-    return [item if isinstance(item, CriticError) else next(judged) for item in parsed]
-

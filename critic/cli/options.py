@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from critic.backends.loading import DEFAULT_MODEL, DEMO_ALIAS
@@ -63,26 +64,31 @@ class CommandOptions:
     columns: Columns = Columns()
 
 
-def at_least_one(text: str) -> int:
-    """An argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _whole_number(minimum: int, wording: str) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {wording}, got {value}")
+        return value
+
+    return parse
 
 
-def zero_or_more(text: str) -> int:
-    """An argparse type: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+at_least_one = _whole_number(1, "at least 1")
+zero_or_more = _whole_number(0, "0 or more")
+
+
+def add_file_flags(parser: Any, inputs: str) -> None:
+    """INPUT, -o FILE, --force and --quiet, as judge and score take them."""
+    parser.add_argument("input", type=Path, help=f"{inputs}; '-' reads JSONL from stdin")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="output JSONL (default: stdout)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --output file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no loading line")
 
 
 def add_model_flag(parser: Any, *, default: str = DEFAULT_MODEL, help: str | None = None) -> None:

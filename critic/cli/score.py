@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 from critic.cli.common import (
@@ -17,12 +15,16 @@ from critic.cli.common import (
     expected_rows,
     open_input,
     say,
+    through_judge,
+    write_record,
 )
 from critic.cli.judge import INPUTS
 from critic.cli.loading import load_judge
+from critic.io.rows import conversation_from_row
 from critic.cli.options import (
     SCORE_FIELDS,
     add_batch_flags,
+    add_file_flags,
     add_input_flags,
     add_load_flags,
     add_model_flag,
@@ -43,11 +45,8 @@ def add_score_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
                     "and a response (with optional 'history' turns before the prompt). A conversation over "
                     "--max-length fails its row.",
     )
-    parser.add_argument("input", type=Path, help=f"{INPUTS}; '-' reads JSONL from stdin")
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="output JSONL (default: stdout)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing --output file")
+    add_file_flags(parser, INPUTS)
     parser.add_argument("--score-field", default="reward", help="name of the added column (default: reward)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no loading line")
     group = parser.add_argument_group("reward model")
     add_model_flag(group, default=DEFAULT_REWARD_MODEL,
                    help=f"reward model: hub id or local folder (default: {DEFAULT_REWARD_MODEL})")
@@ -64,36 +63,25 @@ def run_score(args: argparse.Namespace) -> int:
     total = expected_rows(source)
     judge = load_judge(None, args.model, options, "reward", quiet=args.quiet)
     rows = source.rows()
+    columns = options.columns
+
+    def read(row: Any) -> Any:
+        return conversation_from_row(row, columns)
+
     failures = 0
     with open_output(args.output) as out, progress(total, args.quiet, "scoring", unit="row") as bar:
         while chunk := list(islice(rows, max(CHUNK_PAIRS, options.limits.max_batch_size))):
-            for (number, row), result in zip(chunk, _score_chunk(judge, chunk, options.columns), strict=True):
+            for (number, row), result in zip(chunk, through_judge(chunk, read, judge.score_each), strict=True):
                 # The row comes back whole with the score added; a row that is not an object cannot.
                 record: dict[str, Any] = dict(row) if isinstance(row, dict) else {"line": number}
                 record[args.score_field] = None if isinstance(result, CriticError) else result
                 if isinstance(result, CriticError):
                     failures += 1
                     record["error"] = f"line {number}: {result}" if isinstance(row, dict) else str(result)
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                write_record(out, record)
             out.flush()
             bar.update(len(chunk))
     if failures:
         say(f"{failures} line(s) could not be scored; see their 'error' field")
         return EXIT_ROW_ERRORS
     return EXIT_OK
-
-
-def _score_chunk(judge: Any, chunk: list[tuple[int, Any]], columns: Any) -> list[Any]:
-    """Each row's score, or the error that kept it from the reward model."""
-    from critic.io.rows import conversation_from_row
-
-    conversations: list[Any] = []
-    for _, row in chunk:
-        try:
-            if isinstance(row, CriticError):
-                raise row
-            conversations.append(conversation_from_row(row, columns))
-        except CriticError as error:
-            conversations.append(error)
-    scored = iter(judge.score_each([c for c in conversations if not isinstance(c, CriticError)]))
-    return [item if isinstance(item, CriticError) else next(scored) for item in conversations]

@@ -32,23 +32,35 @@ CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_VERSION = 2  # 2: rejections counted by kind, the judge as a JudgeDescription's fields
 
 
+def existing_outputs(out: Path) -> list[str]:
+    """The names of a filter job's files already in ``out``."""
+    return [name for name in (*OUTPUT_FILES.values(), SUMMARY_FILE, CHECKPOINT_FILE) if (out / name).exists()]
+
+
+def check_output_dir(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse to start where earlier outputs would be lost: they need ``resume`` (with a checkpoint) or ``force``.
+
+    Reads nothing and writes nothing, so a command can call it before loading a model.
+    """
+    existing = existing_outputs(out)
+    if force or not existing or (resume and (out / CHECKPOINT_FILE).exists()):
+        return
+    only_empty = all(name in OUTPUT_FILES.values() and (out / name).stat().st_size == 0 for name in existing)
+    if not (resume and only_empty):  # outputs created just before a first checkpoint: nothing to keep
+        hint = ("there is no checkpoint to resume from; use --force to start over" if resume
+                else "use --resume to continue that job or --force to overwrite it")
+        raise InputError(f"'{out}' already holds outputs of a filter job ({', '.join(existing)}); {hint}")
+
+
 def _prepare_output_dir(out: Path, job: dict[str, Any], *, resume: bool, force: bool) -> dict[str, Any]:
     """The checkpoint state to start from, after creating, cleaning or cutting back the outputs."""
-    names = [*OUTPUT_FILES.values(), SUMMARY_FILE, CHECKPOINT_FILE]
-    existing = [name for name in names if (out / name).exists()]
-    checkpoint = out / CHECKPOINT_FILE
+    check_output_dir(out, resume=resume, force=force)
     if force:
-        for name in existing:
+        for name in existing_outputs(out):
             (out / name).unlink()
-        existing = []
-    elif resume and checkpoint.exists():
+    elif resume and (out / CHECKPOINT_FILE).exists():
         return _resume_state(out, job)
-    elif existing:
-        only_empty = all(name in OUTPUT_FILES.values() and (out / name).stat().st_size == 0 for name in existing)
-        if not (resume and only_empty):  # outputs created just before a first checkpoint: nothing to keep
-            hint = ("there is no checkpoint to resume from; use --force to start over" if resume
-                    else "use --resume to continue that job or --force to overwrite it")
-            raise InputError(f"'{out}' already holds outputs of a filter job ({', '.join(existing)}); {hint}")
+    checkpoint = out / CHECKPOINT_FILE
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

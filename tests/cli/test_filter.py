@@ -17,7 +17,7 @@ from critic import cli
 
 from ..conftest import shared_path
 from .conftest import demo_judge_factory  # noqa: F401 (tests/test_ray.py imports it from here)
-from .fakes import FACTORY, fake_judge, not_a_judge  # noqa: F401 (re-exported for tests/test_ray.py)
+from .fakes import FACTORY, fake_judge, not_a_judge  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 PANDALM_SLICE = (614, 611, 86, 81, 140, 157)  # four short pairs, a tie (rejected), a boolean response (rejected)

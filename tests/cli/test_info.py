@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from critic import cli
 
 
@@ -11,6 +13,7 @@ def test_templates_lists_the_builtins(capsys):
     assert "skywork-critic" in listed and "mt-bench-math" in listed
 
 
+@pytest.mark.model
 def test_prompt_shows_the_chat_formatted_input_ending_in_the_verdict_opening(capsys):
     assert cli.main(["prompt", "--model", "demo", "--prompt", "Q?", "--response-a", "X", "--response-b", "Y"]) == 0
     shown = capsys.readouterr().out

@@ -155,6 +155,7 @@ def test_wrong_model_ends_with_one_sentence_not_a_traceback(model):
     assert model in result.stderr and "'demo'" in result.stderr
 
 
+@pytest.mark.model
 def test_demo_command_end_to_end(tmp_path):
     """What `make demo` runs, as a real subprocess with a real model load (and -v after the command)."""
     out = tmp_path / "demo.jsonl"

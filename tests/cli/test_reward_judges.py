@@ -19,10 +19,10 @@ from critic.eval.pairs import LabelledPair
 from critic.testing import FakeBackend, FakeScorer
 from critic.types import Pair
 
-from .jobs.support import outputs, read_jsonl, write_jsonl
-from .cli.test_eval_command import fake_from_pretrained  # noqa: F401  (a fixture)
+from ..jobs.support import outputs, read_jsonl, write_jsonl
+from .test_eval_command import fake_from_pretrained  # noqa: F401  (a fixture)
 
-FACTORY = "tests.test_reward_jobs:fake_reward_judge"
+FACTORY = "tests.cli.test_reward_judges:fake_reward_judge"
 SCORES = {"great": 3.0, "poor": -1.0, "fine": 1.0, "okay": 0.5, "same": 0.25, "also same": 0.25}
 # margins of (chosen, rejected): great/poor +4, fine/okay +0.5, same/also same 0, poor/great -4
 KINDS = [("great", "poor"), ("fine", "okay"), ("same", "also same"), ("poor", "great")]
