@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
@@ -67,6 +68,14 @@ def check_output_dir(path: Path, *, what: str = "output folder") -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         where = "" if existing == path else f" (in '{existing}')"
         raise InputError(f"cannot write to {what} '{path}'{where}: permission denied")
+    # Permission bits do not tell everything (root, read-only or virtual file systems such as /proc):
+    # create the folder now and write a scratch file in it, so the job cannot fail there after the model loads.
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise InputError(f"cannot write to {what} '{path}': {error.strerror or type(error).__name__}") from None
 
 
 def refuse_existing(folder: Path, names: tuple[str, ...], *, what: str, hint: str) -> None:

@@ -27,7 +27,7 @@ from critic.options import (
     LoadOptions,
 )
 from critic.templates import DEFAULT_TEMPLATE
-from critic.types import MODES, Mode
+from critic.types import MODES, Mode, Pair
 
 FORMATS = ("jsonl", "json", "parquet", "csv", "hf", "hub")
 PAIR_FIELDS = ("prompt", "chosen", "rejected", "response_a", "response_b", "label", "reference", "history")
@@ -147,6 +147,9 @@ def add_input_flags(parser: argparse.ArgumentParser, *, fields: Sequence[str] = 
                            help=f"column holding {_FIELD_HELP[name]} (default: {default})")
 
 
+SAMPLE_PAIR = Pair("What is 2+2?", "4", "5", reference="4")
+
+
 def build_options(args: argparse.Namespace) -> CommandOptions:
     """The option objects of the groups this command declared, each checked (device, sizes, template)."""
     given = vars(args)
@@ -162,7 +165,9 @@ def build_options(args: argparse.Namespace) -> CommandOptions:
     if "template" in given and "no_swap" in given:
         from critic.templates import load_template
 
-        load_template(args.template)  # a bad template is one sentence now, not after the model has loaded
+        # A bad template is one sentence now, not after the model has loaded: parse it, and render it once
+        # on a small pair (a loop or an expression too big to render fails every pair alike).
+        load_template(args.template).render(SAMPLE_PAIR)
         settings = GenerativeSettings(template=args.template, mode=args.mode, swap=not args.no_swap,
                                       max_new_tokens=args.max_new_tokens)
     return CommandOptions(load=load, limits=limits, settings=settings, columns=_columns(given))
