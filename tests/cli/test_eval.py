@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from pathlib import Path
+
 import pytest
 
 from critic import Judge, cli
@@ -65,6 +67,9 @@ def test_field_flags_map_llmbar_columns_and_an_earlier_report_needs_force(tmp_pa
     (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "deeper", "is a file, not a folder"),
     pytest.param(lambda tmp: (tmp / "ro").mkdir(mode=0o500) or tmp / "ro" / "out", "permission denied",
                  marks=pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")),
+    # where permission bits say yes but nothing can be created (root included): a virtual file system
+    pytest.param(lambda tmp: Path("/proc/critic-test/out"), "cannot write",
+                 marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")),
 ])
 def test_an_unwritable_output_dir_fails_before_judging(tmp_path, loaders, capsys, make_output, message):
     source = labelled(tmp_path / "llmbar.jsonl")

@@ -6,6 +6,8 @@ import codecs
 import json
 import os
 
+from pathlib import Path
+
 import pytest
 
 from critic import cli
@@ -111,6 +113,9 @@ def test_an_existing_output_needs_force_and_nothing_loads(tmp_path, loaders, cap
     (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "out.jsonl", "is a file, not a folder"),
     pytest.param(lambda tmp: (tmp / "ro").mkdir(mode=0o500) or tmp / "ro" / "sub" / "out.jsonl", "permission denied",
                  marks=pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")),
+    # where permission bits say yes but nothing can be created (root included): a virtual file system
+    pytest.param(lambda tmp: Path("/proc/critic-test/out.jsonl"), "cannot write",
+                 marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")),
 ])
 def test_an_unusable_output_path_fails_before_the_model_loads(tmp_path, loaders, capsys, make_output, message):
     code = cli.main(["judge", str(EXAMPLE), "--model", "demo", "-o", str(make_output(tmp_path))])
