@@ -117,13 +117,13 @@ def main() -> None:
             print(f"| {name} | {done.returncode} | {traceback} | {seconds:.1f} | {shown} |", flush=True)
         for label in ("1", "response1", "draw", "none"):
             done = subprocess.run([sys.executable, "-c", LABEL_SNIPPET, label, str(folder / "label.jsonl")],
-                                  env=env, capture_output=True, text=True)
+                                  cwd=folder, env=env, capture_output=True, text=True)
             seen = done.stdout.strip() or done.stderr.strip().splitlines()[-1]
             print(f"| label {label!r} | | | | {seen[:160]} |")
         done = subprocess.run([sys.executable, "-c", "import critic; a = set(critic.__all__); print(sorted(x for x in "
                                "['merge_orders', 'find_verdicts', 'VerdictRequest', 'BackendOutput', 'DEMO_ALIAS'] "
                                "if x in a), 'evaluate' in a, 'load_labelled_pairs' in a)"],
-                              env=env, capture_output=True, text=True)
+                              cwd=folder, env=env, capture_output=True, text=True)
         print(f"| front door: internals exported, evaluate, load_labelled_pairs | | | | {done.stdout.strip()} |")
 
 

@@ -103,3 +103,9 @@ def _quiet_transformers() -> None:
         hf_logging.disable_progress_bar()
     except ImportError:
         pass
+    try:  # the hub client logs every retry of an unreachable hub; the final error is said once, by critic
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()
+    except ImportError:
+        pass
