@@ -11,14 +11,11 @@ from critic.cli.common import (
     CHUNK_PAIRS,
     EXIT_OK,
     EXIT_ROW_ERRORS,
-    check_output_file,
-    expected_rows,
-    open_input,
     say,
     through_judge,
     write_record,
 )
-from critic.cli.loading import load_judge
+from critic.cli.loading import start_file_command
 from critic.io.rows import pair_from_row
 from critic.cli.options import (
     JUDGE_FIELDS,
@@ -27,7 +24,6 @@ from critic.cli.options import (
     add_input_flags,
     add_judge_flags,
     add_load_flags,
-    build_options,
 )
 from critic.cli.output import judge_table, open_output, progress
 from critic.errors import CriticError
@@ -53,11 +49,8 @@ def add_judge_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
 
 
 def run_judge(args: argparse.Namespace) -> int:
-    options = build_options(args)
-    source = open_input(args)
-    check_output_file(args.output, force=args.force)
-    total = expected_rows(source)
-    judge = load_judge(None, args.model, options, "generative", quiet=args.quiet)
+    started = start_file_command(args, "generative")
+    options, source, total, judge = started.options, started.source, started.total, started.judge
     columns = options.columns
     rows = source.rows()
     failures = 0

@@ -61,6 +61,28 @@ def load_judge(factory: str | None, model: str, options: CommandOptions, kind: J
     return build_judge(factory, model, judge_options(options, kind), kind=kind)
 
 
+@dataclasses.dataclass(frozen=True)
+class FileCommand:
+    """What ``judge`` and ``score`` start from: options, the input, its row count (or None) and the judge."""
+
+    options: CommandOptions
+    source: Any
+    total: int | None
+    judge: Any
+
+
+def start_file_command(args: Any, kind: JudgeKind) -> FileCommand:
+    """Check everything the user typed (options, input, output), then load the judge: in that order."""
+    from critic.cli.common import check_output_file, expected_rows, open_input
+    from critic.cli.options import build_options
+
+    options = build_options(args)
+    source = open_input(args)
+    check_output_file(args.output, force=args.force)
+    total = expected_rows(source)
+    return FileCommand(options, source, total, load_judge(None, args.model, options, kind, quiet=args.quiet))
+
+
 def announce(model: str, kind: JudgeKind, *, factory: str | None = None, quiet: bool, where: str = "") -> None:
     via = f", with --judge-factory {factory}" if factory else ""
     say(f"loading {model} ({kind}{via}){where} ...", quiet=quiet)

@@ -11,15 +11,12 @@ from critic.cli.common import (
     CHUNK_PAIRS,
     EXIT_OK,
     EXIT_ROW_ERRORS,
-    check_output_file,
-    expected_rows,
-    open_input,
     say,
     through_judge,
     write_record,
 )
 from critic.cli.judge import INPUTS
-from critic.cli.loading import load_judge
+from critic.cli.loading import start_file_command
 from critic.io.rows import conversation_from_row
 from critic.cli.options import (
     SCORE_FIELDS,
@@ -28,7 +25,6 @@ from critic.cli.options import (
     add_input_flags,
     add_load_flags,
     add_model_flag,
-    build_options,
 )
 from critic.cli.output import open_output, progress
 from critic.errors import CriticError
@@ -57,11 +53,8 @@ def add_score_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
 
 
 def run_score(args: argparse.Namespace) -> int:
-    options = build_options(args)
-    source = open_input(args)
-    check_output_file(args.output, force=args.force)
-    total = expected_rows(source)
-    judge = load_judge(None, args.model, options, "reward", quiet=args.quiet)
+    started = start_file_command(args, "reward")
+    options, source, total, judge = started.options, started.source, started.total, started.judge
     rows = source.rows()
     columns = options.columns
 

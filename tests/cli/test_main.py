@@ -73,10 +73,10 @@ def test_device_errors_in_a_real_process_have_no_traceback():
 def test_an_internal_crash_has_its_own_exit_code_and_one_line(monkeypatch, capsys):
     from critic.cli import judge
 
-    def crash(args):
+    def crash(*args):
         raise RuntimeError("something broke")
 
-    monkeypatch.setattr(judge, "build_options", crash)
+    monkeypatch.setattr(judge, "start_file_command", crash)
     assert cli.main(["judge", str(EXAMPLE)]) == 70
     error = capsys.readouterr().err
     assert error.startswith("critic: internal error: RuntimeError: something broke\n")
