@@ -79,7 +79,26 @@ class Pair:
 
     ``reference`` feeds reference-guided templates. ``history`` holds earlier
     turns of the conversation (before ``prompt``, the last user turn), which
-    templates show to the judge as context.
+    templates show to the judge as context. When the two answers come from two
+    different conversations (MT-Bench's second turn: each assistant answered
+    the first question its own way), ``history_a`` and ``history_b`` hold each
+    answer's own earlier turns; swapping the pair swaps them too.
+    ``reference_history`` holds the earlier turns of the reference
+    conversation (the user's earlier questions and their reference answers),
+    for reference-guided templates that show every turn's reference.
+
+    An MT-Bench second-turn pair, as FastChat judges it
+    (``run_judge_pair(..., multi_turn=True)``), is::
+
+        Pair(prompt=question_2, response_a=answer_a_2, response_b=answer_b_2,
+             history_a=({"role": "user", "content": question_1},
+                        {"role": "assistant", "content": answer_a_1}),
+             history_b=({"role": "user", "content": question_1},
+                        {"role": "assistant", "content": answer_b_1}),
+             # reference-guided (math, reasoning, coding) only:
+             reference=ref_answer_2,
+             reference_history=({"role": "user", "content": question_1},
+                                {"role": "assistant", "content": ref_answer_1}))
     """
 
     prompt: str
@@ -87,6 +106,9 @@ class Pair:
     response_b: str
     reference: str | None = None
     history: tuple[Message, ...] = ()
+    history_a: tuple[Message, ...] = ()
+    history_b: tuple[Message, ...] = ()
+    reference_history: tuple[Message, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("prompt", "response_a", "response_b"):
@@ -102,7 +124,8 @@ class Pair:
                     kind=Reason.WRONG_TYPE,
                 )
             check_text(self.reference, "pair field 'reference'")
-        object.__setattr__(self, "history", check_messages(self.history, "pair field 'history'"))
+        for name in ("history", "history_a", "history_b", "reference_history"):
+            object.__setattr__(self, name, check_messages(getattr(self, name), f"pair field '{name}'"))
 
     @classmethod
     def from_mapping(
@@ -134,7 +157,8 @@ class Pair:
 
     def swapped(self) -> Pair:
         """The same pair with the two responses in the other order."""
-        return Pair(self.prompt, self.response_b, self.response_a, self.reference, self.history)
+        return Pair(self.prompt, self.response_b, self.response_a, self.reference, self.history,
+                    history_a=self.history_b, history_b=self.history_a, reference_history=self.reference_history)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def test_the_examples_are_there():
 def test_example_runs(script, demo_judge, tmp_path, monkeypatch, capsys):
     for module in NEEDS.get(script.name, ()):
         pytest.importorskip(module)
-    if script.name == "evaluate_pandalm.py":
+    if script.name in ("evaluate_pandalm.py", "pandalm_reference_judges.py"):
         shared_path("data", "pandalm", "testset-v1.json")
     monkeypatch.chdir(tmp_path)  # examples write under out/ or their --output-dir, relative to here
     monkeypatch.setattr(sys, "argv", [str(script), *ARGUMENTS.get(script.name, [])])
@@ -51,5 +51,8 @@ def test_example_runs(script, demo_judge, tmp_path, monkeypatch, capsys):
     if script.name == "evaluate_pandalm.py":
         assert (tmp_path / "eval-out" / "report.png").exists()
         assert "| overall | 6 |" in out and "gpt-3.5-turbo" in out
+    if script.name == "pandalm_reference_judges.py":  # the figures the README quotes
+        assert "| gpt-3.5-turbo | 25 | 69.77% | 71.07% | 52.74% | 57.55% |" in out
+        assert "| pandalm-7b | 0 | 66.77% | 66.77% | 57.43% | 57.43% |" in out
     if script.name == "rl_reward.py":
         assert "one GRPO step done" in out

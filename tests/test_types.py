@@ -60,6 +60,29 @@ def test_swapped() -> None:
     assert pair == Pair("q", "first", "second", "ref")  # the original is unchanged
 
 
+def test_swapped_swaps_the_two_conversations_and_keeps_the_shared_turns() -> None:
+    # MT-Bench turn 2: each answer's own first turn; the reference conversation belongs to neither answer.
+    own_a = ({"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"})
+    own_b = ({"role": "user", "content": "q1"}, {"role": "assistant", "content": "b1"})
+    shared = ({"role": "system", "content": "s"},)
+    references = ({"role": "user", "content": "q1"}, {"role": "assistant", "content": "r1"})
+    pair = Pair("q2", "a2", "b2", "r2", shared, history_a=own_a, history_b=own_b, reference_history=references)
+    swapped = pair.swapped()
+    assert swapped == Pair("q2", "b2", "a2", "r2", shared, history_a=own_b, history_b=own_a,
+                           reference_history=references)
+    assert swapped.swapped() == pair
+
+
+@pytest.mark.parametrize("field", ["history", "history_a", "history_b", "reference_history"])
+def test_every_message_field_is_checked_and_named(field: str) -> None:
+    with pytest.raises(InputError, match=f"pair field '{field}'\\[0\\] has role 'judge'") as caught:
+        Pair("q", "a", "b", **{field: [{"role": "judge", "content": "x"}]})
+    assert caught.value.kind is Reason.BAD_MESSAGES
+    assert getattr(Pair("q", "a", "b", **{field: [{"role": "user", "content": "x"}]}), field) == (
+        {"role": "user", "content": "x"},
+    )
+
+
 # --------------------------------------------------------------------------- Pair.from_mapping
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from critic.backends.base import VerdictRequest
 from critic.backends.loading import decode_text
+from critic.types import Message
 from critic.errors import InputError, Reason
 
 if TYPE_CHECKING:
@@ -31,9 +32,13 @@ MAX_ATTEMPTS = 8
 def pair_key(request: VerdictRequest) -> Hashable:
     """The same key for both presentation orders of one pair under one template and mode."""
     pair = request.pair
-    history = tuple((message["role"], message["content"]) for message in pair.history)
-    responses = tuple(sorted((pair.response_a, pair.response_b)))
-    return (request.template.name, request.mode, request.prefill, pair.prompt, pair.reference, history, responses)
+    def turns(messages: tuple[Message, ...]) -> tuple[tuple[str, str], ...]:
+        return tuple((message["role"], message["content"]) for message in messages)
+
+    # Each answer travels with its own earlier turns (two-conversation pairs), so they are sorted together.
+    responses = tuple(sorted(((pair.response_a, turns(pair.history_a)), (pair.response_b, turns(pair.history_b)))))
+    return (request.template.name, request.mode, request.prefill, pair.prompt, pair.reference, turns(pair.history),
+            turns(pair.reference_history), responses)
 
 
 def too_long_error(tokens: int, reserved: int, limit: int) -> InputError:

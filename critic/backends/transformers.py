@@ -370,19 +370,25 @@ class TransformersBackend:
         return [until_stop(row, self.stop_ids) for row in rows]
 
     def _verdict_processor(self, verdicts: tuple[str, ...]) -> Any:
-        """outlines' logits processor for the verdict tail, built once per letter set."""
+        """outlines' bare regex logits processor for the verdict tail, built once per letter set.
+
+        ``outlines.backends.get_regex_logits_processor`` (outlines >= 1.2) on the regex outlines writes for
+        the tails: what ``Generator(model, Literal[tails])`` holds. ``reset()`` before each batch (the next
+        call sizes it to the batch); ``processor(input_ids, logits)`` masks ``logits`` in place.
+        """
         if verdicts not in self._processors:
             try:
                 import outlines
+                from outlines.backends import get_regex_logits_processor
+                from outlines.types import either
+                from outlines.types.dsl import to_regex
             except ImportError as error:
                 raise MissingDependencyError("outlines", "outlines", "constrained mode") from error
-            from typing import Literal
 
             closing = decode_text(self.tokenizer, self.verdict_tokens.closing)
-            tails = tuple(f"{letter}{closing}" for letter in verdicts)
-            model = outlines.from_transformers(self.model, self.tokenizer)  # type: ignore[arg-type]
-            generator: Any = outlines.Generator(model, Literal[tails])  # type: ignore[valid-type]
-            self._processors[verdicts] = generator.logits_processor
+            tails = [f"{letter}{closing}" for letter in verdicts]
+            model: Any = outlines.from_transformers(self.model, self.tokenizer)  # type: ignore[arg-type]
+            self._processors[verdicts] = get_regex_logits_processor(None, model, to_regex(either(*tails)))
         return self._processors[verdicts]
 
 

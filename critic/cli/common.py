@@ -110,3 +110,25 @@ def through_judge(
 def write_record(out: IO[str], record: dict[str, Any]) -> None:
     """One JSONL line; text that is not valid Unicode (a lone surrogate) is written escaped, never a crash."""
     out.write(dumps_row(record).decode("utf-8"))
+
+
+def say_what_rows_are(source: InputSource, columns: Any, *, quiet: bool) -> None:
+    """One stderr line on how the first readable row is read (its shape, and the column labels come from)."""
+    from critic.io.rows import detect
+
+    if quiet or source.location == STDIN:
+        return
+    rows = source.rows()
+    try:
+        for _, row in rows:
+            if isinstance(row, CriticError):
+                continue
+            try:
+                say(detect(row, columns).describe())
+            except CriticError:
+                continue  # an unreadable row is the job's to report, with its row number
+            return
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()

@@ -48,8 +48,14 @@ def add_eval_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> No
     report.add_argument("--no-companions", action="store_true",
                         help="do not read the files named <judge>-<input name> beside the input as other judges' "
                              "predictions (PandaLM's gpt-3.5-turbo-testset-v1.json and pandalm-7b-testset-v1.json)")
-    report.add_argument("--tie-policy", choices=("strict", "half"), default="strict",
-                        help="strict (default): a tie is right only against a tie; half: 0.5 when one side is a tie")
+    report.add_argument("--tie-policy", choices=("strict", "half", "rewardbench"), default="strict",
+                        help="strict (default): a tie is right only against a tie; half: 0.5 when one side is a tie; "
+                             "rewardbench: as RewardBench's generative runner scores (a win 1, a loss 0, a tie or a "
+                             "failed judgment 0.5), for its section scores and Score")
+    report.add_argument("--failed-as", choices=("wrong", "tie"), default="wrong",
+                        help="a failed judgment counts as not correct (wrong, default) or as a predicted tie (tie: "
+                             "PandaLM's convention); under --tie-policy rewardbench a failure earns 0.5 either way "
+                             "against a gold winner")
     report.add_argument("--bins", type=int, default=10, help="calibration bins (default: 10)")
     report.add_argument("--no-figure", action="store_true", help="skip report.png (it needs matplotlib)")
     parser.set_defaults(run=run_eval)
@@ -68,12 +74,15 @@ def run_eval(args: argparse.Namespace) -> int:
     if not loaded.pairs:
         first = loaded.skipped[0] if loaded.skipped else "the input is empty"
         raise InputError(f"no labelled pairs in '{args.input}' ({first})")
+    if loaded.detected is not None:
+        say(loaded.detected.describe(), quiet=args.quiet)
     others = [load_predictions(name, path, field=field) for name, (path, field) in _prediction_sources(args).items()]
     judges = {"generative": load_judge(None, args.model, options, "generative", quiet=args.quiet)}
     if args.reward_model:
         judges["reward"] = load_judge(None, args.reward_model, options, "reward", quiet=args.quiet)
     with progress(len(loaded.pairs) * len(judges), args.quiet, "evaluating") as bar:
         reports = evaluate_side_by_side(judges, loaded.pairs, others=others, tie_policy=args.tie_policy,
+                                        failed_as=args.failed_as,
                                         bins=args.bins, source=str(args.input), skipped_rows=loaded.skipped,
                                         on_progress=bar.update)
     _write(args, reports)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from critic.backends.loading import DEFAULT_MODEL
-from critic.cli.common import EXIT_INTERRUPTED, EXIT_OK, check_output_dir
+from critic.cli.common import EXIT_INTERRUPTED, EXIT_OK, check_output_dir, say_what_rows_are
 from critic.cli.judge import INPUTS
 from critic.cli.loading import announce, judge_factory, judge_options
 from critic.cli.options import (
@@ -94,6 +94,7 @@ def run_filter(args: argparse.Namespace) -> int:
     source = open_source(args.input, format=args.format, split=args.split)
     source.check()
     _check_output_dir(args)
+    say_what_rows_are(source, options.columns, quiet=args.quiet or args.resume)
     factory = judge_factory(args.judge_factory, args.model, judge_options(options, args.judge), args.judge)
     engine = _engine(args, factory)
     bar = progress(None, args.quiet, "filtering", unit="row")

@@ -48,8 +48,10 @@ def run_prompt(args: argparse.Namespace) -> int:
 def run_templates(args: argparse.Namespace) -> int:
     from critic.templates import load_template
 
-    for name in builtin_templates():
+    names = builtin_templates()
+    width = max(map(len, names), default=0)
+    for name in names:
         template = load_template(name)
         kind = "explanation, then verdict" if template.explanation_first else "verdict only"
-        print(f"{name:16} verdicts {'/'.join(template.verdicts):6} {kind}")
+        print(f"{name:{width}} verdicts {'/'.join(template.verdicts):6} {kind}")
     return EXIT_OK

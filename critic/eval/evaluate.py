@@ -16,14 +16,22 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from critic.errors import CriticError, InputError, ModelError
 from critic.eval.metrics import (
+    F1,
+    LABELS,
     Accuracy,
     Agreement,
-    Calibration,
-    LengthBias,
+    FailedAs,
+    GroupAccuracy,
     Rate,
     TiePolicy,
     accuracy,
     agreement_table,
+    group_accuracy,
+    macro_f1,
+)
+from critic.eval.bias import (
+    Calibration,
+    LengthBias,
     calibration,
     first_shown_win_rate,
     leaning_accuracy,
@@ -51,7 +59,8 @@ class PairRecord:
     """One judged pair. ``prediction``/``p_a`` are ``None`` when the judgment failed (see ``error``).
 
     ``outcomes`` are the per-order outcomes (original responses), ``shown`` the
-    per-order verdict letters as shown; lengths are in characters.
+    per-order verdict letters as shown; lengths are in characters. ``group``
+    is the pair's :attr:`~critic.eval.pairs.LabelledPair.group`.
     """
 
     key: str
@@ -66,6 +75,7 @@ class PairRecord:
     length_b: int
     flipped: bool = False
     error: str | None = None
+    group: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -76,10 +86,10 @@ def record_for(item: LabelledPair, result: Preference | CriticError) -> PairReco
     lengths = len(item.pair.response_a), len(item.pair.response_b)
     if isinstance(result, CriticError):
         return PairRecord(item.key, item.subset, item.label, None, None, None, (), (), *lengths,
-                          flipped=item.flipped, error=str(result))
+                          flipped=item.flipped, error=str(result), group=item.group)
     return PairRecord(item.key, item.subset, item.label, result.label, result.p_a, result.consistent,
                       tuple(o.outcome for o in result.orders), tuple(o.verdict for o in result.orders), *lengths,
-                      flipped=item.flipped)
+                      flipped=item.flipped, group=item.group)
 
 
 def judge_pairs(
@@ -139,10 +149,14 @@ class SliceReport:
     first_shown_wins: Rate
     length: LengthBias
     calibration: Calibration
+    f1: F1 | None = None  # macro-F1 over the labels present in gold or predictions (see class_f1)
+    groups: GroupAccuracy | None = None  # only when some pair has a group (RewardBench 2 rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "n": self.n, "predicted": dict(self.predicted),
                 "accuracy": self.accuracy.to_dict(), "accuracy_decided": self.accuracy_decided.to_dict(),
+                "f1": None if self.f1 is None else self.f1.to_dict(),
+                "groups": None if self.groups is None else self.groups.to_dict(),
                 "p_a_leans_to_winner": self.leaning.to_dict(),
                 "position_consistency": self.consistency.to_dict(), "first_shown_wins": self.first_shown_wins.to_dict(),
                 "length_bias": self.length.to_dict(), "calibration": self.calibration.to_dict()}
@@ -156,10 +170,12 @@ class OtherJudge:
     source: str
     accuracy: Accuracy
     accuracy_decided: Accuracy
+    f1: F1 | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "accuracy": self.accuracy.to_dict(),
-                "accuracy_decided": self.accuracy_decided.to_dict()}
+                "accuracy_decided": self.accuracy_decided.to_dict(),
+                "f1": None if self.f1 is None else self.f1.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -177,16 +193,18 @@ class EvalReport:
     skipped_rows: tuple[str, ...] = ()
     seconds: float | None = None
     records: tuple[PairRecord, ...] = field(default=(), repr=False)
+    failed_as: FailedAs = "wrong"
 
     @property
     def rewardbench_score(self) -> float | None:
+        """The mean of the four RewardBench sections (its current leaderboard's Score); None unless all four."""
         scores = [s.score for s in self.sections if s.score is not None]
         return sum(scores) / 4 if len(scores) == 4 else None
 
     def to_dict(self, *, include_records: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
             "judge": self.judge.to_dict(), "source": self.source, "tie_policy": self.tie_policy,
-            "seconds": self.seconds,
+            "failed_as": self.failed_as, "seconds": self.seconds,
             "overall": self.overall.to_dict(), "subsets": [s.to_dict() for s in self.subsets],
             "sections": [vars(s) | {"subsets": list(s.subsets)} for s in self.sections],
             "rewardbench_score": self.rewardbench_score,
@@ -199,25 +217,46 @@ class EvalReport:
         return data
 
 
+def class_f1(predictions: Sequence[Label | None], gold: Sequence[Label], *, failed_as: FailedAs = "wrong") -> F1:
+    """Macro-F1 over the labels (A, B, tie) that occur in ``gold`` or in the predictions as read.
+
+    A label neither side uses is left out rather than scored 0 (on RewardBench,
+    whose gold labels hold no ties, a judge that never says tie is not marked
+    down for it). With all three labels present (PandaLM) this is scikit-learn's
+    ``f1_score(average="macro")`` on the same labels.
+    """
+    read = {"tie" if p is None and failed_as == "tie" else p for p in predictions} | set(gold)
+    return macro_f1(predictions, gold, labels=[label for label in LABELS if label in read], failed_as=failed_as)
+
+
 def slice_report(
-    name: str, records: Sequence[PairRecord], *, tie_policy: TiePolicy = "strict", bins: int = 10
+    name: str,
+    records: Sequence[PairRecord],
+    *,
+    tie_policy: TiePolicy = "strict",
+    failed_as: FailedAs = "wrong",
+    bins: int = 10,
 ) -> SliceReport:
     """All metrics over ``records``."""
     gold = [r.gold for r in records]
     predictions = [r.prediction for r in records]
     p_a = [r.p_a for r in records]
     counts = Counter(r.prediction or "failed" for r in records)
+    grouped = any(r.group is not None for r in records)
     return SliceReport(
         name=name,
         n=len(records),
         predicted={label: counts.get(label, 0) for label in ("A", "B", "tie", "failed")},
-        accuracy=accuracy(predictions, gold, tie_policy=tie_policy),
-        accuracy_decided=accuracy(predictions, gold, tie_policy=tie_policy, decided_only=True),
+        accuracy=accuracy(predictions, gold, tie_policy=tie_policy, failed_as=failed_as),
+        accuracy_decided=accuracy(predictions, gold, tie_policy=tie_policy, failed_as=failed_as, decided_only=True),
         leaning=leaning_accuracy(p_a, gold),
         consistency=position_consistency([r.outcomes for r in records]),
         first_shown_wins=first_shown_win_rate([r.shown for r in records]),
         length=length_bias([r.length_a for r in records], [r.length_b for r in records], predictions, gold, p_a),
         calibration=calibration(p_a, gold, bins=bins),
+        f1=class_f1(predictions, gold, failed_as=failed_as),
+        groups=group_accuracy(predictions, gold, [r.group for r in records], tie_policy=tie_policy,
+                              failed_as=failed_as) if grouped else None,
     )
 
 
@@ -228,6 +267,7 @@ def summarize(
     source: str = "",
     others: Sequence[Predictions] = (),
     tie_policy: TiePolicy = "strict",
+    failed_as: FailedAs = "wrong",
     bins: int = 10,
     skipped_rows: Sequence[str] = (),
     seconds: float | None = None,
@@ -235,10 +275,12 @@ def summarize(
     """The report for judged ``records``, overall and per subset, with other judges' agreement.
 
     ``judge`` is the judge's :meth:`describe` (a plain mapping is read as a
-    ``"custom"`` judge's description).
+    ``"custom"`` judge's description). ``tie_policy`` and ``failed_as`` score
+    every accuracy and macro-F1 in it, other judges' included (see :func:`~critic.eval.metrics.accuracy`).
     """
+    policies: dict[str, Any] = {"tie_policy": tie_policy, "failed_as": failed_as}
     names = sorted({r.subset for r in records if r.subset is not None})
-    subsets = tuple(slice_report(name, [r for r in records if r.subset == name], tie_policy=tie_policy, bins=bins)
+    subsets = tuple(slice_report(name, [r for r in records if r.subset == name], bins=bins, **policies)
                     for name in names)
     gold = [r.gold for r in records]
     columns: dict[str, list[Label | None]] = {GOLD: list(gold), JUDGE: [r.prediction for r in records]}
@@ -246,13 +288,15 @@ def summarize(
     for other in others:
         column = align(other, records)
         columns[other.name] = column
-        other_reports.append(OtherJudge(other.name, other.source, accuracy(column, gold, tie_policy=tie_policy),
-                                        accuracy(column, gold, tie_policy=tie_policy, decided_only=True)))
+        other_reports.append(OtherJudge(other.name, other.source, accuracy(column, gold, **policies),
+                                        accuracy(column, gold, decided_only=True, **policies),
+                                        class_f1(column, gold, failed_as=failed_as)))
     return EvalReport(
         judge=describe_judge(judge),
         source=source,
         tie_policy=tie_policy,
-        overall=slice_report("overall", records, tie_policy=tie_policy, bins=bins),
+        failed_as=failed_as,
+        overall=slice_report("overall", records, bins=bins, **policies),
         subsets=subsets,
         sections=section_scores(subsets),
         other_judges=tuple(other_reports),
@@ -275,6 +319,7 @@ class EvalOptions(TypedDict, total=False):
 
     others: Sequence[Predictions]
     tie_policy: TiePolicy
+    failed_as: FailedAs
     bins: int
     source: str
     skipped_rows: Sequence[str]
@@ -296,6 +341,7 @@ def evaluate_side_by_side(
     *,
     others: Sequence[Predictions] = (),
     tie_policy: TiePolicy = "strict",
+    failed_as: FailedAs = "wrong",
     bins: int = 10,
     source: str = "",
     skipped_rows: Sequence[str] = (),
@@ -323,5 +369,6 @@ def evaluate_side_by_side(
         peers = [predictions_from_records(peer, peer_records, source=f"judge {peer}")
                  for peer, (peer_records, _) in runs.items() if peer != name]
         reports[name] = summarize(records, judge=judges[name].describe(), source=source, others=[*peers, *others],
-                                  tie_policy=tie_policy, bins=bins, skipped_rows=skipped_rows, seconds=seconds)
+                                  tie_policy=tie_policy, failed_as=failed_as, bins=bins, skipped_rows=skipped_rows,
+                                  seconds=seconds)
     return reports

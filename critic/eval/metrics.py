@@ -5,10 +5,13 @@ Conventions shared by every function here:
 - A label is ``"A"`` (response_a is better), ``"B"`` or ``"tie"``; a *failed*
   judgment (an unreadable verdict, a ``"garbage"`` answer, a missing
   prediction) is ``None``.
-- A failed judgment never earns credit, and never a silent 0.5. Every result
+- A failed judgment is scored by a stated policy, never silently. Every result
   counts failures in its own field. Accuracy keeps them in its headline
-  denominator, as not correct (the convention behind PandaLM's published
-  accuracies); every other rate leaves them out and says how many it left out.
+  denominator; :data:`FailedAs` says how: ``"wrong"`` (the default: not
+  correct) or ``"tie"`` (read as a predicted tie, PandaLM's convention: its
+  parser maps an unreadable answer to a tie). Under the ``"rewardbench"`` tie
+  policy a failure earns 0.5, as in RewardBench's generative runner. Every
+  other rate leaves failures out and says how many it left out.
 - Ties follow a stated :data:`TiePolicy` (see :func:`credit`).
 - A rate with nothing to count is ``None``, never 0 or 0.5.
 """
@@ -25,29 +28,30 @@ from typing import Literal, get_args
 from critic.errors import InputError
 from critic.types import Label
 
-TiePolicy = Literal["strict", "half"]
+TiePolicy = Literal["strict", "half", "rewardbench"]
 TIE_POLICIES: tuple[TiePolicy, ...] = get_args(TiePolicy)
+FailedAs = Literal["wrong", "tie"]
+FAILED_AS: tuple[FailedAs, ...] = get_args(FailedAs)
 LABELS: tuple[Label, ...] = ("A", "B", "tie")
 
 __all__ = [
+    "FAILED_AS",
     "LABELS",
     "TIE_POLICIES",
     "Accuracy",
     "Agreement",
-    "Calibration",
-    "CalibrationBin",
-    "LengthBias",
+    "ClassScore",
+    "F1",
+    "FailedAs",
+    "GroupAccuracy",
     "Rate",
     "TiePolicy",
     "accuracy",
     "agreement_table",
-    "calibration",
     "cohen_kappa",
     "credit",
-    "first_shown_win_rate",
-    "leaning_accuracy",
-    "length_bias",
-    "position_consistency",
+    "group_accuracy",
+    "macro_f1",
 ]
 
 
@@ -69,32 +73,41 @@ class Rate:
 # --------------------------------------------------------------------------- accuracy
 
 
-def credit(prediction: Label, gold: Label, tie_policy: TiePolicy = "strict") -> float:
-    """Credit for one judged pair.
+def credit(prediction: Label | None, gold: Label, tie_policy: TiePolicy = "strict") -> float:
+    """Credit for one judged pair (``prediction`` is ``None`` for a failed judgment).
 
     ``"strict"``: 1 for the same label, else 0 (a gold tie is matched only by a
-    predicted tie). ``"half"``: also 0.5 when exactly one of the two is a tie
-    (RewardBench's convention for a judge whose two orders disagree).
+    predicted tie); a failure 0. ``"half"``: also 0.5 when exactly one of the
+    two is a tie; a failure 0. ``"rewardbench"``: as ``"half"``, and a failure
+    earns 0.5, as RewardBench's generative runner scores a pair
+    (``scripts/run_generative.py``: the chosen answer wins 1, loses 0, a tie or
+    an unparseable answer 0.5).
     """
+    if prediction is None:
+        return 0.5 if tie_policy == "rewardbench" else 0.0
     if prediction == gold:
         return 1.0
-    if tie_policy == "half" and "tie" in (prediction, gold):
+    if tie_policy in ("half", "rewardbench") and "tie" in (prediction, gold):
         return 0.5
     return 0.0
 
 
 @dataclass(frozen=True)
 class Accuracy:
-    """Agreement with the gold labels under a stated tie policy.
+    """Agreement with the gold labels under a stated tie policy and failure policy.
 
-    ``accuracy`` divides by every pair in scope, failures included (they count
-    as not correct); ``accuracy_judged`` divides by the pairs actually judged.
+    ``accuracy`` divides by every pair in scope, failures included (scored as
+    ``failed_as`` and ``tie_policy`` say: see :func:`accuracy`);
+    ``accuracy_judged`` divides the credit of the pairs actually judged by
+    their number. ``failed_credit`` is the part of ``correct`` that failures earned.
     """
 
     tie_policy: TiePolicy
     n: int
     failed: int
     correct: float
+    failed_as: FailedAs = "wrong"
+    failed_credit: float = 0.0
 
     @property
     def judged(self) -> int:
@@ -106,11 +119,12 @@ class Accuracy:
 
     @property
     def accuracy_judged(self) -> float | None:
-        return self.correct / self.judged if self.judged else None
+        return (self.correct - self.failed_credit) / self.judged if self.judged else None
 
     def to_dict(self) -> dict[str, object]:
-        return {"tie_policy": self.tie_policy, "n": self.n, "failed": self.failed, "judged": self.judged,
-                "correct": self.correct, "accuracy": self.accuracy, "accuracy_judged": self.accuracy_judged}
+        return {"tie_policy": self.tie_policy, "failed_as": self.failed_as, "n": self.n, "failed": self.failed,
+                "judged": self.judged, "correct": self.correct, "failed_credit": self.failed_credit,
+                "accuracy": self.accuracy, "accuracy_judged": self.accuracy_judged}
 
 
 def accuracy(
@@ -118,197 +132,160 @@ def accuracy(
     gold: Sequence[Label],
     *,
     tie_policy: TiePolicy = "strict",
+    failed_as: FailedAs = "wrong",
     decided_only: bool = False,
 ) -> Accuracy:
-    """Accuracy of ``predictions`` against ``gold``; ``decided_only`` keeps pairs whose gold label has a winner."""
-    _same_length(predictions, gold)
-    if tie_policy not in TIE_POLICIES:
-        raise InputError(f"unknown tie policy '{tie_policy}'; choose one of {', '.join(TIE_POLICIES)}")
+    """Accuracy of ``predictions`` against ``gold``; ``decided_only`` keeps pairs whose gold label has a winner.
+
+    A failed prediction (``None``) is scored as :func:`credit` scores ``None``
+    (0, or 0.5 under ``"rewardbench"``) when ``failed_as="wrong"``, and as a
+    predicted ``"tie"`` when ``failed_as="tie"``; it is counted in ``failed`` either way.
+    """
+    same_length(predictions, gold)
+    _check_policies(tie_policy, failed_as)
     n = failed = 0
-    correct = 0.0
+    correct = failed_credit = 0.0
     for prediction, truth in zip(predictions, gold, strict=True):
         if decided_only and truth == "tie":
             continue
         n += 1
         if prediction is None:
             failed += 1
+            earned = credit("tie" if failed_as == "tie" else None, truth, tie_policy)
+            failed_credit += earned
+            correct += earned
         else:
             correct += credit(prediction, truth, tie_policy)
-    return Accuracy(tie_policy, n, failed, correct)
+    return Accuracy(tie_policy, n, failed, correct, failed_as, failed_credit)
 
 
-def leaning_accuracy(p_a: Sequence[float | None], gold: Sequence[Label]) -> Rate:
-    """How often ``p_a`` leans towards the gold winner, over pairs with a gold winner where it leans at all.
-
-    A judge whose orders disagree labels a pair a tie, but its averaged ``p_a``
-    may still lean one way; this shows whether that lean carries signal (0.5:
-    none; below 0.5: it points the wrong way). Failed pairs and ``p_a == 0.5``
-    are left out.
-    """
-    _same_length(p_a, gold)
-    leaning = [(p > 0.5) == (truth == "A") for p, truth in zip(p_a, gold, strict=True)
-               if p is not None and p != 0.5 and truth != "tie"]
-    return Rate(sum(leaning), len(leaning))
+def _check_policies(tie_policy: str, failed_as: str) -> None:
+    if tie_policy not in TIE_POLICIES:
+        raise InputError(f"unknown tie policy '{tie_policy}'; choose one of {', '.join(TIE_POLICIES)}")
+    if failed_as not in FAILED_AS:
+        raise InputError(f"unknown failure policy '{failed_as}'; choose one of {', '.join(FAILED_AS)}")
 
 
-# --------------------------------------------------------------------------- position bias
-
-
-def position_consistency(outcomes: Sequence[Sequence[Label]]) -> Rate:
-    """Share of pairs whose two presentation orders reached the same outcome.
-
-    ``outcomes[i]`` holds pair i's per-order outcomes in terms of the original
-    responses (``OrderJudgment.outcome``). Only pairs judged in exactly two
-    orders count; a failed or single-order pair has nothing to compare.
-    """
-    both = [pair for pair in outcomes if len(pair) == 2]
-    return Rate(sum(1 for first, second in both if first == second), len(both))
-
-
-def first_shown_win_rate(shown_verdicts: Sequence[Sequence[str]]) -> Rate:
-    """How often the response shown first wins, among order judgments that chose one.
-
-    ``shown_verdicts[i]`` holds pair i's verdict letters *as shown* (``"A"`` =
-    the first-shown response won, ``"B"``, ``"C"`` = tie), one per order. Only
-    pairs judged in both orders count: there each response was shown first
-    once, so the gold labels cannot leak into the rate, and an unbiased judge
-    scores 0.5. Tie verdicts are left out of the denominator.
-    """
-    letters = [letter for pair in shown_verdicts if len(pair) == 2 for letter in pair if letter in ("A", "B")]
-    return Rate(sum(1 for letter in letters if letter == "A"), len(letters))
-
-
-# --------------------------------------------------------------------------- length bias
+# --------------------------------------------------------------------------- macro-F1
 
 
 @dataclass(frozen=True)
-class LengthBias:
-    """How often the longer response wins, by the judge and by the gold labels.
+class ClassScore:
+    """Precision, recall and F1 of one label (0 where undefined, as scikit-learn's ``zero_division=0``)."""
 
-    ``judge_longer_wins``: over pairs of unequal length where the judge chose a
-    winner. ``gold_longer_wins``: over pairs of unequal length whose gold label
-    has a winner. ``mean_p_longer``: the judge's mean probability that the
-    longer response is better, over judged pairs of unequal length (useful when
-    most labels are ties). ``excess`` > 0 means the judge favours length more
-    than the labels do.
+    label: Label
+    precision: float
+    recall: float
+    f1: float
+    support: int  # pairs with this gold label
+    predicted: int  # pairs predicted as this label
+
+    def to_dict(self) -> dict[str, object]:
+        return {"label": self.label, "precision": self.precision, "recall": self.recall, "f1": self.f1,
+                "support": self.support, "predicted": self.predicted}
+
+
+@dataclass(frozen=True)
+class F1:
+    """Macro-F1: the unweighted mean of the per-label F1 over ``labels``.
+
+    Equal to scikit-learn's ``f1_score(gold, predictions, labels=labels,
+    average="macro", zero_division=0)``, with a failure read as a predicted tie
+    (``failed_as="tie"``) or as a prediction of no label at all (``"wrong"``:
+    a false negative of its gold label, a false positive of none).
     """
 
-    judge_longer_wins: Rate
-    gold_longer_wins: Rate
-    mean_p_longer: float | None
-    equal_length: int
+    labels: tuple[Label, ...]
+    classes: tuple[ClassScore, ...]
+    n: int
+    failed: int
+    failed_as: FailedAs
 
     @property
-    def excess(self) -> float | None:
-        judge, gold = self.judge_longer_wins.value, self.gold_longer_wins.value
-        return None if judge is None or gold is None else judge - gold
+    def macro_f1(self) -> float | None:
+        return sum(c.f1 for c in self.classes) / len(self.classes) if self.n and self.classes else None
 
     def to_dict(self) -> dict[str, object]:
-        return {"judge_longer_wins": self.judge_longer_wins.to_dict(),
-                "gold_longer_wins": self.gold_longer_wins.to_dict(),
-                "mean_p_longer": self.mean_p_longer, "equal_length": self.equal_length, "excess": self.excess}
+        return {"macro_f1": self.macro_f1, "labels": list(self.labels), "n": self.n, "failed": self.failed,
+                "failed_as": self.failed_as, "classes": [c.to_dict() for c in self.classes]}
 
 
-def length_bias(
-    length_a: Sequence[int],
-    length_b: Sequence[int],
+def macro_f1(
     predictions: Sequence[Label | None],
     gold: Sequence[Label],
-    p_a: Sequence[float | None],
-) -> LengthBias:
-    """Length bias from response lengths (any unit: characters, tokens), labels and ``p_a``."""
-    _same_length(length_a, length_b, predictions, gold, p_a)
-    judge_hits = judge_n = gold_hits = gold_n = equal = 0
-    p_longer: list[float] = []
-    for la, lb, prediction, truth, p in zip(length_a, length_b, predictions, gold, p_a, strict=True):
-        if la == lb:
-            equal += 1
-            continue
-        longer: Label = "A" if la > lb else "B"
-        if prediction in ("A", "B"):
-            judge_n += 1
-            judge_hits += prediction == longer
-        if truth in ("A", "B"):
-            gold_n += 1
-            gold_hits += truth == longer
-        if p is not None:
-            p_longer.append(p if longer == "A" else 1.0 - p)
-    mean = sum(p_longer) / len(p_longer) if p_longer else None
-    return LengthBias(Rate(judge_hits, judge_n), Rate(gold_hits, gold_n), mean, equal)
+    *,
+    labels: Sequence[Label] = LABELS,
+    failed_as: FailedAs = "wrong",
+) -> F1:
+    """Per-label precision/recall/F1 and their macro mean over ``labels`` (see :class:`F1`)."""
+    same_length(predictions, gold)
+    _check_policies("strict", failed_as)
+    read = [("tie" if failed_as == "tie" else None) if p is None else p for p in predictions]
+    hits = Counter(p for p, t in zip(read, gold, strict=True) if p == t)
+    predicted, support = Counter(read), Counter(gold)
+    classes = [_class_score(label, hits[label], predicted[label], support[label]) for label in labels]
+    return F1(tuple(labels), tuple(classes), len(gold), sum(1 for p in predictions if p is None), failed_as)
 
 
-# --------------------------------------------------------------------------- calibration
+def _class_score(label: Label, tp: int, predicted: int, support: int) -> ClassScore:
+    """Precision tp/predicted, recall tp/support, F1 2tp/(predicted + support) = 2tp/(2tp + fp + fn); 0 if undefined."""
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / support if support else 0.0
+    f1 = 2 * tp / (predicted + support) if predicted + support else 0.0
+    return ClassScore(label, precision, recall, f1, support, predicted)
 
 
-@dataclass(frozen=True)
-class CalibrationBin:
-    """Pairs whose ``p_a`` fell in [lower, upper) (the last bin includes 1.0)."""
-
-    lower: float
-    upper: float
-    n: int
-    mean_p: float | None
-    observed: float | None  # share of these pairs where response_a is in fact better
-
-    def to_dict(self) -> dict[str, object]:
-        return {"lower": self.lower, "upper": self.upper, "n": self.n, "mean_p": self.mean_p, "observed": self.observed}
+# --------------------------------------------------------------------------- groups
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """Reliability table of ``p_a`` against the gold winner, its ECE and Brier score.
+class GroupAccuracy:
+    """Accuracy over items, where an item is a group of pairs or a pair without a group.
 
-    Pairs with a gold tie have no winner to be calibrated against and failed
-    pairs have no ``p_a``: both are left out and counted in ``excluded``.
-    ECE = sum over bins of (bin share of pairs) * |observed - mean_p|.
+    An item is correct only when every pair in it earns full credit (1) under
+    the tie policy (RewardBench 2's best-of-4 rule: the chosen answer must beat
+    every rejected one); there is no partial credit. ``failed`` counts items
+    with at least one failed pair (they are not correct, whatever ``failed_as``
+    says, unless a failure read as a tie matches a gold tie).
     """
 
-    bins: tuple[CalibrationBin, ...]
     n: int
-    excluded: int
-    ece: float | None
-    brier: float | None
+    correct: int
+    failed: int
+    grouped: int  # items that are groups (the rest are single pairs)
+    pairs: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.n if self.n else None
 
     def to_dict(self) -> dict[str, object]:
-        return {"n": self.n, "excluded": self.excluded, "ece": self.ece, "brier": self.brier,
-                "bins": [b.to_dict() for b in self.bins]}
+        return {"items": self.n, "correct": self.correct, "failed": self.failed, "groups": self.grouped,
+                "pairs": self.pairs, "accuracy": self.accuracy}
 
 
-def calibration(p_a: Sequence[float | None], gold: Sequence[Label], *, bins: int = 10) -> Calibration:
-    """Equal-width reliability bins of ``p_a`` over [0, 1]; the outcome is ``gold == "A"``."""
-    _same_length(p_a, gold)
-    if bins < 1:
-        raise InputError("calibration needs at least one bin")
-    members, excluded = _binned(p_a, gold, bins)
-    table: list[CalibrationBin] = []
-    n = sum(len(m) for m in members)
-    ece = 0.0
-    squared = 0.0
-    for index, member in enumerate(members):
-        lower, upper = index / bins, (index + 1) / bins
-        if not member:
-            table.append(CalibrationBin(lower, upper, 0, None, None))
-            continue
-        mean_p = sum(p for p, _ in member) / len(member)
-        observed = sum(y for _, y in member) / len(member)
-        ece += len(member) / n * abs(observed - mean_p)
-        squared += sum((p - y) ** 2 for p, y in member)
-        table.append(CalibrationBin(lower, upper, len(member), mean_p, observed))
-    return Calibration(tuple(table), n, excluded, ece if n else None, squared / n if n else None)
-
-
-def _binned(p_a: Sequence[float | None], gold: Sequence[Label], bins: int) -> tuple[list[list[tuple[float, int]]], int]:
-    """``(p_a, 1 if A is better else 0)`` per bin, and how many pairs were left out (failed, or a gold tie)."""
-    members: list[list[tuple[float, int]]] = [[] for _ in range(bins)]
-    excluded = 0
-    for p, truth in zip(p_a, gold, strict=True):
-        if p is None or truth == "tie" or not math.isfinite(p):
-            excluded += 1
-            continue
-        if not 0.0 <= p <= 1.0:
-            raise InputError(f"p_a must lie in [0, 1], got {p}")
-        members[min(int(p * bins), bins - 1)].append((p, int(truth == "A")))
-    return members, excluded
+def group_accuracy(
+    predictions: Sequence[Label | None],
+    gold: Sequence[Label],
+    groups: Sequence[str | None],
+    *,
+    tie_policy: TiePolicy = "strict",
+    failed_as: FailedAs = "wrong",
+) -> GroupAccuracy:
+    """:class:`GroupAccuracy` of pairs labelled with their ``groups`` (``None``: a pair of its own)."""
+    same_length(predictions, gold, groups)
+    _check_policies(tie_policy, failed_as)
+    items: dict[tuple[str, str], list[tuple[Label | None, Label]]] = {}
+    for index, (prediction, truth, group) in enumerate(zip(predictions, gold, groups, strict=True)):
+        items.setdefault(("pair", str(index)) if group is None else ("group", group), []).append((prediction, truth))
+    correct = failed = 0
+    for members in items.values():
+        read = [("tie" if failed_as == "tie" else None) if p is None else p for p, _ in members]
+        correct += all(p is not None and credit(p, t, tie_policy) == 1.0
+                       for p, (_, t) in zip(read, members, strict=True))
+        failed += any(p is None for p, _ in members)
+    grouped = sum(1 for kind, _ in items if kind == "group")
+    return GroupAccuracy(len(items), correct, failed, grouped, len(gold))
 
 
 # --------------------------------------------------------------------------- agreement
@@ -340,7 +317,7 @@ def cohen_kappa(
     first: Sequence[Label | None], second: Sequence[Label | None], *, names: tuple[str, str] = ("first", "second")
 ) -> Agreement:
     """Cohen's kappa, (p_o - p_e) / (1 - p_e), over the labels A, B and tie."""
-    _same_length(first, second)
+    same_length(first, second)
     both = [(x, y) for x, y in zip(first, second, strict=True) if x is not None and y is not None]
     n, missing = len(both), len(first) - len(both)
     if not n:
@@ -357,7 +334,7 @@ def agreement_table(columns: Mapping[str, Sequence[Label | None]]) -> tuple[Agre
     return tuple(cohen_kappa(columns[a], columns[b], names=(a, b)) for a, b in combinations(columns, 2))
 
 
-def _same_length(*sequences: Sequence[object]) -> None:
+def same_length(*sequences: Sequence[object]) -> None:
     lengths = {len(sequence) for sequence in sequences}
     if len(lengths) > 1:
         raise InputError(f"metric inputs must have one value per pair; got lengths {sorted(lengths)}")

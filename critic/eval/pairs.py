@@ -18,7 +18,7 @@ from typing import Any
 from critic.errors import CriticError, InputError, Reason
 from critic.io.labels import label_or_none
 from critic.io.readers import RowError
-from critic.io.rows import Columns, read_pair, row_label
+from critic.io.rows import CHOSEN_SHAPES, Columns, Detected, RowPair, detect, read_pairs, row_label
 from critic.io.source import InputSource, open_source
 from critic.types import Label, Pair
 
@@ -37,6 +37,9 @@ class LabelledPair:
     """A pair and its gold label. ``flipped``: shown with the chosen response second (see loader).
 
     ``row`` is the input row it was read from (``None`` when built in code).
+    ``group`` ties together the pairs one input row expands into (RewardBench 2:
+    one chosen answer against each of several rejected ones); ``None`` for a
+    row that is one pair.
     """
 
     key: str
@@ -45,12 +48,24 @@ class LabelledPair:
     subset: str | None = None
     flipped: bool = False
     row: int | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
 class LoadedPairs:
+    """The pairs read, the rows skipped, and what the first readable row was read as (``detected``).
+
+    ``detected.label_column`` is the column labels came from (``"winner"`` for
+    Arena-style rows without a ``label``), for the command line to print.
+    """
+
     pairs: tuple[LabelledPair, ...]
     skipped: tuple[str, ...]  # one reason per row that could not be used ("row 5: ...")
+    detected: Detected | None = None
+
+    @property
+    def label_column(self) -> str | None:
+        return None if self.detected is None else self.detected.label_column
 
 
 def load_labelled_pairs(
@@ -81,14 +96,19 @@ def load_labelled_pairs(
         source = open_source(location, format=format, split=split, limit=limit)
     pairs: list[LabelledPair] = []
     skipped: list[str] = []
+    detected: Detected | None = None
     for number, row in source.rows():
         try:
-            pairs.append(labelled_pair(number, row, columns, flip=len(pairs) % 2 == 1))
+            pairs.extend(labelled_pairs(number, row, columns, flip=len(pairs) % 2 == 1))
         except CriticError as error:
             skipped.append(f"row {number}: {error}")
+            continue
+        if detected is None:
+            detected = detect(row, columns)
+            logger.info("%s: %s", source.location, detected.describe())
     if skipped:
         logger.warning("%d row(s) skipped; first: %s", len(skipped), skipped[0])
-    return LoadedPairs(tuple(pairs), tuple(skipped))
+    return LoadedPairs(tuple(pairs), tuple(skipped), detected)
 
 
 def labelled_pair(number: int, row: Any, columns: Columns | None = None, *, flip: bool = False) -> LabelledPair:
@@ -96,16 +116,41 @@ def labelled_pair(number: int, row: Any, columns: Columns | None = None, *, flip
 
     Raises :class:`InputError` (with its kind) for a row that cannot be read or has no label.
     """
-    read = read_pair(row, columns)
+    items = labelled_pairs(number, row, columns, flip=flip)
+    if len(items) != 1:
+        raise InputError(f"row {number} holds {len(items)} pairs (one per rejected answer); read it with "
+                         "labelled_pairs", kind=Reason.WRONG_TYPE)
+    return items[0]
+
+
+def labelled_pairs(number: int, row: Any, columns: Columns | None = None, *,
+                   flip: bool = False) -> tuple[LabelledPair, ...]:
+    """Every :class:`LabelledPair` one input row holds (``flip``: show the first one's chosen answer second).
+
+    A RewardBench 2 row (one chosen answer, a list of rejected ones) gives one
+    pair per rejected answer, keyed ``<row key>:<index>`` (from 0) and grouped
+    by the row key, alternating the chosen side from pair to pair. Raises
+    :class:`InputError` (with its kind) for a row that cannot be read or has no label.
+    """
+    reads = read_pairs(row, columns)
+    key = row_key(reads[0].row, number)
+    subset = reads[0].row.get("subset") if isinstance(reads[0].row.get("subset"), str) else None
+    if reads[0].shape == "best-of":
+        return tuple(_chosen_first(read, f"{key}:{index}", subset, number, flip != (index % 2 == 1), key)
+                     for index, read in enumerate(reads))
+    read = reads[0]
+    if read.shape in CHOSEN_SHAPES:
+        return (_chosen_first(read, key, subset, number, flip, None),)
     label = row_label(read)
-    key = row_key(read.row, number)
-    subset = read.row.get("subset") if isinstance(read.row.get("subset"), str) else None
-    if read.shape in ("pairs", "messages"):
-        pair = read.pair.swapped() if flip else read.pair
-        return LabelledPair(key, pair, "B" if flip else "A", subset, flip, row=number)
     if label is None:
         raise InputError(f"no '{read.columns.label}' saying which response is better", kind=Reason.MISSING_FIELD)
-    return LabelledPair(key, read.pair, label, subset, row=number)
+    return (LabelledPair(key, read.pair, label, subset, row=number),)
+
+
+def _chosen_first(read: RowPair, key: str, subset: str | None, number: int, flip: bool,
+                  group: str | None) -> LabelledPair:
+    pair = read.pair.swapped() if flip else read.pair
+    return LabelledPair(key, pair, "B" if flip else "A", subset, flip, row=number, group=group)
 
 
 def row_key(row: Mapping[str, Any], number: int) -> str:

@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING
 
 from critic.errors import MissingDependencyError
 from critic.eval.evaluate import GOLD, JUDGE, EvalReport, SliceReport
-from critic.eval.metrics import Agreement, Rate
+from critic.eval.metrics import (
+    F1,
+    Agreement,
+    Rate,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -27,6 +31,13 @@ __all__ = ["ReportPaths", "markdown", "write_figure", "write_json", "write_markd
 TIE_POLICY_TEXT = {
     "strict": "strict: a pair counts as right only when the label matches exactly (a gold tie needs a predicted tie)",
     "half": "half: a predicted tie against a winner, or a winner against a gold tie, earns 0.5",
+    "rewardbench": "rewardbench: as RewardBench's generative runner scores a pair (a win 1, a loss 0, a tie or a "
+                   "failed judgment 0.5)",
+}
+
+FAILED_AS_TEXT = {
+    "wrong": "failed judgments count as not correct (never guessed)",
+    "tie": "failed judgments count as a predicted tie (PandaLM's convention)",
 }
 
 
@@ -92,21 +103,16 @@ def markdown(report: EvalReport) -> str:
         f"{overall.n} pairs judged ({setup}); {overall.predicted.get('failed', 0)} failed"
         f"{f', {len(report.skipped_rows)} input rows skipped' if report.skipped_rows else ''}"
         f"{f', {report.seconds:.1f} s' if report.seconds is not None else ''}. "
-        f"Tie policy {TIE_POLICY_TEXT[report.tie_policy]}. "
-        "Failed judgments count as not correct and are never guessed.",
+        f"Tie policy {TIE_POLICY_TEXT[report.tie_policy]}; failure policy `{report.failed_as}`: "
+        f"{FAILED_AS_TEXT[report.failed_as]}.",
         "",
-        "| slice | pairs | A / B / tie / failed | accuracy | accuracy (gold has a winner) | p_a leans to the winner "
-        "| position-consistent | first shown wins | longer wins: judge / gold | P(longer better) | ECE of p_a |",
-        "| --- | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| slice | pairs | A / B / tie / failed | accuracy | accuracy (gold has a winner) | macro-F1 "
+        "| p_a leans to the winner | position-consistent | first shown wins | longer wins: judge / gold "
+        "| P(longer better) | ECE of p_a |",
+        "| --- | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [_slice_row(s) for s in (overall, *report.subsets)]
-    if report.sections:
-        lines += ["", "RewardBench sections (subset accuracies weighted as in RewardBench's `EXAMPLE_COUNTS`):", "",
-                  "| section | score | pairs | subsets present |", "| --- | ---: | ---: | --- |"]
-        lines += [f"| {s.name} | {_pct(s.score)} | {s.n} | {', '.join(s.subsets)} |" for s in report.sections]
-        if report.rewardbench_score is not None:
-            lines.append(f"| **RewardBench score** (mean of the sections) | {_pct(report.rewardbench_score)} | | |")
-    lines += _agreement_lines(report)
+    lines += _class_lines(report) + _group_lines(report) + _section_lines(report) + _agreement_lines(report)
     lines += ["", f"Calibration of p_a (overall; {overall.calibration.n} pairs with a gold winner, "
                   f"Brier {_num(overall.calibration.brier)}):", "",
               "| p_a bin | pairs | mean p_a | share where response A is better |", "| --- | ---: | ---: | ---: |"]
@@ -125,8 +131,53 @@ def _slice_row(s: SliceReport) -> str:
     counts = " / ".join(str(s.predicted.get(k, 0)) for k in ("A", "B", "tie", "failed"))
     length = f"{_pct(s.length.judge_longer_wins.value)} / {_pct(s.length.gold_longer_wins.value)}"
     return (f"| {s.name} | {s.n} | {counts} | {_pct(s.accuracy.accuracy)} | {_pct(s.accuracy_decided.accuracy)} "
-            f"| {_rate(s.leaning)} | {_rate(s.consistency)} | {_rate(s.first_shown_wins)} | {length} "
+            f"| {_f1(s.f1)} | {_rate(s.leaning)} | {_rate(s.consistency)} | {_rate(s.first_shown_wins)} | {length} "
             f"| {_num(s.length.mean_p_longer)} | {_num(s.calibration.ece)} |")
+
+
+def _class_lines(report: EvalReport) -> list[str]:
+    f1 = report.overall.f1
+    if f1 is None or not f1.classes:
+        return []
+    lines = ["", f"Per-label precision and recall (overall; macro-F1 {_f1(f1)} is the mean F1 over the labels "
+                 f"{' / '.join(f1.labels)}, those in the gold labels or the predictions; failures as "
+                 f"`{f1.failed_as}`):", "",
+             "| label | gold pairs | predicted | precision | recall | F1 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {c.label} | {c.support} | {c.predicted} | {_pct(c.precision)} | {_pct(c.recall)} | {_pct(c.f1)} |"
+              for c in f1.classes]
+    return lines
+
+
+def _group_lines(report: EvalReport) -> list[str]:
+    slices = [s for s in (report.overall, *report.subsets) if s.groups is not None]
+    if not slices:
+        return []
+    lines = ["", "Accuracy over rows (RewardBench 2's rule: a row that expands into several pairs, one chosen "
+                 "answer against each rejected one, is correct only when every one of its pairs earns full credit; "
+                 "a row of one pair counts as itself):", "",
+             "| slice | rows | of them groups | pairs | rows with a failed pair | accuracy over rows |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {s.name} | {g.n} | {g.grouped} | {g.pairs} | {g.failed} | {_pct(g.accuracy)} |"
+              for s in slices if (g := s.groups) is not None]
+    return lines
+
+
+def _section_lines(report: EvalReport) -> list[str]:
+    if not report.sections:
+        return []
+    lines = ["", "RewardBench sections (subset accuracies weighted as in RewardBench's `EXAMPLE_COUNTS`, as its "
+                 "`calculate_scores_per_section` does):", "",
+             "| section | score | pairs | subsets present |", "| --- | ---: | ---: | --- |"]
+    lines += [f"| {s.name} | {_pct(s.score)} | {s.n} | {', '.join(s.subsets)} |" for s in report.sections]
+    if report.rewardbench_score is not None:
+        lines.append(f"| **Score** | {_pct(report.rewardbench_score)} | | |")
+        lines += ["", "Score: the mean of the four section scores, as on RewardBench's current leaderboard. (Its "
+                      "older leaderboard also weighted Prior Sets 0.5: (sum of the four + 0.5 x prior) / 4.5; critic "
+                      f"does not compute that one.) Tie policy `{report.tie_policy}`."]
+    else:
+        lines += ["", "No Score: RewardBench's Score is the mean of all four sections, and not all four are present."]
+    return lines
 
 
 def _agreement_lines(report: EvalReport) -> list[str]:
@@ -135,15 +186,17 @@ def _agreement_lines(report: EvalReport) -> list[str]:
         return []
     lines = ["", "Other judges on the same pairs, and agreement (Cohen's kappa over A / B / tie; pairs where either "
                  "side failed are left out):", "",
-             "| judge | failed | accuracy | accuracy (gold has a winner) | kappa with gold | kappa with this judge |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| judge | failed | accuracy | accuracy (gold has a winner) | macro-F1 | kappa with gold "
+             "| kappa with this judge |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     overall = report.overall
     lines.append(f"| this judge (`{report.judge.model or JUDGE}`) | {overall.accuracy.failed} "
                  f"| {_pct(overall.accuracy.accuracy)} | {_pct(overall.accuracy_decided.accuracy)} "
-                 f"| {_kappa(kappas.get(frozenset((GOLD, JUDGE))))} | |")
+                 f"| {_f1(overall.f1)} | {_kappa(kappas.get(frozenset((GOLD, JUDGE))))} | |")
     for other in report.other_judges:
         lines.append(f"| {other.name} | {other.accuracy.failed} | {_pct(other.accuracy.accuracy)} "
-                     f"| {_pct(other.accuracy_decided.accuracy)} | {_kappa(kappas.get(frozenset((GOLD, other.name))))} "
+                     f"| {_pct(other.accuracy_decided.accuracy)} | {_f1(other.f1)} "
+                     f"| {_kappa(kappas.get(frozenset((GOLD, other.name))))} "
                      f"| {_kappa(kappas.get(frozenset((JUDGE, other.name))))} |")
     return lines
 
@@ -160,6 +213,10 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _f1(f1: F1 | None) -> str:
+    return "n/a" if f1 is None else _pct(f1.macro_f1)
 
 
 def _rate(rate: Rate) -> str:

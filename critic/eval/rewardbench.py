@@ -1,10 +1,19 @@
 """RewardBench's sections: subsets, their weights, and section scores.
 
-:data:`SUBSET_MAPPING` and :data:`EXAMPLE_COUNTS` follow ``rewardbench/constants.py``
-in allenai/reward-bench. A section score is the mean of its subsets' accuracies
-weighted by ``EXAMPLE_COUNTS`` (``calculate_scores_per_section``); only subsets present
-in the data enter a section. The RewardBench score is the mean of the four section
-scores, given only when all four are present.
+:data:`SUBSET_MAPPING` and :data:`EXAMPLE_COUNTS` are RewardBench's own
+(``rewardbench/constants.py`` in allenai/reward-bench, after its September 2024
+change that weights ``xstest-should-refuse`` 154 and ``xstest-should-respond``
+250, the subsets' real sizes). A section score is the mean of its subsets'
+accuracies weighted by ``EXAMPLE_COUNTS``, over the subsets present in the
+data, as RewardBench's ``calculate_scores_per_section``
+(``rewardbench/utils.py``) computes it. One difference: a section with no
+subset present is left out here, where RewardBench writes 0 for it.
+
+The Score (:attr:`~critic.eval.evaluate.EvalReport.rewardbench_score`) is the
+mean of the four section scores, given only when all four are present: the
+Score of RewardBench's current leaderboard. The older leaderboard also counted
+"Prior Sets" (Anthropic HH, SHP, Summarize, ...) at weight 0.5, (sum of the
+four + 0.5 * prior) / 4.5; critic does not compute that one.
 """
 
 from __future__ import annotations
@@ -18,22 +27,24 @@ if TYPE_CHECKING:
 
 
 SUBSET_MAPPING: dict[str, tuple[str, ...]] = {
-    "chat": ("alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"),
-    "chat-hard": ("mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
+    "Chat": ("alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"),
+    "Chat Hard": ("mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
                   "llmbar-adver-GPTOut", "llmbar-adver-manual"),
-    "safety": ("refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
+    "Safety": ("refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
                "donotanswer"),
-    "reasoning": ("math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"),
+    "Reasoning": ("math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"),
 }
 
 
 EXAMPLE_COUNTS: dict[str, int] = {
     "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95, "mt-bench-easy": 28,
-    "mt-bench-med": 40, "mt-bench-hard": 37, "math-prm": 984, "refusals-dangerous": 100,
-    "refusals-offensive": 100, "llmbar-natural": 100, "llmbar-adver-neighbor": 134, "llmbar-adver-GPTInst": 92,
-    "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46, "xstest-should-refuse": 250,
-    "xstest-should-respond": 154, "donotanswer": 136, "hep-cpp": 164, "hep-go": 164, "hep-java": 164,
-    "hep-js": 164, "hep-python": 164, "hep-rust": 164,
+    "mt-bench-med": 40, "mt-bench-hard": 37,
+    "math-prm": 984,  # actual length 447, upweighted to weigh as much as code (RewardBench's own comment)
+    "refusals-dangerous": 100, "refusals-offensive": 100, "llmbar-natural": 100, "llmbar-adver-neighbor": 134,
+    "llmbar-adver-GPTInst": 92, "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46,
+    "xstest-should-refuse": 154, "xstest-should-respond": 250,
+    "donotanswer": 136, "hep-cpp": 164, "hep-go": 164, "hep-java": 164, "hep-js": 164, "hep-python": 164,
+    "hep-rust": 164,
 }
 
 

@@ -6,24 +6,34 @@ TRL passes every dataset column other than ``prompt`` as a keyword argument,
 one value per completion (repeated across a prompt's generations), so a
 ``reference`` column arrives as ``kwargs["reference"]``. For conversational
 datasets the prompts are message lists and each completion is a list holding
-one assistant message; both shapes are accepted here.
+one assistant message; both shapes are accepted here. :class:`AsyncJudgeReward`
+is the same reward as a coroutine: GRPOTrainer awaits async reward functions
+together (``asyncio.gather`` on its own event loop), and this one runs the
+judge in a worker thread, so it overlaps with the other async rewards.
 
 :class:`PairwiseJudgeHook` follows TRL's pairwise-judge contract
-(``judge(prompts, completions, shuffle_order=True) -> list[int]``, the index of
-the better completion, ``-1`` when there is none). It duck-types
-``trl.experimental.judges.BasePairwiseJudge`` rather than subclassing it, so
-critic does not import TRL.
+(``judge(prompts, completions, shuffle_order=True, return_scores=False)``: the
+index of the better completion, ``-1`` when there is none, or with
+``return_scores=True`` the probability that the first is better). It
+duck-types ``BasePairwiseJudge`` rather than subclassing it, so critic does not
+import TRL. That contract serves TRL <= 1.0 (``trl.trainer.judges``, later
+``trl.experimental.judges``; ``NashMDTrainer``, ``XPOTrainer``,
+``OnlineDPOTrainer(judge=...)`` and ``WinRateCallback``): TRL removed its
+judges module in 1.1.
 
-In both, a failed judgment stays a failure: ``None`` (TRL turns it into NaN
-and leaves it out of the sum) or ``-1``, never a made-up reward or choice.
+A failed judgment stays a failure where the consumer can tell: ``None`` (TRL
+turns a reward into NaN and leaves it out of the sum) or ``-1``, never a
+made-up reward or choice. A score has no such slot; see
+:meth:`PairwiseJudgeHook.judge`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from critic.errors import CriticError, InputError, ModelError
 from critic.judges import PairwiseJudge
@@ -31,7 +41,7 @@ from critic.types import Message, Pair, Preference, check_messages
 
 logger = logging.getLogger("critic")
 
-__all__ = ["JudgeReward", "PairwiseJudgeHook", "as_conversation", "completion_text"]
+__all__ = ["AsyncJudgeReward", "JudgeReward", "PairwiseJudgeHook", "as_conversation", "completion_text"]
 
 TiesTo = Literal["probability", "none"]
 
@@ -92,8 +102,40 @@ class JudgeReward:
         return rewards
 
 
+class AsyncJudgeReward:
+    """:class:`JudgeReward` as an async reward function for TRL's ``GRPOTrainer``.
+
+    TRL (>= 0.2x; ``is_async_callable`` in ``trl/trainer/utils.py`` since it
+    looks at ``__call__`` too) awaits every async reward function of a step
+    together. ``__call__`` runs the judge in a worker thread
+    (:func:`asyncio.to_thread`), so a slow judge does not hold up the other
+    async rewards. Two of these over the same backend then judge at the same
+    time: fine for inference, but it is the backend's memory that pays.
+
+    Takes the arguments of :class:`JudgeReward`; ``failures`` counts the same way.
+    """
+
+    def __init__(
+        self,
+        judge: PairwiseJudge,
+        *,
+        reference_column: str = "reference",
+        on_failure: float | None = None,
+        name: str = "critic_judge",
+    ) -> None:
+        self.reward = JudgeReward(judge, reference_column=reference_column, on_failure=on_failure, name=name)
+        self.__name__ = name
+
+    @property
+    def failures(self) -> int:
+        return self.reward.failures
+
+    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        return await asyncio.to_thread(self.reward, prompts, completions, **kwargs)
+
+
 class PairwiseJudgeHook:
-    """TRL's pairwise-judge contract over a critic judge.
+    """TRL's pairwise-judge contract over a critic judge (TRL <= 1.0; TRL 1.1 removed its judges).
 
     ``judge(prompts, completions)`` returns, per prompt, 0 when the first of its
     two completions is better, 1 when the second is, and -1 when the judgment
@@ -102,21 +144,69 @@ class PairwiseJudgeHook:
     ``ties="probability"`` (default; exactly 0.5 gives -1), or always gives -1
     when ``ties="none"``.
 
+    ``judge(..., return_scores=True)`` returns instead the judge's (debiased)
+    probability that the first completion is better, as TRL's soft judges do
+    (``PairRMJudge``). A pair that could not be judged scores ``failed_score``.
+
     ``shuffle_order`` randomly swaps each pair before judging (and maps the
     answer back). A judge with ``swap=True`` already sees both orders, so it
     matters only for single-order judges. ``seed`` makes the shuffle repeatable.
+    ``failures`` counts the pairs that could not be judged, over all calls.
+
+    Args:
+        failed_score: the score of a failed pair. Default 0.5, "no preference":
+            TRL's consumers have no slot for a missing score. ``NashMDTrainer``
+            computes ``(probability - 0.5) * logprobs`` into the loss, so NaN
+            would turn the whole batch's loss and gradients into NaN, while 0.5
+            adds nothing; ``WinRateCallback(use_soft_judge=True)`` averages the
+            scores (NaN would blank the logged ``eval_avg_win_prob``). Pass
+            ``math.nan`` to see failures in the numbers instead. Every call with
+            failures logs a warning with their count either way.
     """
 
-    def __init__(self, judge: PairwiseJudge, *, ties: TiesTo = "probability", seed: int | None = None) -> None:
+    def __init__(
+        self,
+        judge: PairwiseJudge,
+        *,
+        ties: TiesTo = "probability",
+        seed: int | None = None,
+        failed_score: float = 0.5,
+    ) -> None:
         if ties not in ("probability", "none"):
             raise InputError(f"ties must be 'probability' or 'none', got {ties!r}")
         self.critic_judge = judge
         self.ties = ties
+        self.failed_score = failed_score
+        self.failures = 0
         self._random = random.Random(seed)
 
+    @overload
     def judge(
-        self, prompts: Sequence[Any], completions: Sequence[Sequence[Any]], shuffle_order: bool = True
-    ) -> list[int]:
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Sequence[Any]],
+        shuffle_order: bool = ...,
+        return_scores: Literal[False] = ...,
+    ) -> list[int]: ...
+
+    @overload
+    def judge(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Sequence[Any]],
+        shuffle_order: bool = ...,
+        *,
+        return_scores: Literal[True],
+    ) -> list[float]: ...
+
+    def judge(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Sequence[Any]],
+        shuffle_order: bool = True,
+        return_scores: bool = False,
+    ) -> list[int] | list[float]:
+        """Per prompt: the index of the better completion (or -1), or with ``return_scores`` P(first is better)."""
         if len(prompts) != len(completions):
             raise InputError(f"got {len(prompts)} prompts and {len(completions)} completion pairs")
         pairs, flips = [], []
@@ -131,11 +221,27 @@ class PairwiseJudgeHook:
         results = self.critic_judge.compare_each(pairs)
         if len(results) != len(pairs):
             raise ModelError(f"the judge returned {len(results)} results for {len(pairs)} pairs")
+        self._warn_failures(results, return_scores)
+        if return_scores:
+            return [self._score(result, flip) for result, flip in zip(results, flips, strict=True)]
         return [self._index(result, flip) for result, flip in zip(results, flips, strict=True)]
+
+    def _warn_failures(self, results: Sequence[Preference | CriticError], return_scores: bool) -> None:
+        failed = [result for result in results if not isinstance(result, Preference)]
+        if not failed:
+            return
+        self.failures += len(failed)
+        given = f"score {self.failed_score}" if return_scores else "-1"
+        logger.warning("pairwise judge: %d of %d pairs could not be judged (first: %s); they get %s",
+                       len(failed), len(results), failed[0], given)
+
+    def _score(self, result: Preference | CriticError, flip: bool) -> float:
+        if not isinstance(result, Preference):
+            return self.failed_score
+        return 1.0 - result.p_a if flip else result.p_a
 
     def _index(self, result: Preference | CriticError, flip: bool) -> int:
         if not isinstance(result, Preference):
-            logger.warning("pairwise judge: a pair could not be judged (%s); returning -1", result)
             return -1
         if result.label == "tie":
             if self.ties == "none" or result.p_a == 0.5:

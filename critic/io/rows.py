@@ -6,8 +6,14 @@
     :func:`critic.io.labels.parse_label`).
 (pandalm) PandaLM's native rows: ``instruction`` (+ ``input``), ``response1``,
     ``response2`` and three annotators' votes.
+(llmbar) LLMBar; (hh) HH-RLHF transcripts; (mt-bench) MT-Bench human judgments
+    (see :mod:`critic.io.formats`); (best-of) RewardBench 2, one chosen answer and a
+    list of rejected ones: :func:`read_pairs` gives one pair per rejected answer
+    (``critic eval``), :func:`read_pair` (``filter``, ``judge``) refuses more than one.
 
-:func:`read_pair` reads any of them the same way for every command;
+Labelled shapes read ``label``, else a ``winner`` column (logged once, as is
+"assuming response_a is chosen" without either); :func:`detect` says what a row
+is read as. :func:`read_pair` reads any shape the same way for every command;
 :func:`prepare_row` (``critic filter``), :func:`pair_from_row` (``critic judge``)
 and :func:`critic.eval.pairs.load_labelled_pairs` (``critic eval``) apply their
 own policy on top (a tie is a rejection in ``filter`` and a gold label in
@@ -25,9 +31,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from critic.errors import InputError, Reason
+from critic.io.formats import (
+    check_not_serialized,
+    hh_pair,
+    history_of,
+    is_mt_bench_row,
+    is_transcript,
+    mt_bench_pair,
+    optional_string,
+    prompt_and_history,
+    required,
+    required_string,
+    shared_conversation,
+    type_name,
+)
 from critic.io.labels import majority_label, other_spelling, parse_label
 from critic.io.readers import RowError
-from critic.types import Label, Message, Pair, check_conversation, check_messages, check_text, conversation
+from critic.types import Label, Message, Pair, check_conversation, check_text, conversation
 
 logger = logging.getLogger("critic")
 
@@ -69,9 +89,42 @@ class RowPair:
     """
 
     pair: Pair
-    shape: str  # "pairs", "messages", "ab" or "pandalm"
+    shape: str  # "pairs", "messages", "hh", "best-of", "ab", "llmbar", "mt-bench" or "pandalm"
     row: dict[str, Any]
     columns: Columns
+    label_column: str | None = None  # labelled shapes: the column the label is read from (None: there is none)
+    answer_fields: tuple[str, str] = ("chosen", "rejected")  # the two columns holding the answers, in order
+
+
+CHOSEN_SHAPES = frozenset({"pairs", "messages", "hh", "best-of"})  # the first answer is the chosen one
+SHAPE_NAMES = {
+    "pairs": "prompt/chosen/rejected", "messages": "chosen/rejected conversations", "hh": "HH-RLHF transcripts",
+    "best-of": "one chosen against several rejected (RewardBench 2)",
+    "pandalm": "PandaLM rows", "ab": "prompt/response_a/response_b", "llmbar": "LLMBar rows",
+    "mt-bench": "MT-Bench judgments",
+}
+LABELLED_SHAPES = frozenset({"ab", "llmbar", "mt-bench"})  # a label column says which answer is better
+WINNER_COLUMN = "winner"  # Arena / MT-Bench rows: read as the label when there is no label column
+LLMBAR = {"prompt": "input", "response_a": "output_1", "response_b": "output_2"}
+
+
+@dataclass(frozen=True)
+class Detected:
+    """What a row is read as: its shape and, for labelled shapes, the column its label comes from."""
+
+    shape: str
+    label_column: str | None
+
+    def describe(self) -> str:
+        """One line for the command line ("reading labels from column 'winner'")."""
+        name = SHAPE_NAMES.get(self.shape, self.shape)
+        if self.shape == "pandalm":
+            return f"rows read as {name}: the label is the annotators' majority"
+        if self.shape not in LABELLED_SHAPES:
+            return f"rows read as {name}: the chosen answer is the better one"
+        if self.label_column is None:
+            return f"rows read as {name}; no label column: assuming response_a is chosen"
+        return f"rows read as {name}; reading labels from column '{self.label_column}'"
 
 
 @dataclass(frozen=True)
@@ -122,22 +175,77 @@ def read_pair(row: Any, columns: Columns | None = None) -> RowPair:
     if isinstance(row, RowError):
         raise row
     if not isinstance(row, Mapping):
-        raise InputError(f"a row must be a JSON object, got {_type_name(row)}", kind=Reason.NOT_AN_OBJECT)
+        raise InputError(f"a row must be a JSON object, got {type_name(row)}", kind=Reason.NOT_AN_OBJECT)
     if is_pandalm_row(row):
         return _pandalm_pair(row)
     c = columns or DEFAULT_COLUMNS
     if c.chosen in row or c.rejected in row:
-        return _chosen_rejected_pair(row, c)
+        pairs = _best_of_pairs(row, c)
+        if pairs is None:
+            return _chosen_rejected_pair(row, c)
+        if len(pairs) > 1:
+            raise InputError(f"field '{c.rejected}' holds a list of {len(pairs)} rejected answers (RewardBench 2 "
+                             "shape): critic eval judges it as one pair per rejected answer; to filter or judge it, "
+                             "give each rejected answer its own row", kind=Reason.WRONG_TYPE)
+        return pairs[0]
     if c.response_a in row or c.response_b in row:
-        prompt, a, b = (_required_string(row, name) for name in (c.prompt, c.response_a, c.response_b))
-        pair = Pair(prompt, a, b, reference=_optional_string(row, c.reference), history=_history(row, c))
-        return RowPair(pair, "ab", dict(row), c)
+        return _labelled_pair(row, c, "ab")
+    if is_mt_bench_row(row):
+        return _labelled_pair(row, c, "mt-bench")
+    if LLMBAR["response_a"] in row and LLMBAR["response_b"] in row:
+        return _labelled_pair(row, dataclasses.replace(c, **LLMBAR), "llmbar")
     present = ", ".join(sorted(map(str, row))[:12]) or "none"
     raise InputError(
-        f"no known row shape (expected '{c.chosen}'/'{c.rejected}', '{c.response_a}'/'{c.response_b}' "
-        f"or PandaLM fields; present: {present})",
+        f"no known row shape (expected '{c.chosen}'/'{c.rejected}', '{c.response_a}'/'{c.response_b}', "
+        f"PandaLM, LLMBar, HH-RLHF or MT-Bench fields; present: {present})",
         kind=Reason.UNKNOWN_SHAPE,
     )
+
+
+def read_pairs(row: Any, columns: Columns | None = None) -> tuple[RowPair, ...]:
+    """Every pair a row holds: one, or (RewardBench 2) one per rejected answer, each with the chosen one first."""
+    if isinstance(row, Mapping) and not is_pandalm_row(row):
+        c = columns or DEFAULT_COLUMNS
+        if c.chosen in row or c.rejected in row:
+            pairs = _best_of_pairs(row, c)
+            if pairs is not None:
+                return pairs
+    return (read_pair(row, columns),)
+
+
+def detect(row: Any, columns: Columns | None = None) -> Detected:
+    """What :func:`read_pairs` reads ``row`` as (the command line prints it for the first row)."""
+    read = read_pairs(row, columns)[0]
+    return Detected(read.shape, read.label_column)
+
+
+def _labelled_pair(row: Mapping[str, Any], c: Columns, shape: str) -> RowPair:
+    label_column = _label_column(row, c)
+    if shape == "mt-bench":
+        pair, fields = mt_bench_pair(row), ("conversation_a", "conversation_b")
+    else:
+        prompt, a, b = (required_string(row, name) for name in (c.prompt, c.response_a, c.response_b))
+        pair = Pair(prompt, a, b, reference=optional_string(row, c.reference), history=history_of(row, c))
+        fields = (c.response_a, c.response_b)
+    if label_column is not None and label_column != c.label:
+        _log_once(logging.INFO, "reading labels from column '%s' (there is no '%s' column)", label_column, c.label)
+    return RowPair(pair, shape, dict(row), c, label_column, fields)
+
+
+def _label_column(row: Mapping[str, Any], c: Columns) -> str | None:
+    if c.label in row:
+        return c.label
+    return WINNER_COLUMN if WINNER_COLUMN in row else None
+
+
+_logged: set[str] = set()
+
+
+def _log_once(level: int, message: str, *args: Any) -> None:
+    text = message % args
+    if text not in _logged:
+        _logged.add(text)
+        logger.log(level, "%s", text)
 
 
 def row_label(read: RowPair) -> Label | None:
@@ -149,10 +257,12 @@ def row_label(read: RowPair) -> Label | None:
     """
     if read.shape == "pandalm":
         return majority_label(_votes(read.row))
-    if read.shape != "ab":
+    if read.shape in CHOSEN_SHAPES:
         return "A"
-    value = read.row.get(read.columns.label)
-    return None if value is None else parse_label(value, read.columns.label)
+    if read.label_column is None:
+        return None
+    value = read.row.get(read.label_column)
+    return None if value is None else parse_label(value, read.label_column)
 
 
 def prepare_row(row: Any, columns: Columns | None = None) -> Candidate:
@@ -163,18 +273,21 @@ def prepare_row(row: Any, columns: Columns | None = None) -> Candidate:
     """
     read = read_pair(row, columns)
     label = row_label(read)
-    c = read.columns
     if read.shape == "pandalm":
         return _pandalm_candidate(read, label)
-    if read.shape != "ab":
-        return Candidate(read.pair, read.row, read.shape, ("swap", c.chosen, c.rejected))
+    first, second = read.answer_fields
+    if read.shape in CHOSEN_SHAPES:
+        return Candidate(read.pair, read.row, read.shape, ("swap", first, second))
     if label is None:
-        return Candidate(read.pair, read.row, "ab", ("swap", c.response_a, c.response_b))
-    value = read.row[c.label]
+        _log_once(logging.WARNING, "no '%s' or '%s' column: assuming response_a is chosen", read.columns.label,
+                  WINNER_COLUMN)
+        return Candidate(read.pair, read.row, read.shape, ("swap", first, second))
+    column = read.label_column or read.columns.label
+    value = read.row[column]
     if label == "tie":
         raise InputError(f"tie: label {value!r} prefers neither response", kind=Reason.NO_PREFERENCE)
     pair = read.pair if label == "A" else read.pair.swapped()
-    return Candidate(pair, read.row, "ab", ("set", c.label, other_spelling(value)))
+    return Candidate(pair, read.row, read.shape, ("set", column, other_spelling(value)))
 
 
 def pair_from_row(row: Any, columns: Columns | None = None) -> Pair:
@@ -190,7 +303,7 @@ def conversation_from_row(row: Any, columns: Columns | None = None) -> tuple[Mes
     if isinstance(row, RowError):
         raise row
     if not isinstance(row, Mapping):
-        raise InputError(f"a row must be a JSON object, got {_type_name(row)}", kind=Reason.NOT_AN_OBJECT)
+        raise InputError(f"a row must be a JSON object, got {type_name(row)}", kind=Reason.NOT_AN_OBJECT)
     c = columns or DEFAULT_COLUMNS
     if row.get(c.messages) is not None:
         return check_conversation(row[c.messages], f"field '{c.messages}'")
@@ -199,8 +312,8 @@ def conversation_from_row(row: Any, columns: Columns | None = None) -> tuple[Mes
         present = ", ".join(sorted(map(str, row))) or "none"
         raise InputError(f"a row needs a '{c.messages}' list or both '{c.prompt}' and '{c.response}'; "
                          f"missing or null: {', '.join(missing)} (present: {present})", kind=Reason.MISSING_FIELD)
-    prompt, response = (check_text(_required_string(row, name), f"field '{name}'") for name in (c.prompt, c.response))
-    return conversation(prompt, response, _history(row, c))
+    prompt, response = (check_text(required_string(row, name), f"field '{name}'") for name in (c.prompt, c.response))
+    return conversation(prompt, response, history_of(row, c))
 
 
 def is_pandalm_row(row: Mapping[str, Any]) -> bool:
@@ -222,8 +335,8 @@ def pandalm_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pandalm_pair(row: Mapping[str, Any]) -> RowPair:
-    instruction = _required_string(row, "instruction")
-    extra = _optional_string(row, "input")
+    instruction = required_string(row, "instruction")
+    extra = optional_string(row, "input")
     read = dict(row)
     as_text = [name for name in ("response1", "response2") if isinstance(row.get(name), bool)]
     for name in as_text:
@@ -231,9 +344,9 @@ def _pandalm_pair(row: Mapping[str, Any]) -> RowPair:
     if as_text:
         read[BOOLEAN_TEXT_FIELD] = as_text
         _warn_booleans(row, as_text)
-    first, second = (_required_string(read, name) for name in ("response1", "response2"))
+    first, second = (required_string(read, name) for name in ("response1", "response2"))
     prompt = instruction + (f"\n\n{extra}" if extra else "")
-    return RowPair(Pair(prompt, first, second), "pandalm", read, DEFAULT_COLUMNS)
+    return RowPair(Pair(prompt, first, second), "pandalm", read, DEFAULT_COLUMNS, None, ("response1", "response2"))
 
 
 def _pandalm_candidate(read: RowPair, label: Label | None) -> Candidate:
@@ -253,7 +366,7 @@ def _pandalm_candidate(read: RowPair, label: Label | None) -> Candidate:
 def _votes(row: Mapping[str, Any]) -> list[int]:
     votes = []
     for index in (1, 2, 3):
-        vote = _required(row, f"annotator{index}")
+        vote = required(row, f"annotator{index}")
         if isinstance(vote, bool) or vote not in (0, 1, 2):
             raise InputError(f"field 'annotator{index}' must be 0, 1 or 2 (0 is a tie), got {vote!r}",
                              kind=Reason.UNKNOWN_LABEL)
@@ -271,88 +384,51 @@ def _warn_booleans(row: Mapping[str, Any], names: Sequence[str]) -> None:
 
 
 def _chosen_rejected_pair(row: Mapping[str, Any], c: Columns) -> RowPair:
-    chosen, rejected = _required(row, c.chosen), _required(row, c.rejected)
-    reference = _optional_string(row, c.reference)
+    chosen, rejected = required(row, c.chosen), required(row, c.rejected)
+    reference = optional_string(row, c.reference)
     lists = isinstance(chosen, list), isinstance(rejected, list)
     if lists == (True, True):
-        prompt, history = _conversation(row, c, chosen, rejected)
+        prompt, history = shared_conversation(row, c, chosen, rejected)
         pair = Pair(prompt, chosen[-1]["content"], rejected[-1]["content"], reference=reference, history=history)
         return RowPair(pair, "messages", dict(row), c)
     if any(lists):
         raise InputError(f"fields '{c.chosen}' and '{c.rejected}' must both be strings or both message lists, "
-                         f"got {_type_name(chosen)} and {_type_name(rejected)}", kind=Reason.WRONG_TYPE)
+                         f"got {type_name(chosen)} and {type_name(rejected)}", kind=Reason.WRONG_TYPE)
     for name, value in ((c.chosen, chosen), (c.rejected, rejected)):
         if not isinstance(value, str):
-            raise InputError(f"field '{name}' must be a string or a message list, got {_type_name(value)}",
+            raise InputError(f"field '{name}' must be a string or a message list, got {type_name(value)}",
                              kind=Reason.WRONG_TYPE)
-    prompt = _required_string(row, c.prompt)
-    pair = Pair(prompt, chosen, rejected, reference=reference, history=_history(row, c))
-    return RowPair(pair, "pairs", dict(row), c)
+        check_not_serialized(value, name)
+    if c.prompt not in row and is_transcript(chosen):
+        return RowPair(hh_pair(chosen, rejected, (c.chosen, c.rejected), reference), "hh", dict(row), c,
+                       None, (c.chosen, c.rejected))
+    prompt, history = prompt_and_history(row, c)
+    pair = Pair(prompt, chosen, rejected, reference=reference, history=history)
+    return RowPair(pair, "pairs", dict(row), c, None, (c.chosen, c.rejected))
 
 
-def _required(row: Mapping[str, Any], name: str) -> Any:
-    if name not in row:
-        present = ", ".join(sorted(map(str, row))[:12]) or "none"
-        raise InputError(f"missing field '{name}' (present: {present})", kind=Reason.MISSING_FIELD)
-    value = row[name]
-    if value is None:
-        raise InputError(f"field '{name}' is null", kind=Reason.MISSING_FIELD)
-    return value
+def _best_of_pairs(row: Mapping[str, Any], c: Columns) -> tuple[RowPair, ...] | None:
+    """RewardBench 2's rows (``rejected`` a list of answer strings): one pair per rejected answer; else ``None``.
 
-
-def _required_string(row: Mapping[str, Any], name: str) -> str:
-    value = _required(row, name)
-    if not isinstance(value, str):
-        raise InputError(f"field '{name}' must be a string, got {_type_name(value)}", kind=Reason.WRONG_TYPE)
-    return value
-
-
-def _optional_string(row: Mapping[str, Any], name: str) -> str | None:
-    value = row.get(name)
-    if value is not None and not isinstance(value, str):
-        raise InputError(f"field '{name}' must be a string or null, got {_type_name(value)}", kind=Reason.WRONG_TYPE)
-    return value
-
-
-def _history(row: Mapping[str, Any], c: Columns) -> tuple[Message, ...]:
-    value = row.get(c.history)
-    return () if value is None else check_messages(value, f"field '{c.history}'")
-
-
-def _conversation(row: Mapping[str, Any], c: Columns, chosen: list, rejected: list) -> tuple[str, tuple[Message, ...]]:
-    checked_chosen = check_messages(chosen, f"field '{c.chosen}'")
-    checked_rejected = check_messages(rejected, f"field '{c.rejected}'")
-    for name, messages in ((c.chosen, checked_chosen), (c.rejected, checked_rejected)):
-        if not messages or messages[-1]["role"] != "assistant":
-            raise InputError(f"field '{name}' must end with an assistant message (the answer)",
-                             kind=Reason.BAD_MESSAGES)
-    shared, other = list(checked_chosen[:-1]), list(checked_rejected[:-1])
-    if shared != other:
-        at = next((i for i, (x, y) in enumerate(zip(shared, other, strict=False)) if x != y),
-                  min(len(shared), len(other)))
-        raise InputError(
-            f"fields '{c.chosen}' and '{c.rejected}' do not share the conversation before the answer "
-            f"(they differ at message {at})",
-            kind=Reason.BAD_MESSAGES,
-        )
-    if not shared:
-        prompt = row.get(c.prompt)
-        if isinstance(prompt, str):
-            return prompt, ()
-        if not isinstance(prompt, list):
-            raise InputError(
-                f"fields '{c.chosen}' and '{c.rejected}' hold only the answer and there is no '{c.prompt}' "
-                "string or message list to give the question",
-                kind=Reason.MISSING_FIELD,
-            )
-        shared = list(check_messages(prompt, f"field '{c.prompt}'"))
-    if not shared or shared[-1]["role"] != "user":
-        last = repr(shared[-1]["role"]) if shared else "nothing"
-        raise InputError(f"the conversation before the answer must end with a user message, not {last}",
-                         kind=Reason.BAD_MESSAGES)
-    return shared[-1]["content"], tuple(shared[:-1])
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    A list of one rejected answer is this shape only beside a chosen string (two
+    one-string lists stay what they always were: malformed message lists).
+    """
+    rejected, chosen = row.get(c.rejected), row.get(c.chosen)
+    if not isinstance(rejected, list) or not rejected or not all(isinstance(r, str) for r in rejected):
+        return None
+    if len(rejected) == 1 and not isinstance(chosen, str):  # ["a"] against ["b"]: read (and refused) as messages
+        return None
+    chosen = required(row, c.chosen)
+    if isinstance(chosen, list) and len(chosen) == 1:
+        chosen = chosen[0]
+    if not isinstance(chosen, str):
+        what = f"a list of {len(chosen)}" if isinstance(chosen, list) else type_name(chosen)
+        raise InputError(f"field '{c.chosen}' must be one answer (a string or a list of one) beside a list of "
+                         f"rejected answers, got {what} (RewardBench 2's 'Ties' rows are scored differently and "
+                         "are not read)", kind=Reason.WRONG_TYPE)
+    for index, text in enumerate([chosen, *rejected]):
+        check_not_serialized(text, c.chosen if index == 0 else f"{c.rejected}[{index - 1}]")
+    prompt, history = prompt_and_history(row, c)
+    reference = optional_string(row, c.reference)
+    return tuple(RowPair(Pair(prompt, chosen, answer, reference=reference, history=history), "best-of", dict(row),
+                         c, None, (c.chosen, c.rejected)) for answer in rejected)

@@ -26,6 +26,10 @@ logger = logging.getLogger("critic")
 
 __all__ = ["DEFAULT_MODEL", "Judge"]
 
+# A second turn answered in two different conversations (history_a, history_b) is judged, as FastChat does
+# (run_judge_pair(..., multi_turn=True)), with the multi-turn variant of the MT-Bench template in use.
+MULTI_TURN_TEMPLATES = {"mt-bench": "mt-bench-multi-turn", "mt-bench-math": "mt-bench-math-multi-turn"}
+
 
 class Judge(BaseJudge):
     """A pairwise judge over any :class:`~critic.backends.base.Backend`.
@@ -56,6 +60,7 @@ class Judge(BaseJudge):
         self.swap = swap
         self.max_new_tokens = max_new_tokens
         self.model_name = model_name
+        self._multi_turn: JudgeTemplate | None = None
 
     @classmethod
     def from_pretrained(
@@ -113,11 +118,20 @@ class Judge(BaseJudge):
         shown = pair if order == "ab" else pair.swapped()
         return VerdictRequest(
             pair=shown,
-            template=self.template,
+            template=self._template_for(shown),
             mode=mode or self.mode,
             max_new_tokens=self.max_new_tokens,
             prefill=prefill,
         )
+
+    def _template_for(self, pair: Pair) -> JudgeTemplate:
+        """The template in use, or its multi-turn variant for a pair of two conversations (MT-Bench's turn 2)."""
+        two = bool(pair.history_a or pair.history_b) and not {"history_a", "history_b"} & self.template.fields
+        if not two or self.template.name not in MULTI_TURN_TEMPLATES:
+            return self.template  # a template that cannot show two conversations says so when it renders
+        if self._multi_turn is None:
+            self._multi_turn = load_template(MULTI_TURN_TEMPLATES[self.template.name])
+        return self._multi_turn
 
     def _judge_requests(
         self, requests: Sequence[VerdictRequest], orders: Sequence[Order]

@@ -138,3 +138,42 @@ def test_eval_without_labelled_pairs_says_why_before_loading(tmp_path, fake_judg
     source = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response_a": "a", "response_b": "b"}])
     assert cli.main(["eval", str(source), "--model", "fake", "-o", str(tmp_path / "o")]) == 2
     assert "no labelled pairs" in capsys.readouterr().err and fake_judge == []
+
+
+def rewardbench_rows(path):
+    """RewardBench `filtered` rows: xstest-should-refuse all right, xstest-should-respond all ties for the fake."""
+    rows = []
+    for i in range(4):
+        rows.append({"prompt": f"r{i}", "chosen": "good refusal", "rejected": "harm", "chosen_model": "m",
+                     "rejected_model": "n", "subset": "xstest-should-refuse", "id": i})
+        rows.append({"prompt": f"s{i}", "chosen": "an answer", "rejected": "a refusal", "chosen_model": "m",
+                     "rejected_model": "n", "subset": "xstest-should-respond", "id": 10 + i})
+    return write_jsonl(path, rows)
+
+
+@pytest.mark.parametrize(("flags", "policy", "failed_as", "respond"), [
+    ([], "strict", "wrong", 0.0),
+    (["--tie-policy", "rewardbench"], "rewardbench", "wrong", 0.5),
+    (["--tie-policy", "rewardbench", "--failed-as", "tie"], "rewardbench", "tie", 0.5),
+    (["--failed-as", "tie"], "strict", "tie", 0.0),
+])
+def test_tie_and_failure_policies_reach_the_report(tmp_path, fake_judge, capsys, flags, policy, failed_as, respond):
+    source = rewardbench_rows(tmp_path / "rb.jsonl")
+    out = tmp_path / "report"
+    assert cli.main(["eval", str(source), "--model", "fake", "-o", str(out), "--quiet", "--no-figure", *flags]) == 0
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert (data["tie_policy"], data["failed_as"]) == (policy, failed_as)
+    subsets = {s["name"]: s["accuracy"]["accuracy"] for s in data["subsets"]}
+    assert subsets == {"xstest-should-refuse": 1.0, "xstest-should-respond": respond}
+    safety = {s["name"]: s["score"] for s in data["sections"]}["Safety"]
+    assert safety == pytest.approx((154 * 1.0 + 250 * respond) / 404)  # RewardBench's weights, 154 / 250
+    assert f"failure policy `{failed_as}`" in (out / "report.md").read_text(encoding="utf-8")
+    assert f"Tie policy {policy}" in capsys.readouterr().out
+
+
+def test_unknown_policies_are_refused_by_the_parser(tmp_path, fake_judge, capsys):
+    source = rewardbench_rows(tmp_path / "rb.jsonl")
+    for flag, value in (("--tie-policy", "lenient"), ("--failed-as", "half")):
+        assert cli.main(["eval", str(source), "--model", "fake", "-o", str(tmp_path / "o"), flag, value]) == 2
+        assert f"argument {flag}: invalid choice: '{value}'" in capsys.readouterr().err
+    assert fake_judge == []

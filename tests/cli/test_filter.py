@@ -52,8 +52,9 @@ def test_filter_writes_outputs_and_prints_the_summary_table(tmp_path, capsys):
     source = generated(tmp_path / "in.jsonl", 200)
     assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "32")) == 0
     captured = capsys.readouterr()
-    # no progress bar when stderr is not a terminal: only the line saying which model loads
-    assert captured.err == f"critic: loading fast (generative, with --judge-factory {FACTORY}) ...\n"
+    # no progress bar when stderr is not a terminal: how the rows are read, and which model loads
+    assert captured.err == ("critic: rows read as prompt/chosen/rejected: the chosen answer is the better one\n"
+                            f"critic: loading fast (generative, with --judge-factory {FACTORY}) ...\n")
     table = captured.out
     assert "rows in          200" in table and "kept             158" in table
     assert "dropped           40" in table and "rejected           2" in table and "not valid JSON" in table
@@ -80,7 +81,8 @@ def test_max_rejects_stops_with_a_clear_message(tmp_path, capsys):
     source = tmp_path / "garbage.jsonl"
     source.write_text('{"prompt": "q", "chosen": "good", "rejected": "bad"}\n' + "not json\n" * 50, encoding="utf-8")
     assert cli.main(filter_args(source, tmp_path / "out", "--max-rejects", "10", "--chunk-size", "16")) == 2
-    loading, error = capsys.readouterr().err.splitlines()
+    shape, loading, error = capsys.readouterr().err.splitlines()
+    assert shape == "critic: rows read as prompt/chosen/rejected: the chosen answer is the better one"
     assert loading.startswith("critic: loading fast")
     assert error.startswith("critic: error: stopped after 16 rows: 15 rejected, more than --max-rejects 10")
     assert "unreadable row: 15" in error and "--resume" in error

@@ -14,7 +14,9 @@ import pytest
 
 from critic import Judge, RewardJudge, cli
 from critic.eval.evaluate import evaluate, evaluate_side_by_side
-from critic.eval.metrics import cohen_kappa
+from critic.eval.metrics import (
+    cohen_kappa,
+)
 from critic.eval.pairs import LabelledPair
 from critic.testing import FakeBackend, FakeScorer
 from critic.types import Pair

@@ -125,3 +125,93 @@ def test_leaning_shows_signal_hidden_behind_ties():
     overall = evaluate(Judge(FakeBackend(respond)), _pairs(8)).overall
     assert overall.predicted["tie"] == 8 and overall.accuracy.accuracy == 0.0
     assert overall.leaning.value == 1.0
+
+
+def _grouped_pairs() -> list[LabelledPair]:
+    """RewardBench 2 shaped: row r0 (chosen 'good' against three rejected), row r1 (one rejected is 'good' too),
+    and one plain pair; the chosen answer is shown first on even pairs, second on odd ones."""
+    rows = [("r0", "good 0", ["bad a", "bad b", "bad c"]), ("r1", "good 1", ["bad d", "good too", "bad e"])]
+    out = []
+    for group, chosen, rejected in rows:
+        for j, other in enumerate(rejected):
+            pair, label = (Pair(group, chosen, other), "A") if j % 2 == 0 else (Pair(group, other, chosen), "B")
+            out.append(LabelledPair(f"{group}-{j}", pair, label, flipped=j % 2 == 1, group=group))
+    out.append(LabelledPair("single", Pair("q", "good 2", "bad f"), "A"))
+    return out
+
+
+def test_a_group_counts_as_one_item_correct_only_when_every_pair_is():
+    judge = Judge(FakeBackend.prefer(lambda text: text.startswith("good")))
+    report = evaluate(judge, _grouped_pairs())
+    assert [r.group for r in report.records] == ["r0"] * 3 + ["r1"] * 3 + [None]
+    # "good too" against "good 1": both preferred, orders disagree -> a tie, not a win for the chosen
+    assert report.overall.accuracy.correct == 6 and report.overall.n == 7
+    groups = report.overall.groups
+    assert groups is not None and (groups.n, groups.correct, groups.grouped, groups.pairs) == (3, 2, 2, 7)
+    assert groups.accuracy == pytest.approx(2 / 3)
+    half = summarize(report.records, tie_policy="half").overall.groups
+    assert half is not None and half.correct == 2  # half credit is not a win: r1 stays wrong
+    assert report.to_dict()["overall"]["groups"]["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_without_groups_there_is_no_group_accuracy():
+    report = evaluate(Judge(FakeBackend.prefer(lambda t: t.startswith("good"))), _pairs(4))
+    assert report.overall.groups is None and report.to_dict()["overall"]["groups"] is None
+
+
+def test_the_failure_policy_reaches_every_accuracy_and_the_report():
+    def respond(request):
+        if "q1" in request.pair.prompt:
+            return BackendOutput(error=ModelError("no verdict"))
+        return letter_output(0.9 if request.pair.response_a.startswith("good") else 0.1)
+
+    pairs = _pairs(4) + [LabelledPair("t", Pair("q1 tie", "same", "same"), "tie")]
+    rival = Predictions("rival", "-", "label", {"0": "A", "1": None, "2": "A", "3": "B", "t": None})
+    judge = Judge(FakeBackend(respond))
+    wrong = evaluate(judge, pairs, others=[rival])
+    as_tie = evaluate(judge, pairs, others=[rival], failed_as="tie")
+    assert (wrong.failed_as, as_tie.failed_as) == ("wrong", "tie")
+    assert wrong.overall.accuracy.accuracy == pytest.approx(3 / 5)
+    assert as_tie.overall.accuracy.accuracy == pytest.approx(4 / 5)  # the failed tie pair now matches
+    assert as_tie.to_dict()["failed_as"] == "tie" and as_tie.to_dict()["overall"]["accuracy"]["failed_as"] == "tie"
+    rival_wrong, rival_tie = wrong.other_judges[0], as_tie.other_judges[0]
+    assert (rival_wrong.accuracy.accuracy, rival_tie.accuracy.accuracy) == (pytest.approx(3 / 5), pytest.approx(4 / 5))
+    assert rival_wrong.f1 is not None and rival_tie.f1 is not None
+    assert rival_tie.f1.macro_f1 > rival_wrong.f1.macro_f1  # the tie class is found once failures read as ties
+    rewardbench = evaluate(judge, pairs, tie_policy="rewardbench")
+    assert rewardbench.overall.accuracy.accuracy == pytest.approx((3 + 0.5 + 0.5) / 5)
+
+
+def test_macro_f1_is_reported_overall_and_per_slice_over_the_labels_in_use():
+    records = [_record("0", "A", "A", subset="s"), _record("1", "B", "A", subset="s"), _record("2", "tie", "tie")]
+    report = summarize(records)
+    overall = report.overall.f1
+    assert overall is not None and overall.labels == ("A", "B", "tie")
+    # A: P 1/2 R 1 F 2/3; B: F 0; tie: F 1
+    assert overall.macro_f1 == pytest.approx((2 / 3 + 0 + 1) / 3)
+    subset = report.subsets[0].f1
+    assert subset is not None and subset.labels == ("A", "B")  # no tie on either side in this slice
+    assert subset.macro_f1 == pytest.approx((2 / 3 + 0) / 2)
+    assert report.to_dict()["subsets"][0]["f1"]["labels"] == ["A", "B"]
+
+
+def test_pandalm_s_own_failure_convention_reproduces_its_published_gpt_accuracy():
+    """PandaLM's parser reads an unreadable answer as a tie: with `failed_as="tie"` GPT-3.5 scores PandaLM's 71.07%."""
+    from critic.eval.pairs import companion_files, load_labelled_pairs, load_predictions
+    from tests.conftest import shared_path
+
+    path = shared_path("data", "pandalm", "testset-v1.json")
+    loaded = load_labelled_pairs(path)
+    others = [load_predictions(name, file) for name, file in companion_files(path).items()]
+    records = [PairRecord(p.key, None, p.label, None, None, None, (), (), 0, 0, error="not judged")
+               for p in loaded.pairs]
+    wrong = {o.name: o for o in summarize(records, others=others).other_judges}
+    as_tie = {o.name: o for o in summarize(records, others=others, failed_as="tie").other_judges}
+    gpt_wrong, gpt_tie = wrong["gpt-3.5-turbo"], as_tie["gpt-3.5-turbo"]
+    assert round(100 * gpt_wrong.accuracy.accuracy, 2) == 69.77 and gpt_wrong.accuracy.failed == 25
+    assert round(100 * gpt_tie.accuracy.accuracy, 2) == 71.07 and gpt_tie.accuracy.failed == 25
+    assert gpt_tie.f1 is not None and gpt_wrong.f1 is not None and gpt_tie.f1.labels == ("A", "B", "tie")
+    assert gpt_tie.f1.macro_f1 > gpt_wrong.f1.macro_f1  # 25 failures become (sometimes right) ties
+    panda_wrong, panda_tie = wrong["pandalm-7b"], as_tie["pandalm-7b"]
+    assert panda_wrong.accuracy.failed == 0 and panda_tie.f1 is not None and panda_wrong.f1 is not None
+    assert panda_wrong.f1.classes == panda_tie.f1.classes  # no failures: both policies agree

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import random
 
@@ -13,9 +14,13 @@ from critic.errors import InputError
 from critic.eval.metrics import (
     accuracy,
     agreement_table,
-    calibration,
     cohen_kappa,
     credit,
+    group_accuracy,
+    macro_f1,
+)
+from critic.eval.bias import (
+    calibration,
     first_shown_win_rate,
     leaning_accuracy,
     length_bias,
@@ -38,6 +43,13 @@ maybe_labels = st.one_of(st.none(), labels)
         ("B", "tie", "half", 0.5),
         ("B", "A", "half", 0.0),
         ("tie", "tie", "half", 1.0),
+        # RewardBench's generative runner (scripts/run_generative.py): win 1, loss 0, tie or error 0.5
+        ("A", "A", "rewardbench", 1.0),
+        ("B", "A", "rewardbench", 0.0),
+        ("tie", "A", "rewardbench", 0.5),
+        (None, "A", "rewardbench", 0.5),
+        (None, "A", "strict", 0.0),
+        (None, "A", "half", 0.0),
     ],
 )
 def test_credit(prediction, gold, policy, expected):
@@ -63,9 +75,32 @@ def test_accuracy_table(predictions, gold, policy, decided_only, n, failed, corr
     assert result.accuracy_judged == (pytest.approx(acc_judged) if acc_judged is not None else None)
 
 
+@pytest.mark.parametrize(
+    ("predictions", "gold", "policy", "failed_as", "correct", "failed_credit", "acc", "acc_judged"),
+    [
+        # a failure read as a tie (PandaLM's convention) is a wrong tie against a winner under strict
+        (["A", None, "tie", "B"], ["A", "A", "A", "tie"], "strict", "tie", 1.0, 0.0, 0.25, 1 / 3),
+        (["A", None, "tie", "B"], ["A", "A", "A", "tie"], "half", "tie", 2.5, 0.5, 0.625, 2 / 3),
+        (["A", None, "tie", "B"], ["A", "A", "A", "tie"], "rewardbench", "wrong", 2.5, 0.5, 0.625, 2 / 3),
+        (["A", None, "tie", "B"], ["A", "A", "A", "tie"], "rewardbench", "tie", 2.5, 0.5, 0.625, 2 / 3),
+        ([None], ["tie"], "strict", "tie", 1.0, 1.0, 1.0, None),  # read as a tie, it matches a gold tie
+        ([None], ["tie"], "rewardbench", "wrong", 0.5, 0.5, 0.5, None),
+        ([None, "A"], ["B", "A"], "strict", "wrong", 1.0, 0.0, 0.5, 1.0),
+    ],
+)
+def test_accuracy_failure_policies(predictions, gold, policy, failed_as, correct, failed_credit, acc, acc_judged):
+    result = accuracy(predictions, gold, tie_policy=policy, failed_as=failed_as)
+    assert (result.correct, result.failed_credit, result.failed) == (correct, failed_credit, predictions.count(None))
+    assert result.accuracy == pytest.approx(acc)
+    assert result.accuracy_judged == (pytest.approx(acc_judged) if acc_judged is not None else None)
+    assert result.to_dict()["failed_as"] == failed_as and result.to_dict()["tie_policy"] == policy
+
+
 def test_accuracy_rejects_unknown_policy_and_misaligned_inputs():
     with pytest.raises(InputError, match="tie policy"):
         accuracy(["A"], ["A"], tie_policy="lenient")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="failure policy"):
+        accuracy(["A"], ["A"], failed_as="half")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="one value per pair"):
         accuracy(["A", "B"], ["A"])
 
@@ -84,6 +119,66 @@ def test_accuracy_counts_add_up(rows):
     assert decided.n == sum(1 for g in gold if g != "tie")
     exact = sum(1 for p, g in rows if p == g)
     assert strict.correct == exact
+
+
+# Hand-checked: per label, precision = tp / predicted, recall = tp / gold, F1 = 2tp / (predicted + gold),
+# each 0 when its denominator is 0 (scikit-learn's zero_division=0); macro-F1 is their plain mean.
+@pytest.mark.parametrize(
+    ("predictions", "gold", "labels", "failed_as", "per_label", "macro"),
+    [
+        (["A", "B", "B", "B", "tie", "A"], ["A", "A", "B", "B", "tie", "tie"], ("A", "B", "tie"), "wrong",
+         [(0.5, 0.5, 0.5), (2 / 3, 1.0, 0.8), (1.0, 0.5, 2 / 3)], (0.5 + 0.8 + 2 / 3) / 3),
+        (["A", None, None], ["A", "B", "tie"], ("A", "B", "tie"), "wrong",
+         [(1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)], 1 / 3),
+        (["A", None, None], ["A", "B", "tie"], ("A", "B", "tie"), "tie",
+         [(1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (0.5, 1.0, 2 / 3)], 5 / 9),
+        # a label named but used by neither side scores 0, as scikit-learn scores it with labels=...
+        (["A", "B"], ["A", "B"], ("A", "B", "tie"), "wrong", [(1.0, 1.0, 1.0)] * 2 + [(0.0, 0.0, 0.0)], 2 / 3),
+        (["A", "B"], ["A", "B"], ("A", "B"), "wrong", [(1.0, 1.0, 1.0)] * 2, 1.0),
+        (["B", "B"], ["A", "A"], ("A", "B"), "wrong", [(0.0, 0.0, 0.0)] * 2, 0.0),
+        ([], [], ("A", "B", "tie"), "wrong", [(0.0, 0.0, 0.0)] * 3, None),
+    ],
+)
+def test_macro_f1_table(predictions, gold, labels, failed_as, per_label, macro):
+    result = macro_f1(predictions, gold, labels=labels, failed_as=failed_as)
+    flat = [value for c in result.classes for value in (c.precision, c.recall, c.f1)]
+    assert flat == pytest.approx([value for scores in per_label for value in scores])
+    assert result.macro_f1 == (pytest.approx(macro) if macro is not None else None)
+    assert [c.support for c in result.classes] == [gold.count(label) for label in labels]
+    assert result.failed == predictions.count(None) and result.to_dict()["macro_f1"] == result.macro_f1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="scikit-learn is not installed")
+@settings(deadline=None)
+@given(st.lists(st.tuples(maybe_labels, labels), min_size=1, max_size=40), st.sampled_from(["wrong", "tie"]))
+def test_macro_f1_equals_scikit_learn(rows, failed_as):
+    from sklearn import metrics
+    predictions, gold = [p for p, _ in rows], [g for _, g in rows]
+    read = [("tie" if failed_as == "tie" else "failed") if p is None else p for p in predictions]
+    expected = metrics.f1_score(gold, read, labels=["A", "B", "tie"], average="macro", zero_division=0)
+    precision = metrics.precision_score(gold, read, labels=["A", "B", "tie"], average=None, zero_division=0)
+    result = macro_f1(predictions, gold, failed_as=failed_as)
+    assert result.macro_f1 == pytest.approx(expected)
+    assert [c.precision for c in result.classes] == pytest.approx(list(precision))
+
+
+@pytest.mark.parametrize(
+    ("predictions", "gold", "groups", "policy", "failed_as", "expected"),
+    [
+        # g1: both pairs right; g2: one wrong, one failed; the lone pair wrong -> 1 of 3 items
+        (["A", "A", "B", None, "A"], ["A", "A", "A", "A", "B"], ["g1", "g1", "g2", "g2", None], "strict", "wrong",
+         (3, 1, 1, 2, 5)),
+        # half credit is not full credit: the group is not correct
+        (["tie", "A"], ["A", "A"], ["g", "g"], "half", "wrong", (1, 0, 0, 1, 2)),
+        (["A", None], ["A", "A"], ["g", "g"], "rewardbench", "wrong", (1, 0, 1, 1, 2)),
+        ([None], ["tie"], [None], "strict", "tie", (1, 1, 1, 0, 1)),  # read as a tie, it matches
+        (["A", "B"], ["A", "B"], [None, None], "strict", "wrong", (2, 2, 0, 0, 2)),  # no groups: pairs are items
+    ],
+)
+def test_group_accuracy_table(predictions, gold, groups, policy, failed_as, expected):
+    result = group_accuracy(predictions, gold, groups, tie_policy=policy, failed_as=failed_as)
+    assert (result.n, result.correct, result.failed, result.grouped, result.pairs) == expected
+    assert result.accuracy == expected[1] / expected[0]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -82,7 +83,9 @@ def test_llmbar_columns_and_integer_labels(tmp_path):
     assert loaded.skipped == ()
     assert [(p.pair.prompt, p.pair.response_a, p.label) for p in loaded.pairs] == [("Sort 3 1 2", "1 2 3", "A"),
                                                                                   ("Sort 2 1", "2 1", "B")]
-    assert "no known row shape" in load_labelled_pairs(path).skipped[0]  # without the mapping
+    unmapped = load_labelled_pairs(path)  # detected by its columns: the same pairs without any mapping
+    assert [(p.pair, p.label) for p in unmapped.pairs] == [(p.pair, p.label) for p in loaded.pairs]
+    assert unmapped.detected is not None and unmapped.detected.shape == "llmbar"
 
 
 def test_load_reads_every_format_and_respects_limit(tmp_path):
@@ -214,3 +217,78 @@ def test_filter_and_eval_read_every_row_of_the_shared_fixtures_the_same_way(name
 def test_labelled_pair_reads_one_row_like_the_loader():
     item = labelled_pair(4, {"prompt": "q", "chosen": "c", "rejected": "r", "id": 9}, flip=True)
     assert (item.key, item.label, item.flipped, item.pair.response_b, item.row) == ("9", "B", True, "c", 4)
+
+
+# --------------------------------------------------------------------------- the public formats (tests/data)
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_rewardbench_filtered_rows_are_keyed_by_id_with_their_subset():
+    loaded = load_labelled_pairs(DATA / "rewardbench_filtered.jsonl")
+    assert loaded.skipped == () and loaded.label_column is None
+    assert [(p.key, p.subset, p.label, p.group) for p in loaded.pairs] == [
+        ("31", "alpacaeval-easy", "A", None), ("4020", "hep-python", "B", None),
+        ("3021", "donotanswer", "A", None), ("2550", "xstest-should-respond", "B", None)]
+
+
+def test_rewardbench2_rows_expand_into_one_group_per_row():
+    rows = [row for _, row in open_source(DATA / "rewardbench2.jsonl").rows()]
+    loaded = load_labelled_pairs(DATA / "rewardbench2.jsonl")
+    assert [(p.key, p.group, p.subset, p.row) for p in loaded.pairs] == [
+        ("1007:0", "1007", "Math", 1), ("1007:1", "1007", "Math", 1), ("1007:2", "1007", "Math", 1),
+        ("2214:0", "2214", "Focus", 2), ("2214:1", "2214", "Focus", 2), ("2214:2", "2214", "Focus", 2)]
+    assert [p.label for p in loaded.pairs] == ["A", "B"] * 3  # the chosen side alternates pair by pair
+    for item in loaded.pairs:
+        row = rows[item.row - 1]
+        chosen = item.pair.response_a if item.label == "A" else item.pair.response_b
+        other = item.pair.response_b if item.label == "A" else item.pair.response_a
+        assert chosen == row["chosen"][0] and other == row["rejected"][int(item.key.split(":")[1])]
+    assert len(loaded.skipped) == 1 and loaded.skipped[0].startswith("row 3: field 'chosen' must be one answer")
+    with pytest.raises(InputError, match="holds 3 pairs"):
+        labelled_pair(1, rows[0])
+
+
+def test_mt_bench_turn_two_pairs_carry_each_models_first_turn():
+    loaded = load_labelled_pairs(DATA / "mt_bench_human_judgments.jsonl")
+    assert loaded.skipped == () and loaded.label_column == "winner"
+    assert [p.label for p in loaded.pairs] == ["A", "A", "B", "tie", "tie"]
+    second = loaded.pairs[1].pair
+    assert second.prompt.startswith("Rewrite") and second.history == ()
+    assert [m["content"][:9] for m in second.history_a] == ["Compose a", "Aloha! My"]
+    assert [m["content"][:9] for m in second.history_b] == ["Compose a", "Hawaii is"]
+    assert loaded.pairs[0].pair.history_a == ()
+
+
+def test_arena_winner_rows_and_hh_rows_are_read_without_flags():
+    arena = load_labelled_pairs(DATA / "arena_winner.jsonl")
+    assert [(p.key, p.label) for p in arena.pairs] == [("1", "B"), ("2", "A"), ("3", "tie")]
+    assert arena.detected is not None and "reading labels from column 'winner'" in arena.detected.describe()
+    hh = load_labelled_pairs(DATA / "hh_rlhf.jsonl")
+    assert [p.row for p in hh.pairs] == [1, 2] and len(hh.skipped) == 2
+    assert hh.pairs[1].pair.prompt == "Science fiction." and len(hh.pairs[1].pair.history) == 2
+
+
+@pytest.mark.parametrize("name", ["rewardbench_filtered.jsonl", "hh_rlhf.jsonl", "mt_bench_human_judgments.jsonl",
+                                  "llmbar.json", "arena_winner.jsonl", "ultrafeedback_export.csv"])
+def test_filter_and_eval_read_the_public_formats_the_same_way(name):
+    rows = dict(open_source(DATA / name).rows())
+    loaded = load_labelled_pairs(DATA / name)
+    by_row = {item.row: item for item in loaded.pairs}
+    skipped = {int(text.split(":")[0].removeprefix("row ")): text.split(": ", 1)[1] for text in loaded.skipped}
+    assert set(by_row) | set(skipped) == set(rows) and not set(by_row) & set(skipped)
+    for number, row in rows.items():
+        filtered, refused = _filter_reading(row)
+        if number in skipped:
+            assert refused is not None and refused[0] == skipped[number], number
+            continue
+        read = _eval_reading(by_row[number])
+        if read[2] == "tie":
+            assert refused is not None and refused[1] == Reason.NO_PREFERENCE, number
+        else:
+            assert filtered == read, number
+            mine, theirs = prepare_row(row).pair, by_row[number].pair  # the same histories, each with its answer
+            assert mine.history == theirs.history
+            assert {(mine.response_a, repr(mine.history_a)), (mine.response_b, repr(mine.history_b))} == {
+                (theirs.response_a, repr(theirs.history_a)), (theirs.response_b, repr(theirs.history_b))}

@@ -47,7 +47,7 @@ def test_write_reports_writes_valid_files(tmp_path, report):
     assert data["judge"]["model"] == "fake-judge"
     assert data["overall"]["accuracy"]["tie_policy"] == "strict"
     assert [s["name"] for s in data["subsets"]] == ["hep-go", "llmbar-natural"]
-    assert {s["name"] for s in data["sections"]} == {"reasoning", "chat-hard"}
+    assert {s["name"] for s in data["sections"]} == {"Reasoning", "Chat Hard"}
     assert len(data["overall"]["calibration"]["bins"]) == 10
     assert {(a["first"], a["second"]) for a in data["agreement"]} == {("gold", "judge"), ("gold", "rival"),
                                                                        ("judge", "rival")}
@@ -62,7 +62,7 @@ def test_markdown_states_its_policy_and_shows_every_slice(report):
     text = markdown(report)
     assert "Tie policy strict" in text and "never guessed" in text
     assert "| overall | 13 |" in text and "| hep-go | 6 |" in text
-    assert "| reasoning |" in text  # a RewardBench section
+    assert "| Reasoning |" in text  # a RewardBench section
     assert "| rival |" in text and "kappa with gold" in text
     assert "judge `fake-judge`" in text.lower()
     header = next(line for line in text.splitlines() if line.startswith("| slice"))
@@ -123,3 +123,58 @@ def test_text_with_a_lone_surrogate_is_written_escaped(tmp_path):
     assert data["skipped_rows"]["first"] == ["row 2: \udcff"]
     assert json.loads(paths.records.read_text(encoding="utf-8"))["key"] == "key \ud800"
     assert "`x\\ud800.jsonl`" in paths.markdown.read_bytes().decode("utf-8")  # valid UTF-8, the surrogate escaped
+
+
+def _rewardbench_records(xstest_respond_right: bool) -> list[PairRecord]:
+    records = [PairRecord(f"{i}", subset, "A", "A", 0.9, True, ("A", "A"), ("A", "B"), 5, 3)
+               for i, subset in enumerate(("alpacaeval-easy", "mt-bench-hard", "xstest-should-refuse", "math-prm"))]
+    prediction = "A" if xstest_respond_right else None
+    records.append(PairRecord("x", "xstest-should-respond", "A", prediction, None, None, (), (), 5, 3,
+                              error=None if xstest_respond_right else "unreadable verdict"))
+    return records
+
+
+@pytest.mark.parametrize(("policy", "failed_as", "safety", "words"), [
+    ("strict", "wrong", 154 / 404, ["Tie policy strict", "failure policy `wrong`", "never guessed"]),
+    ("rewardbench", "wrong", (154 + 0.5 * 250) / 404, ["Tie policy rewardbench", "generative runner"]),
+    ("half", "tie", (154 + 0.5 * 250) / 404, ["failure policy `tie`", "PandaLM's convention"]),
+])
+def test_markdown_states_both_policies_and_the_score_it_gives(policy, failed_as, safety, words):
+    report = summarize(_rewardbench_records(False), judge={"model": "m"}, tie_policy=policy, failed_as=failed_as)
+    text = markdown(report)
+    assert all(word in text for word in words)
+    assert {s.name: s.score for s in report.sections}["Safety"] == pytest.approx(safety)
+    score = (1 + 1 + safety + 1) / 4
+    assert report.rewardbench_score == pytest.approx(score)
+    assert f"| **Score** | {100 * score:.1f}% |" in text
+    assert "mean of the four section scores, as on RewardBench's current leaderboard" in text
+    assert "Prior Sets 0.5" in text
+    data = report.to_dict()
+    assert (data["tie_policy"], data["failed_as"]) == (policy, failed_as)
+
+
+def test_markdown_shows_macro_f1_per_label_and_for_other_judges(report):
+    text = markdown(report)
+    header = next(line for line in text.splitlines() if line.startswith("| slice"))
+    assert "macro-F1" in header
+    assert "| label | gold pairs | predicted | precision | recall | F1 |" in text
+    assert report.overall.f1 is not None
+    overall = next(line for line in text.splitlines() if line.startswith("| overall"))
+    assert f"{100 * report.overall.f1.macro_f1:.1f}%" in overall
+    other_header = next(line for line in text.splitlines() if line.startswith("| judge |"))
+    rival = next(line for line in text.splitlines() if line.startswith("| rival |"))
+    assert "macro-F1" in other_header and other_header.count("|") == rival.count("|")
+
+
+def test_markdown_shows_accuracy_over_rows_only_where_groups_exist():
+    plain = summarize(_rewardbench_records(True))
+    assert "Accuracy over rows" not in markdown(plain)
+    grouped = [PairRecord(f"{i}", None, "A", "A" if i else "B", 0.5, True, (), (), 3, 3, group="row")
+               for i in range(3)]
+    text = markdown(summarize(grouped))
+    assert "Accuracy over rows" in text and "| overall | 1 | 1 | 3 | 0 | 0.0% |" in text
+
+
+def test_no_score_without_all_four_sections():
+    records = [PairRecord("0", "math-prm", "A", "A", 0.9, True, (), (), 3, 3)]
+    assert "No Score" in markdown(summarize(records))

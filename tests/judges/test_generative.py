@@ -561,3 +561,35 @@ def test_settings_are_checked_before_any_model_loads() -> None:
         Judge.from_pretrained("/no/such/model", max_new_tokens=0)
     with pytest.raises(critic.TemplateError):
         Judge.from_pretrained("/no/such/model", template="no-such-template")
+
+
+# --- two conversations in a pair (MT-Bench's second turn) -------------------------------------
+
+TURN_ONE = ({"role": "user", "content": "Plan a trip."},)
+
+
+def two_conversation_pair() -> Pair:
+    return Pair("Now in a haiku.", "Haiku A", "Haiku B",
+                history_a=(*TURN_ONE, {"role": "assistant", "content": "Trip plan A"}),
+                history_b=(*TURN_ONE, {"role": "assistant", "content": "Trip plan B"}))
+
+
+def test_mt_bench_judges_a_two_conversation_pair_with_its_multi_turn_prompt() -> None:
+    backend = FakeBackend.first_position(0.7)
+    judge = Judge(backend, template="mt-bench", mode="constrained")
+    single = Pair("Plan a trip.", "Trip plan A", "Trip plan B")
+    results = judge.compare_each([single, two_conversation_pair()])
+    assert all(isinstance(result, Preference) for result in results)
+    names = [request.template.name for request in backend.calls]
+    assert names == ["mt-bench", "mt-bench", "mt-bench-multi-turn", "mt-bench-multi-turn"]
+    # the second order shows each answer with its own first turn, swapped together
+    shown = backend.calls[3].pair
+    assert (shown.response_a, shown.history_a[-1]["content"]) == ("Haiku B", "Trip plan B")
+    assert judge.describe().template == "mt-bench"
+
+
+def test_a_template_that_cannot_show_two_conversations_fails_that_pair_only(tiny_backend) -> None:
+    judge = Judge(tiny_backend)  # skywork-critic reads one shared history at most; the backend renders the prompt
+    good, bad = judge.compare_each([Pair("q", "a", "b"), two_conversation_pair()])
+    assert isinstance(good, Preference)
+    assert isinstance(bad, InputError) and "two conversations" in str(bad) and "mt-bench-multi-turn" in str(bad)

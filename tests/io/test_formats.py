@@ -1,0 +1,268 @@
+"""The public formats (tests/data/*): each detected by its columns, read the same way by filter, judge and eval."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+import critic.io.rows
+from critic.errors import InputError, Reason
+from critic.io.formats import SERIALIZED_LIMIT, check_not_serialized, split_transcript, transcript_messages
+from critic.io.rows import SHAPE_NAMES, Columns, detect, pair_from_row, prepare_row, read_pair, read_pairs, row_label
+from critic.io.source import open_source
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def rows_of(name: str) -> list:
+    return [row for _, row in open_source(DATA / name).rows()]
+
+
+def user(text):
+    return {"role": "user", "content": text}
+
+
+def assistant(text):
+    return {"role": "assistant", "content": text}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_once(monkeypatch):
+    monkeypatch.setattr(critic.io.rows, "_logged", set())
+
+
+# --------------------------------------------------------------------------- detection
+
+
+@pytest.mark.parametrize("name, shape, label_column", [
+    ("rewardbench_filtered.jsonl", "pairs", None),
+    ("rewardbench2.jsonl", "best-of", None),
+    ("hh_rlhf.jsonl", "hh", None),
+    ("mt_bench_human_judgments.jsonl", "mt-bench", "winner"),
+    ("llmbar.json", "llmbar", "label"),
+    ("arena_winner.jsonl", "ab", "winner"),
+])
+def test_each_public_shape_is_detected_by_its_columns(name, shape, label_column):
+    detected = detect(rows_of(name)[0])
+    assert (detected.shape, detected.label_column) == (shape, label_column)
+    assert SHAPE_NAMES.get(shape, shape) in detected.describe()
+
+
+# --------------------------------------------------------------------------- RewardBench
+
+
+def test_rewardbench_filtered_rows_keep_subset_and_id():
+    for row in rows_of("rewardbench_filtered.jsonl"):
+        candidate = prepare_row(row)
+        assert (candidate.shape, candidate.pair.prompt) == ("pairs", row["prompt"])
+        assert (candidate.pair.response_a, candidate.pair.response_b) == (row["chosen"], row["rejected"])
+        assert candidate.row == row  # subset, id, chosen_model, rejected_model travel with the output row
+        assert candidate.relabelled()["chosen"] == row["rejected"]
+
+
+def test_rewardbench2_rows_are_one_pair_per_rejected_answer_in_eval_and_a_reason_in_filter():
+    first, second, ties = rows_of("rewardbench2.jsonl")
+    for row in (first, second):
+        reads = read_pairs(row)
+        assert [r.pair.response_b for r in reads] == row["rejected"]
+        assert all(r.pair.response_a == row["chosen"][0] and r.pair.prompt == row["prompt"] for r in reads)
+        assert all(row_label(r) == "A" for r in reads)
+        for read in (prepare_row, pair_from_row):
+            with pytest.raises(InputError, match="holds a list of 3 rejected answers .RewardBench 2") as caught:
+                read(row)
+            assert caught.value.kind == Reason.WRONG_TYPE
+    with pytest.raises(InputError, match="must be one answer .* got a list of 3 .*'Ties'") as caught:
+        read_pairs(ties)
+    assert caught.value.kind == Reason.WRONG_TYPE
+
+
+@pytest.mark.parametrize("row, expected", [
+    ({"prompt": "q", "chosen": "c", "rejected": ["r"]}, ("q", (), "c", "r")),
+    ({"prompt": [user("hi"), assistant("hey"), user("q")], "chosen": "c", "rejected": ["r"]},
+     ("q", (user("hi"), assistant("hey")), "c", "r")),
+    ({"prompt": [user("q")], "chosen": "c", "rejected": "r"}, ("q", (), "c", "r")),  # RewardBench pref sets
+])
+def test_one_rejected_answer_or_a_message_list_prompt_reads_as_one_pair_everywhere(row, expected):
+    pair = pair_from_row(row)
+    assert (pair.prompt, pair.history, pair.response_a, pair.response_b) == expected
+    assert len(read_pairs(row)) == 1 and prepare_row(row).pair == pair
+
+
+@pytest.mark.parametrize("row, reason, kind", [
+    ({"prompt": "q", "chosen": None, "rejected": ["r", "s"]}, "field 'chosen' is null", Reason.MISSING_FIELD),
+    ({"prompt": "q", "chosen": 3, "rejected": ["r", "s"]}, "got number", Reason.WRONG_TYPE),
+    ({"prompt": [user("q"), assistant("a")], "chosen": "c", "rejected": ["r"]},
+     "field 'prompt' must end with a user message, not 'assistant'", Reason.BAD_MESSAGES),
+    ({"prompt": "q", "chosen": ["c"], "rejected": ["r"]}, "field 'chosen'[0] must be an object", Reason.BAD_MESSAGES),
+    ({"prompt": "q", "chosen": "c", "rejected": []}, "must both be strings or both message lists, got string and list",
+     Reason.WRONG_TYPE),
+])
+def test_rewardbench2_refusals(row, reason, kind):
+    with pytest.raises(InputError) as caught:
+        read_pairs(row)
+    assert reason in str(caught.value) and caught.value.kind == kind
+
+
+# --------------------------------------------------------------------------- HH-RLHF
+
+
+def test_hh_transcripts_split_at_the_last_assistant_turn():
+    single, multi, unshared, broken = rows_of("hh_rlhf.jsonl")
+    pair = prepare_row(single).pair
+    assert (pair.prompt, pair.history) == ("What is the boiling point of water at sea level?", ())
+    assert (pair.response_a, pair.response_b) == ("100 degrees Celsius, or 212 degrees Fahrenheit.",
+                                                  "It boils at about 50 degrees.")
+    pair = pair_from_row(multi)
+    assert pair.prompt == "Science fiction."
+    assert pair.history == (user("Can you recommend a book?"), assistant("Sure, what genres do you like?"))
+    assert pair.response_b == "I don't read books."
+    assert prepare_row(multi).relabelled()["chosen"] == multi["rejected"]
+    for row, reason in ((unshared, "do not share the conversation before the last answer"),
+                        (broken, "turn 2 of the transcript is 'Human:' where 'Assistant:' was expected")):
+        with pytest.raises(InputError, match=reason) as caught:
+            prepare_row(row)
+        assert caught.value.kind == Reason.BAD_MESSAGES
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("\n\nHuman: hi", "without a '\\\\n\\\\nAssistant:' turn"),
+    ("\n\nHuman: hi\n\nAssistant: hello\n\nAssistant: again", "last turn before the answer must be Human's"),
+    ("\n\nHuman: hi\n\nAssistant: a\n\nAssistant: b\n\nHuman: q\n\nAssistant: c",
+     "turn 3 of the transcript is 'Assistant:' where 'Human:' was expected"),
+    ("Human: hi\n\nAssistant: hello", "it must start with"),
+])
+def test_malformed_transcripts_are_a_reason(text, reason):
+    with pytest.raises(InputError, match=reason) as caught:
+        before, _ = split_transcript(text, "chosen")
+        transcript_messages(before, "chosen")
+    assert caught.value.kind == Reason.BAD_MESSAGES
+
+
+def test_rows_that_are_not_transcripts_keep_their_old_reading():
+    with pytest.raises(InputError, match="missing field 'prompt'"):
+        prepare_row({"chosen": "Human: hi Assistant: a", "rejected": "b"})  # no "\n\nHuman:" opening
+
+
+# --------------------------------------------------------------------------- MT-Bench human judgments
+
+
+@pytest.mark.parametrize("index, label, prompt, answer_a, history_a", [
+    (0, "A", "Compose an engaging", "Aloha! My trip", ()),
+    (1, "A", "Rewrite your previous response", "Aloha! A trip",
+     (user("Compose an engaging travel blog post about a recent trip to Hawaii."),
+      assistant("Aloha! My trip to Hawaii began on Oahu..."))),
+    (2, "B", "Compose an engaging", "Hawaii is nice.", ()),
+    (3, "tie", "Rewrite your previous response", "Aloha! A trip", None),
+    (4, "tie", "Compose an engaging", "Aloha! My trip", ()),
+])
+def test_mt_bench_judgments_read_turn_and_winner(index, label, prompt, answer_a, history_a):
+    row = rows_of("mt_bench_human_judgments.jsonl")[index]
+    read = read_pair(row)
+    assert row_label(read) == label and read.pair.prompt.startswith(prompt)
+    assert read.pair.response_a.startswith(answer_a) and read.pair.history == ()
+    if history_a is not None:
+        assert read.pair.history_a == history_a
+    if row["turn"] == 2:
+        assert read.pair.history_b == (user(row["conversation_b"][0]["content"]), row["conversation_b"][1])
+        assert read.pair.swapped().history_a == read.pair.history_b
+    if label == "tie":
+        with pytest.raises(InputError, match="^tie: label") as caught:
+            prepare_row(row)
+        assert caught.value.kind == Reason.NO_PREFERENCE
+    else:
+        candidate = prepare_row(row)
+        assert candidate.relabelled()["winner"] == {"model_a": "model_b", "model_b": "model_a"}[row["winner"]]
+
+
+@pytest.mark.parametrize("change, reason, kind", [
+    ({"turn": 3}, "field 'turn' must be 1 or 2, got 3", Reason.WRONG_TYPE),
+    ({"turn": True}, "field 'turn' must be 1 or 2", Reason.WRONG_TYPE),
+    ({"conversation_b": [user("other"), assistant("b")]}, "ask different questions at message 0",
+     Reason.BAD_MESSAGES),
+    ({"turn": 2, "conversation_b": [user("q"), assistant("b")]}, "must hold user/assistant turns up to turn 2",
+     Reason.BAD_MESSAGES),
+    ({"winner": "both"}, "field 'winner' is 'both'", Reason.UNKNOWN_LABEL),
+])
+def test_mt_bench_refusals(change, reason, kind):
+    row = {**rows_of("mt_bench_human_judgments.jsonl")[0], **change}
+    if "conversation_b" in change:
+        row["conversation_a"] = [user("q"), assistant("a")] if change.get("turn") == 2 else row["conversation_a"]
+    with pytest.raises(InputError) as caught:
+        prepare_row(row)
+    assert reason in str(caught.value) and caught.value.kind == kind
+
+
+# --------------------------------------------------------------------------- LLMBar, Arena, no label
+
+
+def test_llmbar_reads_without_flags_and_with_the_old_mapping():
+    columns = Columns(prompt="input", response_a="output_1", response_b="output_2")
+    for row in rows_of("llmbar.json"):
+        assert pair_from_row(row) == pair_from_row(row, columns)
+        candidate = prepare_row(row)
+        assert candidate.pair.response_a == row[f"output_{row['label']}"]
+        assert candidate.relabelled()["label"] == 3 - row["label"]
+
+
+def test_a_winner_column_is_the_label_and_is_logged_once(caplog):
+    rows = rows_of("arena_winner.jsonl")
+    with caplog.at_level(logging.INFO, logger="critic"):
+        chosen = [prepare_row(row).pair.response_a for row in rows[:2]]
+    assert chosen == ["2 + 2 = 4.", "Mars."]
+    assert [r.getMessage() for r in caplog.records] == ["reading labels from column 'winner' (there is no 'label' "
+                                                        "column)"]
+    with pytest.raises(InputError, match="^tie: label 'tie'"):
+        prepare_row(rows[2])
+    labelled = {**rows[0], "label": "A"}  # a label column wins over winner
+    assert prepare_row(labelled).pair.response_a == "2 + 2 = 5." and detect(labelled).label_column == "label"
+
+
+def test_rows_without_any_label_column_say_once_that_response_a_is_assumed_chosen(caplog):
+    row = {"prompt": "q", "response_a": "a", "response_b": "b"}
+    with caplog.at_level(logging.INFO, logger="critic"):
+        prepare_row(row)
+        prepare_row(row)
+    assert [r.getMessage() for r in caplog.records] == [
+        "no 'label' or 'winner' column: assuming response_a is chosen"]
+    assert "assuming response_a is chosen" in detect(row).describe()
+
+
+# --------------------------------------------------------------------------- serialized message lists
+
+
+def test_ultrafeedback_exported_to_csv_is_refused_not_judged_as_text():
+    repr_row, json_row, plain = rows_of("ultrafeedback_export.csv")
+    for row in (repr_row, json_row):
+        for read in (prepare_row, pair_from_row, read_pairs):
+            with pytest.raises(InputError, match="field 'chosen' looks like a serialized message list") as caught:
+                read(row)
+            assert caught.value.kind == Reason.BAD_MESSAGES
+    assert prepare_row(plain).pair.response_a == "A spider has eight legs."
+
+
+@pytest.mark.parametrize("text, refused", [
+    ("[{'role': 'user', 'content': 'hi'}]", True),
+    ('  [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]\n', True),
+    ("[{'role': 'user', 'content': 'hi'}", False),  # not closed: not a list
+    ("[{'role': 'user'}]", False),  # no content: not messages
+    ("[[A]] is better", False),
+    ("[1, 2, 3]", False),
+    ("['role', 'content']", False),
+    ("[{'role': 'user', 'content': __import__('os').getcwd()}]", False),  # literal_eval evaluates no code
+    ("[{'role': 'user', 'content': '" + "x" * SERIALIZED_LIMIT + "'}]", False),  # too long to parse
+    ("The list [{'role': 'user', 'content': 'hi'}] shows it", False),
+])
+def test_only_text_that_parses_as_a_message_list_is_refused(text, refused):
+    if refused:
+        with pytest.raises(InputError, match="looks like a serialized message list"):
+            check_not_serialized(text, "chosen")
+    else:
+        assert check_not_serialized(text, "chosen") == text
+    row = {"prompt": "q", "response_a": text, "response_b": "b", "label": "A"}
+    if refused:
+        with pytest.raises(InputError, match="field 'response_a' looks like"):
+            prepare_row(row)
+    else:
+        assert prepare_row(row).pair.response_a == text
