@@ -22,7 +22,7 @@ from critic.errors import (
 )
 from critic.eval.evaluate import EvalReport, evaluate
 from critic.eval.pairs import LabelledPair, load_labelled_pairs
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.jobs.datasets import filter_dataset
 from critic.jobs.filejob import filter_file
 from critic.jobs.policy import Policy

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from critic.backends.loading import DEFAULT_MODEL, DEMO_ALIAS
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.options import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,

@@ -1,7 +1,7 @@
 """Labelled pairs and other judges' predictions, read for an evaluation.
 
 Rows are read by the same layer as every other command (:mod:`critic.io`): the
-same formats, the same row shapes and :class:`~critic.io.rows.Columns`, and the
+same formats, the same row shapes and :class:`~critic.io.shapes.Columns`, and the
 one label vocabulary (:func:`~critic.io.labels.parse_label`). Only the policy
 differs from ``critic filter``: here a tie is a gold label, not a rejection.
 """
@@ -18,7 +18,8 @@ from typing import Any
 from critic.errors import CriticError, InputError, Reason
 from critic.io.labels import label_or_none
 from critic.io.readers import RowError
-from critic.io.rows import CHOSEN_SHAPES, Columns, Detected, RowPair, detect, read_pairs, row_label
+from critic.io.rows import detect, read_pairs, row_label
+from critic.io.shapes import CHOSEN_SHAPES, Columns, Detected, RowPair
 from critic.io.source import InputSource, open_source
 from critic.types import Label, Pair
 

@@ -2,7 +2,8 @@
 
 from critic.io.labels import parse_label
 from critic.io.readers import FORMATS, RowError
-from critic.io.rows import Candidate, Columns, RowPair, conversation_from_row, pair_from_row, prepare_row, read_pair
+from critic.io.rows import conversation_from_row, pair_from_row, prepare_row, read_pair
+from critic.io.shapes import Candidate, Columns, RowPair
 from critic.io.source import InputSource, open_source
 
 __all__ = [

@@ -25,7 +25,7 @@ from critic.errors import InputError, Reason
 from critic.types import Message, Pair, check_messages
 
 if TYPE_CHECKING:
-    from critic.io.rows import Columns
+    from critic.io.shapes import Columns
 
 HUMAN, ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from critic.errors import InputError
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.jobs.checkpoint import OUTPUTS
 from critic.jobs.filejob import DEFAULT_CHUNK_SIZE
 from critic.jobs.items import DEFAULT_COLUMNS, decide, describe_judge, judge_items, prepare_item, reason_key

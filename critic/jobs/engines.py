@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from critic.errors import InputError
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.io.source import InputSource
 from critic.jobs.items import Item, Result, chunked, describe_judge, iter_items, judge_items
 from critic.judges import JudgeDescription

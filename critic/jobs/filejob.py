@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from critic.errors import InputError
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.io.source import InputSource, open_source
 from critic.io.writers import dumps_row
 from critic.jobs.checkpoint import (

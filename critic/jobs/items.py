@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from critic.errors import CriticError, Reason
 from critic.io.readers import RowError
-from critic.io.rows import Candidate, Columns, prepare_row
+from critic.io.rows import prepare_row
+from critic.io.shapes import Candidate, Columns
 from critic.judges import JudgeDescription
 from critic.jobs.policy import _LABEL_NAMES, DEFAULT_POLICY, SCORE_COLUMNS, Policy, Verdict
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from critic.errors import InputError, MissingDependencyError, Reason
 from critic.io.readers import RowError
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.io.source import InputSource
 from critic.io.writers import dumps_row
 from critic.jobs.items import Item, Rejection, Result, chunked, describe_judge, judge_items, prepare_item

@@ -16,7 +16,7 @@ import pytest
 from critic import cli
 from critic.cli.main import parser
 from critic.cli.options import build_options
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.options import BatchLimits, LoadOptions
 from critic.testing import FakeBackend
 

@@ -10,7 +10,8 @@ import pytest
 from critic.errors import CriticError, InputError, Reason
 from critic.eval.evaluate import PairRecord, align, summarize
 from critic.eval.pairs import companion_files, labelled_pair, load_labelled_pairs, load_predictions
-from critic.io.rows import Columns, prepare_row
+from critic.io.rows import prepare_row
+from critic.io.shapes import Columns
 from critic.io.source import open_source
 from tests.conftest import SHARED, shared_path
 

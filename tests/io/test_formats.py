@@ -10,7 +10,8 @@ import pytest
 import critic.io.rows
 from critic.errors import InputError, Reason
 from critic.io.formats import SERIALIZED_LIMIT, check_not_serialized, split_transcript, transcript_messages
-from critic.io.rows import SHAPE_NAMES, Columns, detect, pair_from_row, prepare_row, read_pair, read_pairs, row_label
+from critic.io.rows import detect, pair_from_row, prepare_row, read_pair, read_pairs, row_label
+from critic.io.shapes import SHAPE_NAMES, Columns
 from critic.io.source import open_source
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -11,7 +11,8 @@ import critic.io.rows
 from critic.errors import InputError, Reason
 from critic.io.labels import ACCEPTED_LABELS
 from critic.io.readers import RowError
-from critic.io.rows import Columns, conversation_from_row, pair_from_row, pandalm_row, prepare_row, read_pair
+from critic.io.rows import conversation_from_row, pair_from_row, pandalm_row, prepare_row, read_pair
+from critic.io.shapes import Columns
 from critic.io.source import open_source
 from critic.types import Pair
 from tests.conftest import shared_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from critic.errors import InputError
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.jobs.datasets import filter_dataset, judge_columns
 from critic.jobs.policy import Policy
 from critic.testing import FakeScorer

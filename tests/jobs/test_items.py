@@ -7,7 +7,7 @@ import json
 import pytest
 
 from critic.errors import CriticError, Reason
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.io.writers import dumps_row
 from critic.jobs.items import (
     Item,

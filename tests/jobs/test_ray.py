@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from critic.errors import Reason
-from critic.io.rows import Columns
+from critic.io.shapes import Columns
 from critic.jobs.engines import LocalEngine
 from critic.jobs.filejob import filter_file
 from critic.jobs.items import Rejection, prepare_item
