@@ -14,7 +14,10 @@ from critic.errors import InputError
 DEFAULT_MAX_BATCH_SIZE = 16
 DEFAULT_MAX_BATCH_TOKENS = 16384
 DEFAULT_MAX_NEW_TOKENS = 2048
-DTYPES = ("bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
+# The dtype names users may type, each with the torch dtype it means (the one list; loading reads it too).
+DTYPE_NAMES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
+               "fp32": "float32", "float32": "float32"}
+DTYPES = tuple(DTYPE_NAMES)
 DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
 Overflow = Literal["error", "truncate"]
 OVERFLOW_POLICIES: tuple[Overflow, ...] = ("error", "truncate")

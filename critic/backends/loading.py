@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from critic.errors import ModelError
-from critic.options import LoadOptions
+from critic.options import DTYPE_NAMES, LoadOptions
 
 if TYPE_CHECKING:
     import torch
@@ -195,11 +195,10 @@ def pick_dtype(device: str, dtype: str | torch.dtype | None) -> torch.dtype:
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-             "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
-    if dtype not in names:
-        raise ModelError(f"unknown dtype '{dtype}'; use one of {', '.join(names)}")
-    return names[dtype]
+    if dtype not in DTYPE_NAMES:
+        raise ModelError(f"unknown dtype '{dtype}'; use one of {', '.join(DTYPE_NAMES)}")
+    chosen: torch.dtype = getattr(torch, DTYPE_NAMES[dtype])
+    return chosen
 
 
 def pick_attention(device: str, requested: str | None = None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from critic import Judge, RewardJudge
+from critic.testing import FakeBackend
 from critic.options import BatchLimits, LoadOptions
 
+from ..jobs.support import read_jsonl, write_jsonl  # noqa: F401 (the CLI tests import them from here)
 from .fakes import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,16 +53,23 @@ def loaders(monkeypatch):
     return recorders
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def write_jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 def run_critic(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """The real command in a fresh process."""
     return subprocess.run([sys.executable, "-m", "critic.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture
+def fake_judge(monkeypatch):
+    """`--model fake` is a judge that prefers answers containing 'good'; counts its loads."""
+    loads = []
+
+    def from_pretrained(model, **options):
+        loads.append(model)
+        return Judge(FakeBackend.prefer(lambda text: "good" in text), model_name=model, template=options["template"],
+                     mode=options["mode"], swap=options["swap"])
+
+    monkeypatch.setattr(Judge, "from_pretrained", staticmethod(from_pretrained))
+    return loads

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from critic import Judge, cli
-from critic.testing import FakeBackend
+from critic import cli
 
 from .conftest import read_jsonl, write_jsonl
 
@@ -26,20 +25,6 @@ def labelled(path, count: int = 4):
 
 
 LLMBAR = ["--prompt-field", "input", "--response-a-field", "output_1", "--response-b-field", "output_2"]
-
-
-@pytest.fixture
-def fake_judge(monkeypatch):
-    """`--model fake` is a judge that prefers answers containing 'good'; counts its loads."""
-    loads = []
-
-    def from_pretrained(model, **options):
-        loads.append(model)
-        return Judge(FakeBackend.prefer(lambda text: "good" in text), model_name=model, template=options["template"],
-                     mode=options["mode"], swap=options["swap"])
-
-    monkeypatch.setattr(Judge, "from_pretrained", staticmethod(from_pretrained))
-    return loads
 
 
 def eval_args(source, out, *extra):
@@ -116,14 +101,26 @@ def test_eval_writes_the_reports_and_reads_companions(tmp_path, fake_judge, caps
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     # pair 2 has no "good" answer: the fake's orders disagree, a tie, which matches its gold tie
     assert data["overall"]["accuracy"]["accuracy"] == 1.0
+    assert data["judge"]["model"] == "fake" and data["judge"]["kind"] == "generative"
     assert {o["name"]: o["accuracy"]["accuracy"] for o in data["other_judges"]} == {"rival": pytest.approx(1 / 3),
                                                                                   "mine": pytest.approx(1 / 3)}
     assert (out / "report.md").exists() and (out / "report.png").exists() and (out / "pairs.jsonl").exists()
+    assert fake_judge == ["fake"]
 
     code = cli.main(["eval", str(tmp_path / "set.json"), "--model", "fake", "-o", str(out), "--quiet",
                      "--no-companions", "--no-figure", "--force"])
     assert code == 0
     assert "| rival |" not in capsys.readouterr().out
+    assert not (out / "report.png").exists()  # the figure of the first run would describe another evaluation
+
+
+def test_eval_refuses_duplicate_prediction_keys(tmp_path, fake_judge, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "chosen": "good", "rejected": "bad"}])
+    mine = write_jsonl(tmp_path / "mine.jsonl", [{"id": 1, "verdict": "A"}, {"id": 1, "verdict": "B"}])
+    assert cli.main(["eval", str(source), "--model", "fake", "-o", str(tmp_path / "o"),
+                     "--judge-column", f"mine={mine}#verdict"]) == 2
+    error = capsys.readouterr().err
+    assert "two predictions for the pair '1'" in error and str(mine) in error
 
 
 @pytest.mark.parametrize(("extra", "message"), [(["--judge-column", "nameonly"], "NAME=PATH"),

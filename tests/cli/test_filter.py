@@ -16,32 +16,13 @@ import pytest
 from critic import cli
 
 from ..conftest import shared_path
+from ..jobs.support import generated_lines as generated
+from ..jobs.support import outputs, read_jsonl
 from .conftest import demo_judge_factory  # noqa: F401 (tests/test_ray.py imports it from here)
 from .fakes import FACTORY, fake_judge, not_a_judge  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 PANDALM_SLICE = (614, 611, 86, 81, 140, 157)  # four short pairs, a tie (rejected), a boolean response (rejected)
-
-
-def generated(path: Path, count: int) -> Path:
-    lines = []
-    for i in range(count):
-        if i % 97 == 13:
-            lines.append(f'{{"id": {i}, "prompt": "broken')
-        elif i % 5 == 4:
-            lines.append(json.dumps({"id": i, "prompt": f"q{i}", "chosen": f"bad {i}", "rejected": f"good {i}"}))
-        else:
-            lines.append(json.dumps({"id": i, "prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def outputs(folder: Path) -> dict[str, bytes]:
-    return {name: (folder / f"{name}.jsonl").read_bytes() for name in ("kept", "dropped", "rejected")}
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def filter_args(source: Path, out: Path, *extra: str, model: str = "fast") -> list[str]:

@@ -21,13 +21,10 @@ from critic.eval.pairs import LabelledPair
 from critic.testing import FakeBackend, FakeScorer
 from critic.types import Pair
 
-from ..jobs.support import outputs, read_jsonl, write_jsonl
-from .test_eval_command import fake_from_pretrained  # noqa: F401  (a fixture)
+from ..jobs.support import SCORES, outputs, read_jsonl, write_jsonl
+from ..jobs.support import reward_rows as rows
 
 FACTORY = "tests.cli.test_reward_judges:fake_reward_judge"
-SCORES = {"great": 3.0, "poor": -1.0, "fine": 1.0, "okay": 0.5, "same": 0.25, "also same": 0.25}
-# margins of (chosen, rejected): great/poor +4, fine/okay +0.5, same/also same 0, poor/great -4
-KINDS = [("great", "poor"), ("fine", "okay"), ("same", "also same"), ("poor", "great")]
 
 
 def fake_reward_judge(model: str, **options) -> RewardJudge:
@@ -36,16 +33,6 @@ def fake_reward_judge(model: str, **options) -> RewardJudge:
     return RewardJudge(FakeScorer.by_response(SCORES), model_name=model)
 
 
-def rows(count: int) -> list[dict]:
-    """The four margins in turn, and every fifth row without 'rejected' (a bad row)."""
-    out = []
-    for i in range(count):
-        chosen, rejected = KINDS[i % 4]
-        row = {"id": i, "prompt": f"q{i}", "chosen": chosen, "rejected": rejected}
-        if i % 5 == 4:
-            del row["rejected"]
-        out.append(row)
-    return out
 
 
 # --------------------------------------------------------------------------- the cleaning job, CLI
@@ -122,7 +109,7 @@ def test_side_by_side_reports_both_judges_and_their_agreement():
     assert evaluate(eval_reward_judge(), labelled_pairs()).overall.accuracy.accuracy == 0.75
 
 
-def test_cli_eval_with_a_reward_model(tmp_path, fake_from_pretrained, monkeypatch, capsys):  # noqa: F811
+def test_cli_eval_with_a_reward_model(tmp_path, fake_judge, monkeypatch, capsys):
     seen = {}
 
     def from_pretrained(model, **options):

@@ -12,6 +12,10 @@ from critic.testing import FakeBackend
 from critic.types import Preference
 
 OUTPUT_NAMES = ("kept", "dropped", "rejected")
+# Reward-model scores of the reward-judge tests (FakeScorer): exact, chosen by hand.
+SCORES = {"great": 3.0, "poor": -1.0, "fine": 1.0, "okay": 0.5, "same": 0.25, "also same": 0.25}
+# margins of (chosen, rejected): great/poor +4, fine/okay +0.5, same/also same 0, poor/great -4
+KINDS = [("great", "poor"), ("fine", "okay"), ("same", "also same"), ("poor", "great")]
 
 
 def good_judge(p: float = 0.9, model: str = "fake-good") -> Judge:
@@ -86,3 +90,15 @@ def generated_lines(path: Path, count: int) -> Path:
             lines.append(json.dumps({"id": i, "prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def reward_rows(count: int) -> list[dict]:
+    """The four margins in turn, and every fifth row without 'rejected' (a bad row)."""
+    out = []
+    for i in range(count):
+        chosen, rejected = KINDS[i % 4]
+        row = {"id": i, "prompt": f"q{i}", "chosen": chosen, "rejected": rejected}
+        if i % 5 == 4:
+            del row["rejected"]
+        out.append(row)
+    return out

@@ -14,27 +14,15 @@ from critic.jobs.policy import Policy
 from critic.judges import JudgeDescription
 from critic.testing import FakeScorer
 
-from .support import outputs, read_jsonl, write_jsonl
+from .support import SCORES, outputs, read_jsonl, write_jsonl
+from .support import reward_rows as rows
 
-SCORES = {"great": 3.0, "poor": -1.0, "fine": 1.0, "okay": 0.5, "same": 0.25, "also same": 0.25}
-# margins of (chosen, rejected): great/poor +4, fine/okay +0.5, same/also same 0, poor/great -4
-KINDS = [("great", "poor"), ("fine", "okay"), ("same", "also same"), ("poor", "great")]
 
 
 def reward_judge(model: str = "fake-rm") -> RewardJudge:
     return RewardJudge(FakeScorer.by_response(SCORES), model_name=model)
 
 
-def rows(count: int) -> list[dict]:
-    """The four margins in turn, and every fifth row without 'rejected' (a bad row)."""
-    out = []
-    for i in range(count):
-        chosen, rejected = KINDS[i % 4]
-        row = {"id": i, "prompt": f"q{i}", "chosen": chosen, "rejected": rejected}
-        if i % 5 == 4:
-            del row["rejected"]
-        out.append(row)
-    return out
 
 
 def test_filter_rows_writes_the_scores_and_keeps_positive_margins():
