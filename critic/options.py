@@ -19,22 +19,28 @@ DTYPE_NAMES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "f
                "fp32": "float32", "float32": "float32"}
 DTYPES = tuple(DTYPE_NAMES)
 DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+# What runs the model: "auto" is vLLM when it is installed and the device is CUDA, transformers otherwise.
+BACKENDS = ("auto", "transformers", "vllm")
 Overflow = Literal["error", "truncate"]
 OVERFLOW_POLICIES: tuple[Overflow, ...] = ("error", "truncate")
 
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load a model: where it runs, in which precision, with which attention.
+    """How to load a model: what runs it, where, in which precision, with which attention.
 
-    ``device`` and ``dtype`` default to CUDA/bf16 when CUDA is available, CPU/fp32
-    otherwise. :meth:`check_device` says whether the device exists here.
+    ``backend`` is ``"transformers"``, ``"vllm"`` or ``"auto"`` (vLLM when it is
+    installed and the device is CUDA, transformers otherwise; see
+    :func:`critic.backends.select.choose_backend`). ``device`` and ``dtype``
+    default to CUDA/bf16 when CUDA is available, CPU/fp32 otherwise.
+    :meth:`check_device` says whether the device exists here.
     """
 
     device: str | None = None
     dtype: str | None = None
     attn_implementation: str | None = None
     trust_remote_code: bool = False
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         if self.device is not None and self.device.split(":")[0] not in DEVICE_TYPES:
@@ -42,6 +48,8 @@ class LoadOptions:
                              "(with ':N' for a numbered device, e.g. cuda:1)")
         if self.dtype is not None and self.dtype not in DTYPES:
             raise InputError(f"unknown dtype '{self.dtype}'; use one of {', '.join(DTYPES)}")
+        if self.backend not in BACKENDS:
+            raise InputError(f"unknown backend '{self.backend}'; use one of {', '.join(BACKENDS)}")
 
     def check_device(self) -> None:
         """Raise :class:`InputError` when the requested device is not available on this machine."""

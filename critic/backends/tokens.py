@@ -1,16 +1,19 @@
 """Tokens: how both transformers backends turn chat messages into the ids the model reads, and where generation stops.
 
-A judge prompt goes through ``apply_chat_template(tokenize=True)``, which
-writes exactly one BOS (rendering to text and tokenising again would double it
-on Llama-3). A reward model's conversation is rendered to text and tokenised
-once, then given exactly one BOS whatever the template does: the Skywork-Reward
-templates dropped their BOS so that tokenising the rendered text adds it once,
-other templates write it and would get two that way, and
-``apply_chat_template(tokenize=True)`` on a template without one gives none.
-"""
+A judge prompt is the chat template's rendering tokenised without adding
+special tokens, so the template's own BOS is the only one (tokenising the
+rendered text with ``add_special_tokens=True`` would double it on Llama-3). A
+reward model's conversation is tokenised the same way, then given exactly one
+BOS whatever the template does: the Skywork-Reward templates dropped their BOS
+so that tokenising the rendered text adds it once, other templates write it,
+and a template without one gives none.
+
+Judged text is always plain text (``plain_chat_ids``): a response that spells
+``<|eot_id|>`` gets ordinary text tokens, never the control token."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -54,13 +57,14 @@ def chat_prompt_ids(
     prefill: str = "",
     opening: Sequence[int] = (),
 ) -> list[int]:
-    """Token ids of a judge prompt through the model's chat template, with assistant text appended."""
-    conversation = [{"role": message["role"], "content": message["content"]} for message in messages]
-    encoded: Any = tokenizer.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
-                                                 return_dict=True)
-    ids = list(encoded["input_ids"])
+    """Token ids of a judge prompt through the model's chat template, with assistant text appended.
+
+    Message texts and ``prefill`` are read as plain text (``plain_chat_ids``): only the chat
+    template's own markers become control tokens. The template is trusted to write its BOS once.
+    """
+    ids = plain_chat_ids(tokenizer, messages, add_generation_prompt=True)
     if prefill:
-        ids += tokenizer.encode(prefill, add_special_tokens=False)
+        ids += plain_text_ids(tokenizer, prefill)
     return ids + list(opening)
 
 
@@ -71,9 +75,7 @@ def conversation_ids(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Mess
     to plain text; either way it gets exactly one. A tokenizer with no BOS token
     (Qwen, say) gets none.
     """
-    chat = [{"role": message["role"], "content": message["content"]} for message in messages]
-    text = tokenizer.apply_chat_template(chat, tokenize=False)
-    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    ids = plain_chat_ids(tokenizer, messages, add_generation_prompt=False)
     bos = tokenizer.bos_token_id
     if bos is None:
         return ids
@@ -82,6 +84,96 @@ def conversation_ids(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Mess
         start += 1
     wants_bos = start > 0 or _adds_bos(tokenizer)
     return [bos] + ids[start:] if wants_bos else ids[start:]
+
+
+def plain_chat_ids(
+    tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message], *, add_generation_prompt: bool
+) -> list[int]:
+    """The chat template's rendering tokenised so that only the template's own markers are control tokens.
+
+    A judged text that spells a special token (``<|eot_id|>``, ``<|im_start|>``) would otherwise
+    become that token, letting a policy under judgment close the judge's prompt and write its
+    own verdict. Each such spelling in a message is swapped for a private placeholder before
+    rendering, and the placeholder is tokenised afterwards as the ordinary text it spells.
+    Text without such spellings tokenises exactly as ``apply_chat_template(tokenize=True)``.
+    """
+    contents = [message["content"] for message in messages]
+    spellings = _special_spellings(tokenizer, contents)
+    escape = _Escape(spellings, contents) if spellings else None
+    chat = [{"role": message["role"], "content": escape.text(message["content"]) if escape else message["content"]}
+            for message in messages]
+    text: Any = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=add_generation_prompt)
+    if escape is None:
+        return _ids(tokenizer, str(text))
+    ids: list[int] = []
+    for piece, spelled in escape.pieces(str(text)):
+        ids += plain_text_ids(tokenizer, spelled) if spelled else _ids(tokenizer, piece)
+    return ids
+
+
+def plain_text_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    """``text`` as ordinary text tokens, whatever special-token strings it spells."""
+    if not _special_spellings(tokenizer, [text]):
+        return _ids(tokenizer, text)
+    ids = list(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+    control = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+    if any(token in control for token in ids):
+        # Some tokenizers match non-special added tokens even then: cut each spelling in two.
+        ids = []
+        for piece in _split_spellings(text, _special_spellings(tokenizer, [text])):
+            ids += _ids(tokenizer, piece)
+    return ids
+
+
+def _ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _special_spellings(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[str]:
+    """The added-token strings (special or not) that occur in any of ``texts``, longest first."""
+    strings = {str(token) for token in tokenizer.get_added_vocab()}
+    found = {spelling for spelling in strings if spelling and any(spelling in text for text in texts)}
+    return sorted(found, key=lambda spelling: (-len(spelling), spelling))
+
+
+def _split_spellings(text: str, spellings: Sequence[str]) -> list[str]:
+    pattern = re.compile("|".join(re.escape(spelling) for spelling in spellings))
+    pieces: list[str] = []
+    last = 0
+    for match in pattern.finditer(text):
+        spelling = match.group()
+        pieces += [text[last : match.start()], spelling[:1], spelling[1:]]
+        last = match.end()
+    return [piece for piece in [*pieces, text[last:]] if piece]
+
+
+class _Escape:
+    """Swaps special-token spellings for numbered placeholders no message contains, and back."""
+
+    def __init__(self, spellings: Sequence[str], contents: Sequence[str]) -> None:
+        self.spellings = list(spellings)
+        self.pattern = re.compile("|".join(re.escape(spelling) for spelling in spellings))
+        # Two private-use characters that occur in no message delimit the placeholders.
+        free = (chr(code) for code in range(0xE000, 0xF8FF) if not any(chr(code) in text for text in contents))
+        self.open, self.close = next(free), next(free)
+        self.placeholder = re.compile(re.escape(self.open) + r"(\d+)" + re.escape(self.close))
+
+    def text(self, content: str) -> str:
+        return self.pattern.sub(lambda match: f"{self.open}{self.spellings.index(match.group())}{self.close}",
+                                content)
+
+    def pieces(self, rendered: str) -> list[tuple[str, str]]:
+        """``rendered`` cut into (template text, "") and ("", spelled special string) pieces, in order."""
+        pieces: list[tuple[str, str]] = []
+        last = 0
+        for match in self.placeholder.finditer(rendered):
+            if match.start() > last:
+                pieces.append((rendered[last : match.start()], ""))
+            pieces.append(("", self.spellings[int(match.group(1))]))
+            last = match.end()
+        if last < len(rendered):
+            pieces.append((rendered[last:], ""))
+        return pieces
 
 
 def _adds_bos(tokenizer: PreTrainedTokenizerBase) -> bool:

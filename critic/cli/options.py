@@ -18,6 +18,7 @@ from typing import Any
 from critic.backends.loading import DEFAULT_MODEL, DEMO_ALIAS
 from critic.io.shapes import Columns
 from critic.options import (
+    BACKENDS,
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_MAX_NEW_TOKENS,
@@ -110,8 +111,10 @@ def add_judge_flags(parser: argparse.ArgumentParser, *, model_default: str = DEF
 
 
 def add_load_flags(parser: argparse.ArgumentParser) -> None:
-    """--device, --dtype, --trust-remote-code."""
+    """--backend, --device, --dtype, --trust-remote-code."""
     group = parser.add_argument_group("loading")
+    group.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="what runs the model (default: auto, vllm when installed and on CUDA, else transformers)")
     group.add_argument("--device", help="cpu, cuda, cuda:N, mps or xpu (default: cuda when available, else cpu)")
     group.add_argument("--dtype", help=f"{', '.join(DTYPES)} (default: bf16 on CUDA, fp32 on CPU)")
     group.add_argument("--trust-remote-code", action="store_true",
@@ -155,8 +158,12 @@ def build_options(args: argparse.Namespace) -> CommandOptions:
     given = vars(args)
     load = LoadOptions()
     if "device" in given:
-        load = LoadOptions(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+        load = LoadOptions(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                           backend=args.backend)
         load.check_device()
+        from critic.backends.select import choose_backend
+
+        choose_backend(load)  # --backend vllm without vLLM installed: the install hint now, not after loading
     limits = BatchLimits()
     if "batch_size" in given:
         limits = BatchLimits(max_batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens,

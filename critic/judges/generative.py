@@ -77,18 +77,18 @@ class Judge(BaseJudge):
     ) -> Judge:
         """Load a generative judge: a hub id, a local folder, a ``.gguf`` file, or ``"demo"``.
 
-        ``load`` says where and how the model runs; ``limits`` caps the prompts
-        and padded tokens per forward pass and the prompt length (a longer
+        ``load`` says what runs the model (``load.backend``: transformers or vLLM),
+        where and how; ``limits`` caps the prompts and padded tokens per forward pass and the prompt length (a longer
         prompt fails its pair unless ``limits.overflow == "truncate"``, which
         shortens both responses in the middle behind a visible marker).
         ``share_prefix`` computes the common start of a pair's two orders once.
         The template and mode are checked before the model loads.
         """
-        from critic.backends.transformers import TransformersBackend
+        from critic.backends.select import generative_backend
 
         _check_settings(mode, max_new_tokens)
         loaded_template = template if isinstance(template, JudgeTemplate) else load_template(template)
-        backend = TransformersBackend.from_pretrained(model, load=load, limits=limits, share_prefix=share_prefix)
+        backend = generative_backend(model, load=load, limits=limits, share_prefix=share_prefix)
         return cls(backend, template=loaded_template, mode=mode, swap=swap, max_new_tokens=max_new_tokens,
                    model_name=model)
 

@@ -73,9 +73,9 @@ class RewardJudge(BaseJudge):
         """
         _check_tie_margin(tie_margin)
         check_limits(limits)
-        from critic.backends.reward import TransformersRewardScorer
+        from critic.backends.select import reward_scorer
 
-        scorer = TransformersRewardScorer.from_pretrained(model, load=load, limits=limits)
+        scorer = reward_scorer(model, load=load, limits=limits)
         return cls(scorer, tie_margin=tie_margin, model_name=model)
 
     def describe(self) -> JudgeDescription:

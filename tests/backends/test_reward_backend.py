@@ -112,8 +112,11 @@ def test_tokenizer_without_bos_gets_none():
     class NoBos:
         bos_token_id = None
 
-        def apply_chat_template(self, messages, tokenize):
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
             return "|".join(m["content"] for m in messages)
+
+        def get_added_vocab(self):
+            return {}
 
         def __call__(self, text, add_special_tokens):
             return {"input_ids": [len(part) for part in text.split("|")]}

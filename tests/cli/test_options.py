@@ -25,11 +25,11 @@ from .fakes import Loaded, Recorder
 
 GENERATIVE = ["--model", "gen-model", "--template", "mt-bench", "--mode", "generate", "--no-swap",
               "--max-new-tokens", "77"]
-LOAD = ["--device", "cpu", "--dtype", "fp16", "--trust-remote-code"]
+LOAD = ["--device", "cpu", "--dtype", "fp16", "--trust-remote-code", "--backend", "transformers"]
 BATCH = ["--batch-size", "3", "--max-batch-tokens", "999", "--max-length", "123"]
 TRUNCATE = ["--overflow", "truncate"]
 SETTINGS = {"template": "mt-bench", "mode": "generate", "swap": False, "max_new_tokens": 77}
-LOADED = LoadOptions(device="cpu", dtype="fp16", trust_remote_code=True)
+LOADED = LoadOptions(device="cpu", dtype="fp16", trust_remote_code=True, backend="transformers")
 LIMITS = BatchLimits(max_batch_size=3, max_batch_tokens=999, max_length=123, overflow="truncate")
 GENERATIVE_CALL = ("generative", "gen-model", {**SETTINGS, "load": LOADED, "limits": LIMITS})
 REWARD_CALL = ("reward", "rm-model", {"load": LOADED, "limits": BatchLimits(3, 999, 123, "error")})  # never truncates
