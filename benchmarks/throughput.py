@@ -11,6 +11,13 @@ table and one JSON line. Every row gives pairs per second and ``critic/row``:
 critic's score-mode rate divided by that row's rate (above 1: critic is faster;
 against the limit row: the share of the limit critic reaches).
 
+The vLLM rows (``--vllm``, or named in ``--only``) time vLLM alone (the same
+token ids straight into ``vllm.LLM.generate``, no critic code) and critic on
+vLLM, in fp32 and bf16, each with its prefix cache emptied before every run; the
+bf16 rows also report, against fp32 on the same backend, the share of orders
+whose verdict letter agrees and the largest probability difference. ``--only``
+picks rows for a short run (``--only critic vllm vllm-alone --pairs 8``).
+
 ``--memory-pairs 1000`` instead judges that many pairs with critic alone and
 reports peak memory against the model's size. ``--gpu-8b-shape`` swaps the
 demo model for a random bf16 model of Llama-3.1-8B's shape on CUDA.
@@ -244,9 +251,38 @@ def outlines_batched(
     return count_unparseable(texts)
 
 
-def critic_judge(backend: TransformersBackend, pairs: Sequence[Pair], mode: str) -> int:
+# The judgments of each critic row's latest run, for the bf16-against-fp32 comparison.
+JUDGED: dict[str, list[Any]] = {}
+
+
+def critic_judge(backend: Any, pairs: Sequence[Pair], mode: str, row: str = "") -> int:
     results = Judge(backend, mode=mode).compare_each(pairs)  # type: ignore[arg-type]
+    if row:
+        JUDGED[row] = results
     return sum(isinstance(result, Exception) for result in results)
+
+
+def vllm_alone(engine: Any, prompts: Sequence[Sequence[int]], letters: Sequence[int]) -> None:
+    """vLLM with no critic code: the same token ids, one step, the letters' log-probabilities."""
+    from vllm import SamplingParams, TokensPrompt
+
+    params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=list(letters), detokenize=False)
+    engine.generate([TokensPrompt(prompt_token_ids=list(ids)) for ids in prompts], params, use_tqdm=False)
+
+
+def agreement(fp32: Sequence[Any], other: Sequence[Any]) -> dict[str, Any]:
+    """Share of orders whose verdict letter agrees, and the largest probability difference (p_a, p_b)."""
+    same = total = 0
+    largest = 0.0
+    for left, right in zip(fp32, other, strict=True):
+        if isinstance(left, Exception) or isinstance(right, Exception):
+            continue
+        for a, b in zip(left.orders, right.orders, strict=True):
+            total += 1
+            same += a.verdict == b.verdict
+            largest = max(largest, abs(a.p_a - b.p_a), abs(a.p_b - b.p_b))
+    return {"orders": total, "verdicts_agree": round(same / total, 4) if total else None,
+            "max_prob_diff": round(largest, 6)}
 
 
 def bare_limit(model: Any, rows: Sequence[Sequence[int]], rows_per_pass: int) -> None:
@@ -343,6 +379,20 @@ def memory_run(args: argparse.Namespace) -> None:
     print(json.dumps(report))
 
 
+BASE_ROWS = ("card", "card-batched", "outlines", "critic", "limit", "constrained", "masked")
+VLLM_ROWS = ("critic-bf16", "vllm-alone", "vllm", "vllm-alone-bf16", "vllm-bf16")
+ROWS = BASE_ROWS + VLLM_ROWS
+CRITIC_ROWS = ("critic", "constrained", "masked", "critic-bf16", "vllm", "vllm-bf16")
+
+
+def vllm_backend(args: argparse.Namespace, dtype: str) -> Any:
+    """critic's vLLM backend on the demo model (its engine also serves the vLLM-alone row)."""
+    from critic.backends.vllm import VLLMBackend
+
+    return VLLMBackend.from_pretrained("demo", load=LoadOptions(device=args.device or "cpu", dtype=dtype),
+                                       limits=BatchLimits(max_batch_size=args.batch_size))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=64, help="first N PandaLM test pairs (default 64)")
@@ -354,6 +404,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="timed runs per row, interleaved, the best reported (row 1 runs once); default 3")
     parser.add_argument("--skip", nargs="*", default=[],
                         help="rows to leave out: card card-batched outlines constrained masked")
+    parser.add_argument("--only", nargs="*", default=[],
+                        help="run only these rows (a short run), e.g. critic vllm vllm-alone; see ROWS")
+    parser.add_argument("--vllm", action="store_true",
+                        help="add the vLLM rows (vllm-alone, vllm, and their bf16 twins) and critic-bf16")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
     parser.add_argument("--memory-pairs", type=int, default=0,
                         help="instead: judge this many pairs, report peak memory")
@@ -379,7 +433,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     tokens = count_tokens(backend, pairs, args.batch_size)
     warm_rows = count_tokens(backend, warm_pairs, args.batch_size).rows
     rows_per_pass = max(1, args.batch_size // 2)
-    generator = outlines_generator(model, tokenizer) if "outlines" not in args.skip else None
+    wanted = set(args.only) or set(BASE_ROWS) | (set(VLLM_ROWS) if args.vllm else set())
+    generator = outlines_generator(model, tokenizer) if "outlines" in wanted - set(args.skip) else None
     masked = TransformersBackend(model, tokenizer, limits=backend.limits, name=backend.name)
     masked.tree_kernel = False
 
@@ -391,14 +446,40 @@ def main(argv: Sequence[str] | None = None) -> None:
         "outlines": (f"3. outlines Generator(Literal), .batch of {args.batch_size} Chat inputs",
                      lambda ps, cs: outlines_batched(generator, cs, args.max_new_tokens, args.batch_size)),
         # critic and the limit run back to back, so that both see the same load on a shared machine.
-        "critic": ("4. critic score", lambda ps, cs: critic_judge(backend, ps, "score")),
+        "critic": ("4. critic score", lambda ps, cs: critic_judge(backend, ps, "score", "critic")),
         "limit": ("5. limit: bare forward over unique tokens",
                   lambda ps, cs: bare_limit(model, tokens.rows if ps is pairs else warm_rows, rows_per_pass)),
         "constrained": ("4b. critic constrained", lambda ps, cs: critic_judge(backend, ps, "constrained")),
         # The tree attention's contribution: the same engine with one masked sdpa call per layer.
         "masked": ("4c. critic score, masked attention", lambda ps, cs: critic_judge(masked, ps, "score")),
     }
-    names = [name for name in variants if name not in args.skip]
+    unknown = wanted - set(ROWS)
+    if unknown:
+        sys.exit(f"unknown rows {sorted(unknown)}; the rows are {', '.join(ROWS)}")
+    vllm_rows = wanted & set(VLLM_ROWS)
+    if "critic-bf16" in wanted:
+        bf16 = TransformersBackend.from_pretrained("demo", load=LoadOptions(device=args.device or "cpu", dtype="bf16"),
+                                                   limits=backend.limits)
+        variants["critic-bf16"] = ("4d. critic score, bf16",
+                                   lambda ps, cs: critic_judge(bf16, ps, "score", "critic-bf16"))
+    prompts = [backend.prompt_ids(VerdictRequest(shown, TEMPLATE, "score"))
+               for pair in pairs for shown in (pair, pair.swapped())]
+    warm_prompts = prompts[:2 * len(warm_pairs)]
+    engines: list[Any] = []  # vLLM engines: their prefix caches are emptied before every timed run
+    for dtype, suffix in (("fp32", ""), ("bf16", "-bf16")):
+        if not vllm_rows & {f"vllm{suffix}", f"vllm-alone{suffix}"}:
+            continue
+        served = vllm_backend(args, dtype)
+        letters = [served.verdict_tokens.letters[letter] for letter in ("A", "B")]
+        variants[f"vllm-alone{suffix}"] = (
+            f"6{'b' if suffix else ''}. vLLM alone, {dtype} (same token ids, no critic code)",
+            lambda ps, cs, engine=served.engine, letters=letters: vllm_alone(
+                engine, prompts if ps is pairs else warm_prompts, letters))
+        variants[f"vllm{suffix}"] = (
+            f"7{'b' if suffix else ''}. critic score on vLLM, {dtype}",
+            lambda ps, cs, served=served, row=f"vllm{suffix}": critic_judge(served, ps, "score", row))
+        engines.append(served.engine)
+    names = [name for name in ROWS if name in wanted and name in variants and name not in args.skip]
     results = {name: Result(name) for name in names}
     for name in names:  # warm-up: first calls compile kernels and fill caches
         variants[name][1](warm_pairs, warm_convs)
@@ -406,16 +487,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in names:
             if name == "card" and repeat:
                 continue  # ten times slower than the rest and no target depends on it: timed once
+            for engine in engines:
+                engine.reset_prefix_cache()  # each run computes its prompts anew, as on new data
             timed(results[name], lambda run=variants[name][1]: run(pairs, convs))
             print(f"  {name}: {results[name].seconds[-1]:.1f} s (load average {os.getloadavg()[0]:.1f})",
                   file=sys.stderr, flush=True)
 
-    critic_rate = len(pairs) / results["critic"].best
+    critic_rate = len(pairs) / results["critic"].best if "critic" in results else float("nan")
     table = []
     for name in names:
         result = results[name]
         rate = len(pairs) / result.best
-        table.append({
+        table.append({  # critic_over_row: critic's transformers fp32 score row over this row
             "row": name, "what": variants[name][0], "seconds": round(result.best, 2),
             "all_seconds": [round(s, 2) for s in result.seconds], "pairs_per_s": round(rate, 3),
             "critic_over_row": round(critic_rate / rate, 3), "peak_rss_mib": round(result.peak_rss / (1 << 20)),
@@ -429,6 +512,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             "critic >= 1.5 x card-batched": ratio.get("card-batched", 0) >= 1.5 if "card-batched" in ratio else None,
             "critic >= 1.4 x outlines": ratio.get("outlines", 0) >= 1.4 if "outlines" in ratio else None,
         }
+    seconds = {name: results[name].best for name in names}
+    if "vllm" in seconds and "vllm-alone" in seconds:
+        targets["critic on vLLM >= 0.95 x vLLM alone (fp32)"] = seconds["vllm-alone"] / seconds["vllm"] >= 0.95
+    if "vllm-bf16" in seconds and "vllm-alone-bf16" in seconds:
+        targets["critic on vLLM >= 0.95 x vLLM alone (bf16)"] = \
+            seconds["vllm-alone-bf16"] / seconds["vllm-bf16"] >= 0.95
+    if "critic" in seconds:
+        fastest = min((name for name in seconds if name in CRITIC_ROWS), key=seconds.__getitem__)
+        targets[f"critic's fastest ({fastest}) >= 1.5 x critic score (transformers fp32)"] = \
+            seconds["critic"] / seconds[fastest] >= 1.5
+    vllm_ratios = {f"{alone} / {ours}": round(seconds[alone] / seconds[ours], 3)
+                   for alone, ours in (("vllm-alone", "vllm"), ("vllm-alone-bf16", "vllm-bf16"))
+                   if alone in seconds and ours in seconds}
+    vllm_ratios.update({f"critic / {name}": round(seconds["critic"] / seconds[name], 3)
+                        for name in ("vllm", "vllm-bf16", "critic-bf16") if name in seconds and "critic" in seconds})
+    bf16 = {f"{low} against {high}": agreement(JUDGED[high], JUDGED[low])
+            for high, low in (("critic", "critic-bf16"), ("vllm", "vllm-bf16"), ("critic", "vllm"))
+            if high in JUDGED and low in JUDGED}
     gpu: dict[str, Any] = {}
     if model.device.type == "cuda":
         params = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n and "lm_head" not in n)
@@ -446,6 +547,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"tokens: raw {tokens.raw} (median {tokens.median_prompt:.0f}/prompt), unique {tokens.unique} "
           f"(critic's rows {tokens.unique_rows}: repeated pairs share their prefix too), critic padded "
           f"{tokens.padded}; fixed {args.batch_size}-batches in data order hold {tokens.fixed_padded}")
+    if engines:
+        binding = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto (vLLM reserves one core for itself)")
+        print(f"vLLM: its worker's threads are not --threads: VLLM_CPU_OMP_THREADS_BIND={binding}")
     print(f"generation rows: --max-new-tokens {args.max_new_tokens}; best of {args.repeats} interleaved run(s) "
           "(row 1: one run); "
           f"load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
@@ -458,6 +562,11 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"{row['peak_rss_mib']:>12} {unparseable:>11}")
     for target, held in targets.items():
         print(f"target {target}: {'held' if held else 'not held' if held is not None else 'not measured'}")
+    for pair_of_rows, ratio_value in vllm_ratios.items():
+        print(f"speed {pair_of_rows} (time over time: above 1, the second is faster): {ratio_value:.2f}")
+    for pair_of_rows, agreed in bf16.items():
+        print(f"{pair_of_rows}: verdict letters agree on {agreed['verdicts_agree']:.1%} of {agreed['orders']} orders, "
+              f"largest probability difference {agreed['max_prob_diff']:.2g}")
     for key, value in gpu.items():
         print(f"{key}: {value}")
     print(json.dumps({
@@ -467,7 +576,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "tokens": {"raw": tokens.raw, "padded": tokens.padded, "unique": tokens.unique,
                    "unique_critic_rows": tokens.unique_rows,
                    "fixed_batches_padded": tokens.fixed_padded, "median_prompt": tokens.median_prompt},
-        "rows": table, "targets": targets, "gpu": gpu or "not measured", "load_average": os.getloadavg(),
+        "rows": table, "targets": targets, "speed_ratios": vllm_ratios, "agreement": bf16,
+        "gpu": gpu or "not measured", "load_average": os.getloadavg(),
     }))
 
 

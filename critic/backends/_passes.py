@@ -15,7 +15,7 @@ from critic.errors import CriticError, InputError, ModelError, Reason
 
 if TYPE_CHECKING:
     import torch
-    from transformers import PreTrainedModel
+    from transformers import PretrainedConfig
 
 logger = logging.getLogger("critic")
 
@@ -47,9 +47,9 @@ def encode_each(items: Sequence[Item], encode: Callable[[Item], list[int]], what
     return encoded
 
 
-def context_limit(model: PreTrainedModel, max_length: int | None) -> int | None:
-    """The most tokens an input may have: ``max_length``, never more than the model's context."""
-    context = getattr(model.config, "max_position_embeddings", None)
+def context_limit(config: PretrainedConfig, max_length: int | None) -> int | None:
+    """The most tokens an input may have: ``max_length``, never more than the model's context (``config``'s)."""
+    context = getattr(config, "max_position_embeddings", None)
     limits = [value for value in (max_length, context) if isinstance(value, int) and value > 0]
     return min(limits, default=None)
 

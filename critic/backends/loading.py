@@ -95,7 +95,9 @@ def load_pretrained(
     """Load ``model`` as ``model_class`` (an Auto class) and its tokenizer, as ``load`` says.
 
     The device is checked first and ``check_config(config, device)``, when
-    given, runs before any weight loads. bf16 on CUDA and fp32 elsewhere;
+    given, runs before any weight loads. bf16 on CUDA and fp32 elsewhere (a GGUF
+    in another dtype than fp32 loads from the HF folder converted from it once, see
+    ``_demo_folder``);
     flash_attention_2 on CUDA when installed, else sdpa, unless ``load`` or
     ``check_config`` says otherwise. Errors are :class:`ModelError` sentences
     ending with ``alternatives``.
@@ -103,6 +105,13 @@ def load_pretrained(
     load.check_device()
     source = resolve_model(model, alternatives=alternatives)
     device = pick_device(load.device)
+    dtype = pick_dtype(device, load.dtype)
+    if source.gguf_file is not None and dtype != _float32() and model_class.__name__ == "AutoModelForCausalLM":
+        # transformers computes a GGUF's packed weights in fp32 whatever the dtype (casting every matmul's
+        # input and output); the converted folder holds real weights, so bf16 runs bf16 kernels.
+        from critic.backends._demo_folder import as_folder
+
+        source = as_folder(source)
     attention = None
     if check_config is not None:
         attention = check_config(load_config(source, load, alternatives=alternatives), device)
@@ -111,7 +120,7 @@ def load_pretrained(
         source,
         model_class,
         device=device,
-        dtype=pick_dtype(device, load.dtype),
+        dtype=dtype,
         attn_implementation=attention or pick_attention(device, load.attn_implementation),
         trust_remote_code=load.trust_remote_code,
         alternatives=alternatives,
@@ -199,6 +208,12 @@ def pick_dtype(device: str, dtype: str | torch.dtype | None) -> torch.dtype:
         raise ModelError(f"unknown dtype '{dtype}'; use one of {', '.join(DTYPE_NAMES)}")
     chosen: torch.dtype = getattr(torch, DTYPE_NAMES[dtype])
     return chosen
+
+
+def _float32() -> torch.dtype:
+    import torch
+
+    return torch.float32
 
 
 def pick_attention(device: str, requested: str | None = None) -> str:

@@ -3,8 +3,10 @@
 A reward model (an ``AutoModelForSequenceClassification`` with one label)
 reads a whole conversation and returns a score. :class:`RewardScorer` is the
 one-method seam :class:`critic.RewardJudge` talks to;
-:class:`TransformersRewardScorer` runs a Hugging Face model behind it and
-``critic.testing.FakeScorer`` scripts it for tests.
+:class:`TransformersRewardScorer` runs a Hugging Face model behind it,
+``critic.backends.vllm_reward.VLLMRewardScorer`` runs the same model on vLLM,
+and ``critic.testing.FakeScorer`` scripts it for tests. Both real scorers count
+and refuse conversations through :func:`encode_conversations`.
 
 Conversations get exactly one BOS whatever the chat template does
 (``tokens``), and load, batch, pad and halve on out-of-memory through the same
@@ -138,7 +140,7 @@ class TransformersRewardScorer:
         self.model = model
         self.tokenizer = tokenizer
         self.limits = limits
-        self.max_length = context_limit(model, limits.max_length)
+        self.max_length = context_limit(model.config, limits.max_length)
         self.padding_side = padding_side
         self.name = name or getattr(model, "name_or_path", type(model).__name__)
         self.pad_id = next((i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id) if i is not None), 0)
@@ -178,7 +180,7 @@ class TransformersRewardScorer:
         return conversation_ids(self.tokenizer, messages)
 
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
-        encoded = encode_each(conversations, self._fitting_ids, "conversation")
+        encoded = encode_conversations(self.tokenizer, conversations, self.max_length)
         results: list[float | CriticError | None] = [ids if isinstance(ids, CriticError) else None for ids in encoded]
         sequences = {index: ids for index, ids in enumerate(encoded) if isinstance(ids, list)}
         keys = list(sequences)
@@ -193,18 +195,8 @@ class TransformersRewardScorer:
                 alone=lambda part: [out_of_memory_error(len(sequences[part[0]]), "conversation")],
             )
             for index, value in zip(members, scores, strict=True):
-                results[index] = _checked_score(value)
+                results[index] = checked_score(value)
         return results  # type: ignore[return-value]  # every None was replaced by a score
-
-    def _fitting_ids(self, messages: Sequence[Message]) -> list[int]:
-        ids = self.conversation_ids(messages)
-        if self.max_length is not None and len(ids) > self.max_length:
-            raise InputError(
-                f"the conversation is {len(ids)} tokens, longer than the model's context of "
-                f"{self.max_length} tokens; shorten it or leave it out",
-                kind=Reason.TOO_LONG,
-            )
-        return ids
 
     def _forward(self, sequences: Sequence[Sequence[int]]) -> list[float]:
         import torch
@@ -235,7 +227,30 @@ class TransformersRewardScorer:
         return float(logits.float()[0, 0])
 
 
-def _checked_score(value: float | CriticError) -> float | CriticError:
+def encode_conversations(
+    tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]], max_length: int | None
+) -> list[list[int] | CriticError]:
+    """Each conversation's token ids (one BOS), or its error: text the tokenizer cannot take, or too long.
+
+    Every reward scorer (transformers, vLLM) counts here, so all of them refuse
+    the same conversations with the same errors.
+    """
+
+    def fitting_ids(messages: Sequence[Message]) -> list[int]:
+        ids = conversation_ids(tokenizer, messages)
+        if max_length is not None and len(ids) > max_length:
+            raise InputError(
+                f"the conversation is {len(ids)} tokens, longer than the model's context of "
+                f"{max_length} tokens; shorten it or leave it out",
+                kind=Reason.TOO_LONG,
+            )
+        return ids
+
+    return encode_each(conversations, fitting_ids, "conversation")
+
+
+def checked_score(value: float | CriticError) -> float | CriticError:
+    """``value``, or a :class:`ModelError` in its place when the model returned a non-finite score."""
     if isinstance(value, CriticError) or math.isfinite(value):
         return value
     return ModelError(f"the model returned a non-finite score ({value}); try dtype fp32 or bf16")

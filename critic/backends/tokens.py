@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from critic.backends.base import VERDICT_OPENING
+from critic.backends.base import VERDICT_OPENING, VerdictRequest
 from critic.errors import ModelError
 from critic.types import Message
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import GenerationConfig, PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,17 @@ def chat_prompt_ids(
     if prefill:
         ids += plain_text_ids(tokenizer, prefill)
     return ids + list(opening)
+
+
+def request_ids(
+    tokenizer: PreTrainedTokenizerBase, verdict_tokens: VerdictTokens, request: VerdictRequest
+) -> list[int]:
+    """The exact token ids a generative backend feeds the model for ``request`` (every engine alike).
+
+    Score and constrained modes end with the verdict's opening (``[[``) prefilled.
+    """
+    opening = verdict_tokens.opening if request.mode != "generate" else ()
+    return chat_prompt_ids(tokenizer, request.messages, prefill=request.prefill, opening=opening)
 
 
 def conversation_ids(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> list[int]:
@@ -181,9 +192,10 @@ def _adds_bos(tokenizer: PreTrainedTokenizerBase) -> bool:
     return bool(ids) and ids[0] == tokenizer.bos_token_id
 
 
-def stop_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+def stop_ids(generation_config: GenerationConfig | None, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Where generation stops: the generation config's end-of-turn ids and the tokenizer's EOS."""
     ids: set[int] = set()
-    configured = getattr(model.generation_config, "eos_token_id", None)
+    configured = getattr(generation_config, "eos_token_id", None)
     if isinstance(configured, int):
         ids.add(configured)
     elif configured:

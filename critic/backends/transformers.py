@@ -36,13 +36,13 @@ from critic.backends._batching import (
     plan_batches,
     split_for_retry,
 )
-from critic.backends._overflow import Truncator, pair_key, too_long_error
-from critic.backends._passes import context_limit, encode_each, halving_on_oom, out_of_memory_error, pad_batch
+from critic.backends._overflow import fitted_prompts, pair_key
+from critic.backends._passes import context_limit, halving_on_oom, out_of_memory_error, pad_batch
 from critic.backends._tree_attention import layouts, tree_attention, tree_attention_mask
 from critic.backends.base import BackendOutput, VerdictRequest
 from critic.backends.loading import decode_text, load_pretrained
-from critic.backends.tokens import VerdictTokens, chat_prompt_ids, stop_ids, until_stop
-from critic.errors import CriticError, MissingDependencyError, ModelError
+from critic.backends.tokens import VerdictTokens, request_ids, stop_ids, until_stop
+from critic.errors import MissingDependencyError, ModelError
 from critic.options import BatchLimits, LoadOptions
 
 if TYPE_CHECKING:
@@ -91,11 +91,11 @@ class TransformersBackend:
         self.model = model
         self.tokenizer = tokenizer
         self.limits = limits
-        self.max_length = context_limit(model, limits.max_length)
+        self.max_length = context_limit(model.config, limits.max_length)
         self.name = name or getattr(model, "name_or_path", type(model).__name__)
         self.verdict_tokens = VerdictTokens.from_tokenizer(tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.stop_ids = stop_ids(model, tokenizer)
+        self.stop_ids = stop_ids(model.generation_config, tokenizer)
         attention = str(getattr(model.config, "_attn_implementation", None))
         self.share_prefix = share_prefix and attention in TREE_MASK_ATTENTION
         if share_prefix and not self.share_prefix:
@@ -125,11 +125,11 @@ class TransformersBackend:
 
     def prompt_ids(self, request: VerdictRequest) -> list[int]:
         """The exact token ids the model reads for ``request``."""
-        opening = self.verdict_tokens.opening if request.mode != "generate" else ()
-        return chat_prompt_ids(self.tokenizer, request.messages, prefill=request.prefill, opening=opening)
+        return request_ids(self.tokenizer, self.verdict_tokens, request)
 
     def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
-        prompts = self._prompts(requests)
+        prompts = fitted_prompts(requests, self.prompt_ids, self.tokenizer, max_length=self.max_length,
+                                 overflow=self.limits.overflow)
         outputs = [prompt if isinstance(prompt, BackendOutput) else None for prompt in prompts]
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         for index, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
@@ -164,46 +164,6 @@ class TransformersBackend:
                 size=lambda part: sum(len(family.members) for family in part),
             )
         ]
-
-    # --- counting and fitting -----------------------------------------------------------------
-
-    def _prompts(self, requests: Sequence[VerdictRequest]) -> list[list[int] | BackendOutput]:
-        """Token ids per request, or an error output for a request the tokenizer or the model cannot take."""
-        prompts = [_as_prompt(item) for item in encode_each(requests, self.prompt_ids, "judge prompt")]
-        if self.max_length is None:
-            return prompts
-        # Generation writes into the same context, so its budget is reserved up front.
-        budgets = [self.max_length - (request.max_new_tokens if request.mode == "generate" else 0)
-                   for request in requests]
-        over = [isinstance(ids, list) and len(ids) > budget for ids, budget in zip(prompts, budgets, strict=True)]
-        if self.limits.overflow == "truncate":
-            return self._fitted(requests, prompts, budgets, over)
-        for index, too_long in enumerate(over):
-            if too_long:
-                tokens = len(prompts[index])  # type: ignore[arg-type]  # a list wherever over is true
-                prompts[index] = BackendOutput(error=too_long_error(tokens, self.max_length - budgets[index],
-                                                                    self.max_length))
-        return prompts
-
-    def _fitted(
-        self,
-        requests: Sequence[VerdictRequest],
-        prompts: list[list[int] | BackendOutput],
-        budgets: Sequence[int],
-        over: Sequence[bool],
-    ) -> list[list[int] | BackendOutput]:
-        """``prompts`` with every pair that is too long in either order shortened in the middle to fit."""
-        # Both orders are shortened alike: the model must see the same two answers in either order.
-        shorten = {pair_key(request) for request, too_long in zip(requests, over, strict=True) if too_long}
-        truncator = Truncator(self.tokenizer, lambda request: len(self.prompt_ids(request)))
-        to_fit = [index for index, request in enumerate(requests)
-                  if isinstance(prompts[index], list) and pair_key(request) in shorten]
-        fitted = encode_each(
-            to_fit, lambda index: self.prompt_ids(truncator.fit(requests[index], budgets[index])), "judge prompt"
-        )
-        for index, encoded in zip(to_fit, fitted, strict=True):
-            prompts[index] = _as_prompt(encoded)
-        return prompts
 
     # --- batches ------------------------------------------------------------------------------
 
@@ -390,10 +350,6 @@ class TransformersBackend:
             model: Any = outlines.from_transformers(self.model, self.tokenizer)  # type: ignore[arg-type]
             self._processors[verdicts] = get_regex_logits_processor(None, model, to_regex(either(*tails)))
         return self._processors[verdicts]
-
-
-def _as_prompt(encoded: list[int] | CriticError) -> list[int] | BackendOutput:
-    return BackendOutput(error=encoded) if isinstance(encoded, CriticError) else encoded
 
 
 def _alone_out_of_memory(

@@ -10,8 +10,15 @@ from typing import Any
 
 from critic.cli.common import EXIT_OK, check_output_dir, refuse_existing, say
 from critic.cli.judge import INPUTS
-from critic.cli.loading import load_judge
-from critic.cli.options import add_batch_flags, add_input_flags, add_judge_flags, add_load_flags, build_options
+from critic.cli.loading import load_judge, remote_judge_factory
+from critic.cli.options import (
+    add_batch_flags,
+    add_input_flags,
+    add_judge_flags,
+    add_load_flags,
+    add_remote_flag,
+    build_options,
+)
 from critic.cli.output import progress, written
 from critic.errors import InputError, MissingDependencyError
 
@@ -33,6 +40,7 @@ def add_eval_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> No
     parser.add_argument("--force", action="store_true", help="overwrite the reports of an earlier run in DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no loading lines")
     add_judge_flags(parser)
+    add_remote_flag(parser)
     parser.add_argument("--reward-model", metavar="R",
                         help="also evaluate the reward model R (hub id or local folder; a RewardJudge with the same "
                              "loading and batching flags; it never truncates, so --overflow does not apply) on the "
@@ -77,7 +85,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if loaded.detected is not None:
         say(loaded.detected.describe(), quiet=args.quiet)
     others = [load_predictions(name, path, field=field) for name, (path, field) in _prediction_sources(args).items()]
-    judges = {"generative": load_judge(None, args.model, options, "generative", quiet=args.quiet)}
+    if args.judge_url:
+        judges = {"generative": remote_judge_factory(args, quiet=args.quiet)()}
+    else:
+        judges = {"generative": load_judge(None, args.model, options, "generative", quiet=args.quiet)}
     if args.reward_model:
         judges["reward"] = load_judge(None, args.reward_model, options, "reward", quiet=args.quiet)
     with progress(len(loaded.pairs) * len(judges), args.quiet, "evaluating") as bar:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -12,12 +14,13 @@ from typing import Any
 from critic.backends.loading import DEFAULT_MODEL
 from critic.cli.common import EXIT_INTERRUPTED, EXIT_OK, check_output_dir, say_what_rows_are
 from critic.cli.judge import INPUTS
-from critic.cli.loading import announce, judge_factory, judge_options
+from critic.cli.loading import announce, judge_factory, judge_options, remote_judge_factory
 from critic.cli.options import (
     add_batch_flags,
     add_input_flags,
     add_judge_flags,
     add_load_flags,
+    add_remote_flag,
     at_least_one,
     build_options,
     policy_from_args,
@@ -25,6 +28,7 @@ from critic.cli.options import (
 )
 from critic.cli.output import filter_table, progress
 from critic.errors import CriticError, InputError
+from critic.options import LoadOptions
 
 
 def add_filter_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -51,6 +55,7 @@ def add_filter_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> 
                              "template, mode, swap, max_new_tokens (generative only), load (a critic.options."
                              "LoadOptions) and limits (a critic.options.BatchLimits); it must return an object with "
                              "compare_each(pairs) and describe() (a critic.PairwiseJudge)")
+    add_remote_flag(parser)
     add_load_flags(parser)
     add_batch_flags(parser)
     add_input_flags(parser, limit_help="stop after the first N rows (a sample); --resume without it goes on to "
@@ -95,8 +100,11 @@ def run_filter(args: argparse.Namespace) -> int:
     source.check()
     _check_output_dir(args)
     say_what_rows_are(source, options.columns, quiet=args.quiet or args.resume)
-    factory = judge_factory(args.judge_factory, args.model, judge_options(options, args.judge), args.judge)
-    engine = _engine(args, factory)
+    if args.judge_url:
+        factory = remote_judge_factory(args, quiet=args.quiet)
+    else:
+        factory = judge_factory(args.judge_factory, args.model, judge_options(options, args.judge), args.judge)
+    engine = _engine(args, factory, options.load)
     bar = progress(None, args.quiet, "filtering", unit="row")
     done = 0
 
@@ -124,7 +132,7 @@ def run_filter(args: argparse.Namespace) -> int:
 def _check_flags(args: argparse.Namespace) -> None:
     """Flags that do not go together; with --judge reward, the generative default model means the reward one."""
     if args.judge == "reward":
-        if args.model == DEFAULT_MODEL:
+        if args.model == DEFAULT_MODEL and not args.judge_url:
             from critic.backends.reward import DEFAULT_REWARD_MODEL
 
             args.model = DEFAULT_REWARD_MODEL
@@ -147,20 +155,33 @@ def _check_output_dir(args: argparse.Namespace) -> None:
     checkpoint.check_output_dir(args.output_dir, resume=args.resume, force=args.force)
 
 
-def _engine(args: argparse.Namespace, factory: Any) -> Any:
+def _engine(args: argparse.Namespace, factory: Any, load: LoadOptions) -> Any:
     """The local engine (with its judge loaded here) or the Ray engine (its actors load their own)."""
     from critic.jobs.engines import LocalEngine
 
     if args.engine != "ray":
-        announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet)
+        if not args.judge_url:
+            announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet, load=load)
         return LocalEngine(factory())
     from critic.jobs.ray import RayEngine
 
-    describe = None if args.judge_factory or args.judge == "reward" else _judge_description(args)
-    announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet,
-             where=f" on {args.ray_actors} Ray actors")
+    from critic.backends.select import choose_backend
+
+    backend = choose_backend(load)
+    local_model = not (args.judge_factory or args.judge_url)
+    describe = _judge_description(args, backend) if local_model and args.judge != "reward" else None
+    prepare = None
+    if local_model and backend == "vllm":
+        from critic.backends._vllm_engine import engine_source
+
+        # The demo GGUF is converted to the folder vLLM reads once, here, not by every actor at once.
+        prepare = functools.partial(engine_source, args.model)
+    if not args.judge_url:
+        announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet,
+                 where=f" on {args.ray_actors} Ray actors", load=load)
     engine = RayEngine(factory, actors=args.ray_actors, cpus_per_actor=args.ray_cpus_per_actor,
-                       gpus_per_actor=args.ray_gpus_per_actor, address=args.ray_address, describe=describe)
+                       gpus_per_actor=args.ray_gpus_per_actor, address=args.ray_address, describe=describe,
+                       prepare=prepare)
     if not args.verbose:
         _quiet_ray()
     return engine
@@ -176,7 +197,7 @@ def _quiet_ray() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _judge_description(args: argparse.Namespace) -> Any:
+def _judge_description(args: argparse.Namespace, backend: str) -> Any:
     """What Judge.describe() will say, without loading the model (for the Ray engine's driver).
 
     ``None`` when that cannot be known this way: the engine then builds one judge to ask.
@@ -186,6 +207,6 @@ def _judge_description(args: argparse.Namespace) -> Any:
     try:
         judge = Judge(None, template=args.template, mode=args.mode, swap=not args.no_swap,  # type: ignore[arg-type]
                       max_new_tokens=args.max_new_tokens, model_name=args.model)
-        return judge.describe()
+        return dataclasses.replace(judge.describe(), backend=backend)
     except (CriticError, TypeError, AttributeError):
         return None

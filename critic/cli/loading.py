@@ -19,7 +19,7 @@ from typing import Any, Literal
 from critic.cli.common import say
 from critic.cli.options import CommandOptions
 from critic.errors import InputError
-from critic.options import BatchLimits
+from critic.options import BatchLimits, LoadOptions
 
 JudgeKind = Literal["generative", "reward"]
 
@@ -57,7 +57,7 @@ def judge_factory(factory: str | None, model: str, options: dict[str, Any], kind
 
 def load_judge(factory: str | None, model: str, options: CommandOptions, kind: JudgeKind, *, quiet: bool) -> Any:
     """Say which model loads, then build its judge."""
-    announce(model, kind, factory=factory, quiet=quiet)
+    announce(model, kind, factory=factory, quiet=quiet, load=options.load)
     return build_judge(factory, model, judge_options(options, kind), kind=kind)
 
 
@@ -83,9 +83,31 @@ def start_file_command(args: Any, kind: JudgeKind) -> FileCommand:
     return FileCommand(options, source, total, load_judge(None, args.model, options, kind, quiet=args.quiet))
 
 
-def announce(model: str, kind: JudgeKind, *, factory: str | None = None, quiet: bool, where: str = "") -> None:
+def remote_judge_factory(args: Any, *, quiet: bool) -> Callable[[], Any]:
+    """For --judge-url: a picklable factory of the RemoteJudge, its server asked now (so a wrong URL fails first)."""
+    from critic.cli.options import unused_with_remote
+    from critic.client import RemoteJudge
+
+    unused = unused_with_remote(args)
+    if unused:
+        say(f"--judge-url {args.judge_url}: the judge there was set up at its start-up, so {', '.join(unused)} "
+            "are not used", quiet=False)
+    judge = RemoteJudge(args.judge_url)
+    say(f"judging with {judge.describe().summary()} at {args.judge_url}", quiet=quiet)
+    judge.close()
+    return functools.partial(RemoteJudge, args.judge_url)
+
+
+def announce(model: str, kind: JudgeKind, *, factory: str | None = None, quiet: bool, where: str = "",
+             load: LoadOptions | None = None) -> None:
+    """``critic: loading demo (generative, transformers backend) ...`` on stderr."""
     via = f", with --judge-factory {factory}" if factory else ""
-    say(f"loading {model} ({kind}{via}){where} ...", quiet=quiet)
+    on = ""
+    if load is not None and factory is None:
+        from critic.backends.select import choose_backend
+
+        on = f", {choose_backend(load)} backend"
+    say(f"loading {model} ({kind}{on}{via}){where} ...", quiet=quiet)
 
 
 def _factory_function(factory: str) -> Callable[..., Any]:

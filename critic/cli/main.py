@@ -24,6 +24,7 @@ from critic.cli.filter import add_filter_parser
 from critic.cli.info import add_info_parsers
 from critic.cli.judge import add_judge_parser
 from critic.cli.score import add_score_parser
+from critic.cli.serve import add_serve_parser
 from critic.errors import CriticError
 
 
@@ -88,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
     add_filter_parser(commands, [shared])
     add_eval_parser(commands, [shared])
     add_score_parser(commands, [shared])
+    add_serve_parser(commands, [shared])
     return top
 
 

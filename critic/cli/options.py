@@ -150,6 +150,30 @@ def add_input_flags(parser: argparse.ArgumentParser, *, fields: Sequence[str] = 
                            help=f"column holding {_FIELD_HELP[name]} (default: {default})")
 
 
+def add_remote_flag(parser: argparse.ArgumentParser) -> None:
+    """--judge-url: a judge served by `critic serve` instead of a model loaded here."""
+    parser.add_argument("--judge-url", metavar="URL",
+                        help="judge with the `critic serve` server at URL instead of loading a model here (the "
+                             "model, loading and batching flags are then not used; the API key is read from "
+                             "CRITIC_API_KEY)")
+    parser.set_defaults(command_parser=parser)
+
+
+# The flags a judge served elsewhere does not read: its model, template and loading were chosen at its start-up.
+REMOTE_UNUSED = ("model", "template", "mode", "no_swap", "max_new_tokens", "backend", "device", "dtype",
+                 "trust_remote_code", "batch_size", "max_batch_tokens", "max_length", "overflow", "judge_factory")
+
+
+def unused_with_remote(args: argparse.Namespace) -> list[str]:
+    """The flags given (set to other than their default) that --judge-url leaves unused, as typed."""
+    parser = getattr(args, "command_parser", None)
+    given = vars(args)
+    if parser is None:
+        return []
+    return [f"--{name.replace('_', '-')}" for name in REMOTE_UNUSED
+            if name in given and given[name] != parser.get_default(name)]
+
+
 SAMPLE_PAIR = Pair("What is 2+2?", "4", "5", reference="4")
 
 

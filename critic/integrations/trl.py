@@ -10,6 +10,9 @@ one assistant message; both shapes are accepted here. :class:`AsyncJudgeReward`
 is the same reward as a coroutine: GRPOTrainer awaits async reward functions
 together (``asyncio.gather`` on its own event loop), and this one runs the
 judge in a worker thread, so it overlaps with the other async rewards.
+:class:`AsyncRemoteJudgeReward` is that reward against a judge served by
+``critic serve`` (a :class:`critic.client.RemoteJudge`): it awaits the server
+over HTTP, and the server batches concurrent calls.
 
 :class:`PairwiseJudgeHook` follows TRL's pairwise-judge contract
 (``judge(prompts, completions, shuffle_order=True, return_scores=False)``: the
@@ -41,7 +44,10 @@ from critic.types import Message, Pair, Preference, check_messages
 
 logger = logging.getLogger("critic")
 
-__all__ = ["AsyncJudgeReward", "JudgeReward", "PairwiseJudgeHook", "as_conversation", "completion_text"]
+__all__ = [
+    "AsyncJudgeReward", "AsyncRemoteJudgeReward", "JudgeReward", "PairwiseJudgeHook", "as_conversation",
+    "completion_text",
+]
 
 TiesTo = Literal["probability", "none"]
 
@@ -74,6 +80,11 @@ class JudgeReward:
         self.failures = 0
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        pairs = self.pairs(prompts, completions, kwargs)
+        return self.rewards(self.judge.compare_each(pairs), len(pairs))
+
+    def pairs(self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Pair]:
+        """One pair per completion: (its prompt, the completion, the row's reference completion)."""
         if self.reference_column not in kwargs:
             columns = ", ".join(sorted(k for k in kwargs if k not in {"trainer_state", "log_extra", "log_metric"}))
             raise InputError(
@@ -88,10 +99,13 @@ class JudgeReward:
         for prompt, completion, reference in zip(prompts, completions, references, strict=True):
             history, question = as_conversation(prompt)
             pairs.append(Pair(question, completion_text(completion), completion_text(reference), history=history))
+        return pairs
+
+    def rewards(self, results: Sequence[Preference | CriticError], expected: int) -> list[float | None]:
+        """Each judged pair's ``p_a``; a failed one gets ``on_failure`` (counted in ``failures``)."""
+        if len(results) != expected:
+            raise ModelError(f"the judge returned {len(results)} results for {expected} pairs")
         rewards: list[float | None] = []
-        results = self.judge.compare_each(pairs)
-        if len(results) != len(pairs):
-            raise ModelError(f"the judge returned {len(results)} results for {len(pairs)} pairs")
         for result in results:
             if isinstance(result, Preference):
                 rewards.append(result.p_a)
@@ -132,6 +146,42 @@ class AsyncJudgeReward:
 
     async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         return await asyncio.to_thread(self.reward, prompts, completions, **kwargs)
+
+
+class AsyncRemoteJudgeReward:
+    """:class:`AsyncJudgeReward` against a judge served by ``critic serve`` (a :class:`critic.client.RemoteJudge`).
+
+    The same call and rewards as :class:`JudgeReward`; ``__call__`` is a coroutine
+    that awaits the server over HTTP (``RemoteJudge.acompare_each``), so no thread
+    waits and GRPOTrainer's other async rewards run meanwhile; the server merges
+    concurrent calls into one batch. ``judge`` may be a URL.
+    """
+
+    def __init__(
+        self,
+        judge: Any,
+        *,
+        reference_column: str = "reference",
+        on_failure: float | None = None,
+        name: str = "critic_judge",
+    ) -> None:
+        if isinstance(judge, str):
+            from critic.client import RemoteJudge
+
+            judge = RemoteJudge(judge)
+        if not callable(getattr(judge, "acompare_each", None)):
+            raise InputError(f"the judge must be a critic.client.RemoteJudge (or its URL), got {type(judge).__name__}")
+        self.reward = JudgeReward(judge, reference_column=reference_column, on_failure=on_failure, name=name)
+        self.__name__ = name
+
+    @property
+    def failures(self) -> int:
+        return self.reward.failures
+
+    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        pairs = self.reward.pairs(prompts, completions, kwargs)
+        results = await self.reward.judge.acompare_each(pairs)  # type: ignore[attr-defined]
+        return self.reward.rewards(results, len(pairs))
 
 
 class PairwiseJudgeHook:

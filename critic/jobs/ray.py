@@ -39,6 +39,7 @@ logger = logging.getLogger("critic")
 
 JudgeFactory = Callable[[], Any]
 READ_BLOCK_BYTES = 8 << 20  # the read task hands its rows on in blocks of about this size
+READ_CPUS = 0.25  # the CPU share the read task asks for
 
 
 def _import_ray() -> Any:
@@ -64,6 +65,9 @@ class RayEngine:
             with enough logical CPUs for the actors and the read task.
         describe: the judge's ``describe()``, when known without building a judge;
             otherwise one judge is built on the driver once to ask.
+        prepare: called once on the driver before the actors start, for work every
+            actor would otherwise do at once (converting the demo model's GGUF into
+            the cached folder vLLM reads, say: ``functools.partial(engine_source, "demo")``).
     """
 
     name = "ray"
@@ -77,6 +81,7 @@ class RayEngine:
         gpus_per_actor: float = 0.0,
         address: str | None = None,
         describe: JudgeDescription | None = None,
+        prepare: Callable[[], object] | None = None,
     ) -> None:
         if actors < 1:
             raise InputError("the Ray engine needs at least one actor")
@@ -86,6 +91,7 @@ class RayEngine:
         self.gpus_per_actor = gpus_per_actor
         self.address = address
         self._describe = describe
+        self.prepare = prepare
 
     def describe(self) -> JudgeDescription:
         if self._describe is None:
@@ -110,17 +116,20 @@ class RayEngine:
     def judged_chunks(
         self, source: InputSource, columns: Columns, *, skip: int, chunk_size: int
     ) -> Iterator[list[tuple[Item, Result]]]:
+        if self.prepare is not None:
+            self.prepare()
         ray = self._init()
         from ray.data import ActorPoolStrategy
 
-        # The read task asks for less CPU than an actor: Ray Data would otherwise fuse it into the
-        # actor pool, and a single actor would then read and judge everything.
-        read_cpus = 0.5 if self.cpus_per_actor != 0.5 else 0.25
+        # The read task asks for another CPU share than an actor: Ray Data would otherwise fuse it into the
+        # actor pool, and a single actor would then read and judge everything. A small share, so that it
+        # fits beside an actor on a node (a 1-CPU node with a 0.75-CPU actor has 0.25 left).
+        read_cpus = READ_CPUS if self.cpus_per_actor != READ_CPUS else READ_CPUS / 2
         dataset = ray.data.read_datasource(_RowsDatasource(source, columns, skip, chunk_size),
                                            override_num_blocks=1, num_cpus=read_cpus)
         # One read task streams the whole input; its output is cut into blocks of one chunk each,
         # so the actors share the chunks, and the results come back in input order.
-        dataset = dataset.repartition(target_num_rows_per_block=chunk_size)
+        dataset = _asking_cpus(dataset.repartition(target_num_rows_per_block=chunk_size), read_cpus)
         judged = dataset.map_batches(
             _JudgeActor,
             fn_constructor_args=(self.judge_factory, columns),
@@ -143,6 +152,20 @@ class RayEngine:
                 pending = pending[chunk_size:]
         if pending:
             yield pending
+
+
+def _asking_cpus(dataset: Any, cpus: float) -> Any:
+    """``dataset`` whose last step (the repartition) asks for ``cpus`` CPUs, not the whole CPU Ray Data gives it.
+
+    On a cluster whose CPUs the actors hold (one 0.75-CPU actor on each 1-CPU node, say) a task asking for a
+    whole CPU is never scheduled and the job waits forever. Ray Data's ``repartition`` takes no resource
+    arguments, so they are set on its plan step; a Ray without that step leaves Ray Data's default.
+    """
+    step = getattr(getattr(dataset, "_logical_plan", None), "dag", None)
+    remote_args = getattr(step, "ray_remote_args", None)
+    if isinstance(remote_args, dict):
+        remote_args.setdefault("num_cpus", cpus)
+    return dataset
 
 
 def encode_rows(rows: Sequence[tuple[int, Any]], columns: Columns) -> Any:

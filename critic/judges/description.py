@@ -36,10 +36,12 @@ class JudgeDescription:
         return cls(**known)
 
     def summary(self) -> str:
-        """One line for tables: ``demo · skywork-critic · score · both orders``."""
+        """One line for tables: ``demo · skywork-critic · score · both orders · on transformers``."""
         parts = [str(part) for part in (self.model, self.template, self.mode) if part]
         if self.kind == "reward":
             parts.append("reward model")
         if self.swap is not None:
             parts.append("both orders" if self.swap else "one order")
+        if self.backend:
+            parts.append(f"on {self.backend}")
         return " · ".join(parts)

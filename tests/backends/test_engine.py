@@ -286,8 +286,24 @@ def test_out_of_memory_on_one_prompt_fails_that_prompt_only(tiny_backend):
 LONG_PAIR = Pair("Summarise the story.", "Once upon a time " * 60 + "THE END A", "It was " * 40 + "THE END B")
 
 
-def test_too_long_is_a_per_pair_error_by_default(tiny_backend):
-    backend = backend_like(tiny_backend, max_length=300)
+@pytest.fixture(params=["transformers", pytest.param("vllm", marks=pytest.mark.model)])
+def limited(request, tiny_backend):
+    """Builds a backend with the given limits on each engine: the tiny Llama on transformers, the demo on vLLM.
+
+    Both backends count and fit prompts with the same code (``_overflow.fitted_prompts``); these tests hold it
+    to the same behaviour on each.
+    """
+    if request.param == "transformers":
+        return lambda **limits: backend_like(tiny_backend, **limits)
+    from critic.backends.vllm import VLLMBackend
+
+    base = request.getfixturevalue("demo_vllm_backend")
+    return lambda **limits: VLLMBackend(base.engine, base.tokenizer, base.generation_config,
+                                        limits=BatchLimits(**limits))
+
+
+def test_too_long_is_a_per_pair_error_by_default(limited):
+    backend = limited(max_length=300)
     results = Judge(backend).compare_each([LONG_PAIR, SHORT_PAIRS[0]])
     assert isinstance(results[0], InputError)
     message = str(results[0])
@@ -303,14 +319,14 @@ def test_default_limit_is_the_models_context_and_never_more(tiny_backend):
     assert backend_like(tiny_backend, max_length=300).max_length == 300
 
 
-def test_generate_reserves_room_for_new_tokens(tiny_backend):
-    backend = backend_like(tiny_backend, max_length=250)
+def test_generate_reserves_room_for_new_tokens(limited):
+    backend = limited(max_length=250)
     (result,) = Judge(backend, mode="generate", max_new_tokens=200, swap=False).compare_each([SHORT_PAIRS[0]])
     assert isinstance(result, InputError) and "plus 200 new tokens" in str(result)
 
 
-def test_truncate_cuts_responses_in_the_middle_visibly(tiny_backend, caplog):
-    backend = backend_like(tiny_backend, max_length=300, overflow="truncate")
+def test_truncate_cuts_responses_in_the_middle_visibly(limited, caplog):
+    backend = limited(max_length=300, overflow="truncate")
     requests = requests_for([LONG_PAIR])
     seen = []
     original = backend.prompt_ids
@@ -333,15 +349,15 @@ def test_truncate_cuts_responses_in_the_middle_visibly(tiny_backend, caplog):
     assert all(len(original(r)) <= 300 for r in judged)
 
 
-def test_truncate_gives_an_error_when_the_question_alone_is_too_long(tiny_backend):
-    backend = backend_like(tiny_backend, max_length=120, overflow="truncate")
+def test_truncate_gives_an_error_when_the_question_alone_is_too_long(limited):
+    backend = limited(max_length=120, overflow="truncate")
     (result,) = Judge(backend).compare_each([Pair("Why? " * 200, "a", "b")])
     assert isinstance(result, InputError) and "cannot fit 120" in str(result) and result.kind is Reason.TOO_LONG
 
 
 @pytest.mark.parametrize("overflow", ["error", "truncate"])
-def test_text_the_tokenizer_cannot_take_fails_only_its_pair(tiny_backend, monkeypatch, overflow):
-    backend = backend_like(tiny_backend, max_length=300, overflow=overflow)
+def test_text_the_tokenizer_cannot_take_fails_only_its_pair(limited, monkeypatch, overflow):
+    backend = limited(max_length=300, overflow=overflow)
     original = backend.tokenizer.apply_chat_template
 
     def fussy(conversation, **options):

@@ -39,7 +39,7 @@ def test_filter_writes_outputs_and_prints_the_summary_table(tmp_path, capsys):
     table = captured.out
     assert "rows in          200" in table and "kept             158" in table
     assert "dropped           40" in table and "rejected           2" in table and "not valid JSON" in table
-    assert "fake-good · skywork-critic · score · both orders  [local engine]" in table
+    assert "fake-good · skywork-critic · score · both orders · on fake  [local engine]" in table
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["counts"]["rows_in"] == 200 == sum(summary["counts"][k] for k in ("kept", "dropped", "rejected"))
     # A finished job resumed again does no work and shows its table.

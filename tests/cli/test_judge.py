@@ -132,7 +132,7 @@ def test_missing_input_file_is_a_clear_error_before_loading(tmp_path, loaders, c
 def test_the_loading_line_names_the_model(tmp_path, demo_judge_factory, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", [GOOD])
     assert cli.main(["judge", str(source), "--model", "demo", "-o", str(tmp_path / "o.jsonl")]) == 0
-    assert capsys.readouterr().err == "critic: loading demo (generative) ...\n"
+    assert capsys.readouterr().err == "critic: loading demo (generative, transformers backend) ...\n"
 
 
 @pytest.mark.parametrize("overflow", [None, "truncate"])
@@ -156,7 +156,7 @@ def test_wrong_model_ends_with_one_sentence_not_a_traceback(model):
     result = run_critic("judge", str(EXAMPLE), "--model", model)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"critic: loading {model} (generative) ...\ncritic: error:")
+    assert result.stderr.startswith(f"critic: loading {model} (generative, transformers backend) ...\ncritic: error:")
     assert model in result.stderr and "'demo'" in result.stderr
 
 

@@ -63,10 +63,10 @@ def local_ray():
     ray.shutdown()
 
 
-def ray_engine(factory, actors: int = 2):
+def ray_engine(factory, actors: int = 2, prepare=None):
     from critic.jobs.ray import RayEngine
 
-    return RayEngine(factory, actors=actors)
+    return RayEngine(factory, actors=actors, prepare=prepare)
 
 
 def test_ray_engine_writes_the_same_bytes_as_the_local_engine(tmp_path, local_ray):
@@ -75,9 +75,10 @@ def test_ray_engine_writes_the_same_bytes_as_the_local_engine(tmp_path, local_ra
         handle.write('{"id": 300, "prompt": "\\ud800", "chosen": "good", "rejected": "bad"}\n')
         handle.write('{"id": 301, "prompt": "café 🙂", "chosen": "good ü", "rejected": "bad", "n": 1e-7}\n')
     local = filter_file(source, tmp_path / "local", engine=LocalEngine(ray_good_judge()), chunk_size=40)
-    distributed = filter_file(source, tmp_path / "ray", engine=ray_engine(functools.partial(ray_good_judge)),
-                              chunk_size=40)
-    assert distributed.engine == "ray" and distributed.judge == local.judge
+    prepared = []  # the driver's one-off work before the actors start (the demo model's conversion, say)
+    engine = ray_engine(functools.partial(ray_good_judge), prepare=lambda: prepared.append(True))
+    distributed = filter_file(source, tmp_path / "ray", engine=engine, chunk_size=40)
+    assert distributed.engine == "ray" and distributed.judge == local.judge and prepared == [True]
     assert outputs(tmp_path / "ray") == outputs(tmp_path / "local")
     summaries = [json.loads((tmp_path / name / "summary.json").read_text()) for name in ("local", "ray")]
     assert summaries[0]["counts"] == summaries[1]["counts"]

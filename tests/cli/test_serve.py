@@ -1,0 +1,132 @@
+"""`critic serve` (flags checked before loading, SIGTERM finishes what is in flight) and `--judge-url`."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from critic import Judge, cli
+from critic.serve import create_app
+from critic.testing import FakeBackend
+
+from ..jobs.support import generated_lines, outputs, read_jsonl
+from ..serve.support import serving
+from .fakes import FACTORY
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_S = 120.0
+PAIR = {"prompt": "q", "response_a": "good answer", "response_b": "bad answer"}
+
+
+def test_a_taken_port_and_bad_limits_fail_before_the_model_loads(loaders, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert cli.main(["serve", "--model", "demo", "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert cli.main(["serve", "--model", "demo", "--max-wait-ms", "-1"]) == 2
+    assert "max_wait_ms must be 0 or more" in capsys.readouterr().err
+    assert cli.main(["serve", "--kind", "reward", "--overflow", "truncate"]) == 2
+    assert "Drop --overflow with --kind reward" in capsys.readouterr().err
+    assert cli.main(["serve", "--model", "demo", "--port", "70000"]) == 2
+    assert not loaders["generative"].calls and not loaders["reward"].calls
+
+
+def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
+    """`critic serve --port 0` in a subprocess; its URL from the one line it prints."""
+    process = subprocess.Popen([sys.executable, "-m", "critic.cli", "serve", "--port", "0", *extra], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "CRITIC_API_KEY": ""})
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            if process.poll() is not None:
+                break
+            continue
+        if " on http://" in line:
+            return process, "http://" + line.split(" on http://", 1)[1].split()[0]
+    process.kill()
+    raise AssertionError("critic serve did not say where it listens")
+
+
+def test_sigterm_lets_the_requests_in_flight_finish():
+    process, url = start_server("--judge-factory", FACTORY, "--model", "slow:2", "--max-batch-pairs", "1")
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        with ThreadPoolExecutor(3) as pool:
+            sent = [pool.submit(httpx.post, f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=60)
+                    for _ in range(3)]
+            deadline = time.monotonic() + 30
+            while "critic_queue_depth 2" not in httpx.get(f"{url}/metrics").text:  # 1 judging, 2 waiting
+                assert time.monotonic() < deadline, "the requests never queued up"
+                time.sleep(0.02)
+            process.send_signal(signal.SIGTERM)
+            answers = [future.result() for future in sent]
+        assert [answer.status_code for answer in answers] == [200, 200, 200]
+        assert all(answer.json()["results"][0]["label"] == "A" for answer in answers)
+        # uvicorn re-raises the signal once it has shut down gracefully: the exit says SIGTERM ended it
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def remote():
+    judge = Judge(FakeBackend.prefer(lambda text: text.startswith("good")), model_name="fake-good")
+    with serving(create_app(judge)) as url:
+        yield url
+
+
+def test_filter_with_judge_url_gives_the_outputs_of_the_same_judge_in_process(tmp_path, remote, capsys):
+    source = generated_lines(tmp_path / "in.jsonl", 40)
+    local = ["filter", str(source), "-o", str(tmp_path / "local"), "--judge-factory", FACTORY, "--model", "fast"]
+    assert cli.main(local) == 0
+    capsys.readouterr()
+    assert cli.main(["filter", str(source), "-o", str(tmp_path / "remote"), "--judge-url", remote,
+                     "--model", "ignored", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "--model, --device are not used" in err and "judging with fake-good · skywork-critic" in err
+    assert outputs(tmp_path / "remote") == outputs(tmp_path / "local")
+
+
+def test_eval_with_judge_url(tmp_path, remote, capsys):
+    rows = [{"id": i, "prompt": f"q{i}", "response_a": "good" if i % 2 else "bad",
+             "response_b": "bad" if i % 2 else "good", "label": "A" if i % 2 else "B"} for i in range(4)]
+    source = tmp_path / "labelled.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert cli.main(["eval", str(source), "-o", str(tmp_path / "report"), "--judge-url", remote, "--quiet",
+                     "--no-figure"]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    assert report["overall"]["accuracy"]["accuracy"] == 1.0 and len(read_jsonl(tmp_path / "report" /
+                                                                               "pairs.jsonl")) == 4
+
+
+def test_a_judge_url_with_nothing_there_fails_in_one_line(tmp_path, capsys, monkeypatch):
+    import critic.client
+
+    monkeypatch.setattr(critic.client, "BACKOFF_S", 0.01)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    source = generated_lines(tmp_path / "in.jsonl", 4)
+    code = cli.main(["filter", str(source), "-o", str(tmp_path / "out"), "--judge-url", f"http://127.0.0.1:{port}"])
+    assert code == 2 and "cannot reach the judge server" in capsys.readouterr().err

@@ -1,0 +1,49 @@
+"""Judges for the server's tests: deterministic by text, optionally held at a gate."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+
+from critic import Judge, RewardJudge
+from critic.backends.base import BackendOutput, VerdictRequest
+from critic.errors import CriticError, Reason
+from critic.testing import FakeBackend, FakeScorer, letter_output
+
+WAIT_S = 30.0  # the longest a gated judge waits to be let through
+
+
+def p_first(request: VerdictRequest) -> float:
+    """P(first shown wins), a fixed function of the two texts shown: the same pair gets the same answer anywhere."""
+    seed = zlib.crc32(f"{request.pair.prompt}\x00{request.pair.response_a}\x00{request.pair.response_b}".encode())
+    return 0.05 + 0.9 * (seed % 1000) / 1000
+
+
+def respond(request: VerdictRequest) -> BackendOutput:
+    if "TOO LONG" in request.pair.response_a + request.pair.response_b:
+        return BackendOutput(error=CriticError("prompt of 99999 tokens is over the limit", kind=Reason.TOO_LONG))
+    if "BOOM" in request.pair.prompt:
+        raise RuntimeError("the backend crashed")
+    return letter_output(p_first(request))
+
+
+class Gate:
+    """Holds every judge call until opened; ``entered`` is set when a call is waiting at it."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.entered = threading.Event()
+
+    def __call__(self, request: VerdictRequest) -> BackendOutput:
+        self.entered.set()
+        if not self.open.wait(WAIT_S):
+            raise RuntimeError("the test never opened the gate")
+        return respond(request)
+
+
+def text_judge(gate: Gate | None = None) -> Judge:
+    return Judge(FakeBackend(gate or respond), model_name="fake-text")
+
+
+def reward_judge() -> RewardJudge:
+    return RewardJudge(FakeScorer(lambda messages: len(messages[-1]["content"]) / 10.0), model_name="fake-reward")

@@ -1,0 +1,209 @@
+"""The app over real HTTP on 127.0.0.1, on fake judges: every endpoint, its refusals and its faults."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from critic.serve import ServeSettings, create_app
+from critic.types import Pair
+
+from .fakes import Gate, reward_judge, text_judge
+from .support import serving
+
+KEY = "s3cret-key"
+PAIR = {"prompt": "What is 2+2?", "response_a": "4", "response_b": "5"}
+POLL_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def server():
+    with serving(create_app(text_judge(), ServeSettings(api_key=KEY, max_pairs_per_request=8, max_text_chars=1000,
+                                                        max_body_bytes=20_000))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
+        yield client
+
+
+def test_compare_gives_the_judge_output_fields_per_pair_and_an_error_object_for_a_failed_pair(client):
+    pairs = [dict(PAIR, id="a"), dict(PAIR, response_b="TOO LONG"), dict(PAIR, response_a="5", response_b="4")]
+    response = client.post("/v1/compare", json={"pairs": pairs})
+    assert response.status_code == 200
+    first, failed, third = response.json()["results"]
+    expected = text_judge().compare_each([Pair(**PAIR), Pair("What is 2+2?", "5", "4")])
+    assert first == {"id": "a", **expected[0].to_dict()}
+    assert third == expected[1].to_dict()
+    assert failed == {"error": {"type": "CriticError", "kind": "too_long",
+                                "message": "prompt of 99999 tokens is over the limit"}}
+
+
+def test_rank_and_get_reward_on_a_generative_judge(client):
+    ranked = client.post("/v1/rank", json={"prompt": "q", "responses": ["x", "y", "z"]}).json()
+    assert ranked["comparisons"] == 3 and ranked["orders"] == 6 and len(ranked["scores"]) == 3
+    assert ranked["against"] == "all pairs" and abs(sum(ranked["scores"])) < 1e-9
+    against = client.post("/v1/rank", json={"prompt": "q", "responses": ["x", "y"], "reference": "r"}).json()
+    assert against["comparisons"] == 2 and against["against"] == "reference"
+    # OpenRLHF's client: {"query": prompt + response, "prompts", "labels"}; the reward is P(response beats label)
+    body = {"query": ["<|user|>Q<|assistant|>good answer", "<|user|>Q<|assistant|>TOO LONG"],
+            "prompts": ["<|user|>Q<|assistant|>", "<|user|>Q<|assistant|>"], "labels": ["reference", "reference"]}
+    answer = client.post("/get_reward", json=body).json()
+    expected = text_judge().compare("<|user|>Q<|assistant|>", "good answer", "reference").p_a
+    assert answer == {"rewards": [expected, 0.0], "scores": [expected, 0.0],
+                      "extra_logs": {"critic_failed": [0.0, 1.0]}}
+    unlabelled = client.post("/get_reward", json={**body, "labels": ["", "reference"]})
+    assert unlabelled.status_code == 422 and unlabelled.json()["error"]["field"] == "labels[0]"
+    score = client.post("/v1/score", json={"conversations": []})
+    assert score.status_code == 400 and "--kind reward" in score.json()["error"]["message"]
+
+
+def test_health_needs_no_key_and_every_other_endpoint_does(server):
+    assert httpx.get(f"{server}/health").json() == {"status": "ok"}
+    for method, path in (("GET", "/v1/info"), ("GET", "/metrics"), ("POST", "/v1/compare"), ("POST", "/v1/rank"),
+                         ("POST", "/get_reward"), ("POST", "/v1/score")):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+            response = httpx.request(method, server + path, json={"pairs": [PAIR]}, headers=headers)
+            assert response.status_code == 401, (path, headers)
+            assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    (b"{not json", 400, None),
+    (b"[1, 2]", 422, None),
+    (b'{"pairs": {"prompt": "q"}}', 422, "pairs"),
+    (b'{"pairs": [{"prompt": "q", "response_a": "a"}]}', 422, "pairs[0].response_b"),
+    (b'{"pairs": [{"prompt": 3, "response_a": "a", "response_b": "b"}]}', 422, "pairs[0].prompt"),
+    (b'{"pairs": [{"prompt": "q", "response_a": "a", "response_b": "b", "history": [{"role": "x"}]}]}', 422,
+     "pairs[0].history"),
+    (json.dumps({"pairs": [PAIR], "template": "{{ 'A' }}"}).encode(), 422, "template"),
+    (json.dumps({"pairs": [PAIR] * 9}).encode(), 413, "pairs"),
+    (json.dumps({"pairs": [dict(PAIR, response_a="x" * 1001)]}).encode(), 413, "pairs[0].response_a"),
+    (json.dumps({"pairs": [PAIR] * 8, "padding": "x" * 20_000}).encode(), 413, None),
+])
+def test_bad_requests_get_4xx_with_the_field_and_reason_never_a_500(client, body, status, field):
+    response = client.post("/v1/compare", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    problem = response.json()["error"]
+    assert problem["status"] == status and problem["message"] and problem.get("field") == field
+    assert "Traceback" not in response.text
+
+
+def test_a_body_too_big_is_refused_while_it_streams_without_a_content_length(server):
+    def chunks():
+        for _ in range(40):
+            yield b" " * 1000
+
+    response = httpx.post(f"{server}/v1/compare", content=chunks(), headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 413
+
+
+def test_info_and_metrics(client):
+    info = client.get("/v1/info").json()
+    assert info["judge"] == text_judge().describe().to_dict()
+    assert info["limits"]["max_pairs_per_request"] == 8 and info["auth"] is True
+    client.post("/v1/compare", json={"pairs": [PAIR]})
+    metrics = client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    assert 'critic_requests_total{endpoint="/v1/compare",outcome="200"}' in text
+    assert 'critic_items_total{endpoint="/v1/compare",outcome="failed"}' in text
+    assert "critic_queue_depth 0" in text and 'critic_batch_items_bucket{le="+Inf"}' in text
+    assert 'critic_request_seconds_count{endpoint="/v1/compare"}' in text
+
+
+def test_a_reward_judge_scores_conversations_and_serves_get_reward_directly():
+    with serving(create_app(reward_judge())) as url:
+        conversation = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "twelve chars"}]
+        scored = httpx.post(f"{url}/v1/score", json={"conversations": [conversation]}).json()
+        assert scored == {"results": [{"score": 1.2}]}
+        bad = httpx.post(f"{url}/v1/score", json={"conversations": [conversation[:1]]})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "conversations[0]"
+        reward = httpx.post(f"{url}/get_reward", json={"query": ["Qabc"], "prompts": ["Q"], "labels": [None]}).json()
+        assert reward["rewards"] == [0.3]  # the response after the prompt, scored alone
+        assert httpx.get(f"{url}/v1/info").json()["endpoints"][-1] == "/v1/score"
+
+
+def test_a_judge_exception_fails_its_batch_with_500_and_the_server_goes_on(client):
+    response = client.post("/v1/compare", json={"pairs": [dict(PAIR, prompt="BOOM")]})
+    assert response.status_code == 500
+    assert "RuntimeError: the backend crashed" in response.json()["error"]["message"]
+    assert client.post("/v1/compare", json={"pairs": [PAIR]}).status_code == 200
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + POLL_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.01)
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_the_waiting_requests_complete():
+    gate = Gate()
+    app = create_app(text_judge(gate), ServeSettings(max_queue=1, max_batch_pairs=1))
+    service = app.state.service
+    with serving(app) as url, ThreadPoolExecutor(2) as pool:
+        running = pool.submit(httpx.post, f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30)
+        assert gate.entered.wait(POLL_S)
+        waiting = pool.submit(httpx.post, f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30)
+        wait_until(lambda: service.batcher.waiting == 1, "the second request waits")
+        refused = httpx.post(f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        gate.open.set()
+        assert running.result().status_code == waiting.result().status_code == 200
+
+
+def test_a_request_past_its_timeout_gets_504_and_costs_nobody_else():
+    gate = Gate()
+    with serving(create_app(text_judge(gate), ServeSettings(request_timeout_s=0.2))) as url:
+        response = httpx.post(f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30)
+        assert response.status_code == 504
+        gate.open.set()
+        assert httpx.post(f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30).status_code == 200
+
+
+def test_a_client_killed_mid_request_is_dropped_and_the_server_keeps_serving_others():
+    gate = Gate()
+    judge = text_judge(gate)
+    app = create_app(judge, ServeSettings(max_batch_pairs=1))
+    service = app.state.service
+    with serving(app) as url, ThreadPoolExecutor(1) as pool:
+        running = pool.submit(httpx.post, f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30)
+        assert gate.entered.wait(POLL_S)
+        body = json.dumps({"pairs": [dict(PAIR, prompt="from the killed client")]}).encode()
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as killed:
+            killed.sendall(b"POST /v1/compare HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            wait_until(lambda: service.batcher.waiting == 1, "the killed client's request waits")
+        wait_until(lambda: service.batcher.waiting == 0, "the server drops the killed client's request")
+        gate.open.set()
+        assert running.result().status_code == 200
+        assert httpx.post(f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30).status_code == 200
+    assert all(call.pair.prompt != "from the killed client" for call in judge.backend.calls)
+    assert service.metrics.requests.value(endpoint="/v1/compare", outcome="499") == 1
+
+
+def test_openrlhfs_own_client_code_gets_its_rewards():
+    """The request exactly as OpenRLHF's remote_rm_utils sends it (requests.post, json=, its one header)."""
+    requests = pytest.importorskip("requests")
+    prompts = ["<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"] * 2
+    data = {"query": [prompts[0] + "4<|im_end|>", prompts[1] + "5<|im_end|>"], "prompts": prompts,
+            "labels": ["4", "4"]}
+    with serving(create_app(text_judge())) as url:
+        response = requests.post(url=f"{url}/get_reward", json=data, headers={"Content-Type": "application/json"},
+                                 timeout=180)
+        response.raise_for_status()
+        response = response.json()
+    assert "rewards" in response  # OpenRLHF: assert score_key in response; response.get(score_key)
+    expected = [text_judge().compare(prompts[0], answer, "4").p_a for answer in ("4<|im_end|>", "5<|im_end|>")]
+    assert response["rewards"] == expected == response["scores"]
+    assert response["extra_logs"] == {"critic_failed": [0.0, 0.0]}
