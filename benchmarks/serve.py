@@ -86,8 +86,8 @@ def start_server(args: argparse.Namespace, model: str, extra: list[str]) -> tupl
             line = lines.get(timeout=1)
         except queue.Empty:
             continue
-        if " on http://" in line:
-            return process, "http://" + line.split(" on http://", 1)[1].split()[0]
+        if " at http://" in line:
+            return process, "http://" + line.split(" at http://", 1)[1].split()[0]
         print(line, end="", file=sys.stderr)
     process.kill()
     raise SystemExit("critic serve did not start")

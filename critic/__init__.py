@@ -11,6 +11,7 @@ machinery) stay importable from their own modules.
 
 from __future__ import annotations
 
+from critic.client import RemoteJudge
 from critic.errors import (
     CriticError,
     InputError,
@@ -34,6 +35,7 @@ from critic.judges import (
     PairwiseJudge,
     RewardJudge,
 )
+from critic.judges.ranking import Ranking, rank
 from critic.options import BatchLimits, LoadOptions
 from critic.rendering import render_messages, render_prompt
 from critic.templates import load_template
@@ -61,7 +63,9 @@ __all__ = [
     "PairwiseJudge",
     "Policy",
     "Preference",
+    "Ranking",
     "Reason",
+    "RemoteJudge",
     "RewardJudge",
     "TemplateError",
     "VerdictError",
@@ -71,6 +75,7 @@ __all__ = [
     "load_labelled_pairs",
     "load_template",
     "parse_verdict",
+    "rank",
     "render_messages",
     "render_prompt",
 ]

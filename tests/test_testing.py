@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from critic.backends.transformers import VerdictTokens, chat_prompt_ids
+from critic.backends.tokens import VerdictTokens, chat_prompt_ids
 from critic.templates import load_template
 from critic.testing import TINY_SPECIAL_TOKENS, TINY_SYSTEM_MESSAGE, tiny_reward_model
 from critic.types import Pair

@@ -89,7 +89,7 @@ def run_serve(args: argparse.Namespace) -> int:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         key = ", API key required" if settings.api_key else ""
-        say(f"serving {judge.describe().summary()} on http://{shown}:{port}{key} (Ctrl-C or SIGTERM stops)")
+        say(f"serving {judge.describe().summary()} at http://{shown}:{port}{key} (Ctrl-C or SIGTERM stops)")
         config = uvicorn.Config(app, log_level="info" if getattr(args, "verbose", False) else "warning",
                                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on", access_log=False)
         uvicorn.Server(config).run(sockets=[sock])

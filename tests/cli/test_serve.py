@@ -60,8 +60,8 @@ def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
             if process.poll() is not None:
                 break
             continue
-        if " on http://" in line:
-            return process, "http://" + line.split(" on http://", 1)[1].split()[0]
+        if " at http://" in line:
+            return process, "http://" + line.split(" at http://", 1)[1].split()[0]
     process.kill()
     raise AssertionError("critic serve did not say where it listens")
 
