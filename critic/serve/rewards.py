@@ -7,7 +7,8 @@ prompt is that query's prompt part and each label the dataset's label (here: a
 reference answer). It reads ``rewards`` (and ``scores``, ``extra_logs``) back.
 
 The response is the query after its prompt (the query itself when no prompt is
-given). A reward judge scores the conversation (user: prompt, assistant:
+given); a query that does not contain its prompt fails alone (no guess at where
+the response starts). A reward judge scores the conversation (user: prompt, assistant:
 response) directly: reward = its score. A generative judge compares the
 response with the label, the reference answer: reward = P(response is better
 than the reference), debiased over both orders; a generative judge refuses a
@@ -22,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from critic.errors import CriticError
+from critic.errors import CriticError, InputError, Reason
 from critic.serve.protocol import HTTPProblem, parse_get_reward
 from critic.types import Pair, Preference, conversation
 
@@ -32,14 +33,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger("critic")
 
 
-def split_query(query: str, prompt: str | None) -> tuple[str, str]:
+def split_query(query: str, prompt: str | None) -> tuple[str, str] | CriticError:
     """``(prompt, response)``: the response is what follows the prompt in the query."""
     if not prompt:
         return "", query
     start = query.find(prompt)
     if start < 0:
-        return prompt, query  # the prompt was re-tokenised differently: judge the whole query as the answer
+        return InputError("the query does not contain its prompt, so where the response starts is unknown; send "
+                          "each query as its prompt followed by the response", kind=Reason.MISSING_FIELD)
     return prompt, query[start + len(prompt):]
+
+
+async def _judged_where_split(kind: str, items: list[Any], service: Service,
+                              disconnected: Callable[[], Awaitable[None]]) -> list[Any]:
+    """The judge's results for the items that are not already errors; the errors stay in their places."""
+    todo = [index for index, item in enumerate(items) if not isinstance(item, CriticError)]
+    judged = await service.judged(kind, [items[index] for index in todo], disconnected)
+    results = list(items)
+    for index, result in zip(todo, judged, strict=True):
+        results[index] = result
+    return results
 
 
 async def get_reward(data: Any, service: Service, disconnected: Callable[[], Awaitable[None]]) -> dict[str, Any]:
@@ -48,8 +61,8 @@ async def get_reward(data: Any, service: Service, disconnected: Callable[[], Awa
     split = [split_query(query, prompt) for query, prompt in zip(request.queries, prompts, strict=True)]
     results: list[Any]
     if service.reward:
-        conversations = [conversation(prompt, response) for prompt, response in split]
-        results = await service.judged("score", conversations, disconnected)
+        conversations = [part if isinstance(part, CriticError) else conversation(*part) for part in split]
+        results = await _judged_where_split("score", conversations, service, disconnected)
         rewards = [None if isinstance(result, CriticError) else float(result) for result in results]
     else:
         missing = [index for index, label in enumerate(request.labels) if not label]
@@ -58,9 +71,9 @@ async def get_reward(data: Any, service: Service, disconnected: Callable[[], Awa
                                    f"reference answer in 'labels'; query {missing[0]} has none ({len(missing)} of "
                                    f"{len(request.labels)} lack one). Send labels, or serve a reward model "
                                    "(--kind reward)", field=f"labels[{missing[0]}]")
-        pairs = [Pair(prompt, response, label or "") for (prompt, response), label in
-                 zip(split, request.labels, strict=True)]
-        results = await service.judged("compare", pairs, disconnected)
+        pairs = [part if isinstance(part, CriticError) else Pair(part[0], part[1], label or "")
+                 for part, label in zip(split, request.labels, strict=True)]
+        results = await _judged_where_split("compare", pairs, service, disconnected)
         rewards = [result.p_a if isinstance(result, Preference) else None for result in results]
     service.count("/get_reward", results)
     failed = [reward is None for reward in rewards]

@@ -146,3 +146,4 @@ def test_ray_engine_on_two_nodes_with_vllm_writes_the_same_bytes_as_the_local_en
     assert summaries[0]["counts"] == summaries[1]["counts"]
     assert summaries[1]["counts"]["rows_in"] == 4 and summaries[1]["counts"]["judged"] == 3
     assert summaries[0]["judge"]["backend"] == "vllm"
+    assert summaries[1]["judge"] == summaries[0]["judge"]  # the driver records the backend its actors run

@@ -59,6 +59,9 @@ def test_rank_and_get_reward_on_a_generative_judge(client):
     expected = text_judge().compare("<|user|>Q<|assistant|>", "good answer", "reference").p_a
     assert answer == {"rewards": [expected, 0.0], "scores": [expected, 0.0],
                       "extra_logs": {"critic_failed": [0.0, 1.0]}}
+    # A query that does not hold its prompt fails alone: no guess at where the response starts.
+    lost = client.post("/get_reward", json={**body, "prompts": ["<|user|>Other<|assistant|>", body["prompts"][1]]})
+    assert lost.json()["extra_logs"]["critic_failed"] == [1.0, 1.0] and lost.json()["rewards"] == [0.0, 0.0]
     unlabelled = client.post("/get_reward", json={**body, "labels": ["", "reference"]})
     assert unlabelled.status_code == 422 and unlabelled.json()["error"]["field"] == "labels[0]"
     score = client.post("/v1/score", json={"conversations": []})

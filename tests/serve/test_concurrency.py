@@ -1,7 +1,7 @@
 """64 concurrent clients, each with its own slice of the PandaLM test pairs: every answer is the in-process one.
 
 On the fake judge (many pairs) and on the demo model (one pair per client, the shortest PandaLM pairs, so the
-test stays short on two CPU cores); one server per module, on 127.0.0.1.
+test stays short on two CPU cores; on vLLM when it is installed); one server per module, on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from critic import Judge, Pair
 from critic.client import pair_object
 from critic.serve import ServeSettings, create_app
 
-from ..conftest import pandalm_pairs, shared_path
+from ..conftest import pandalm_pairs, shared_path, uses_demo_model
 from .fakes import text_judge
 from .support import serving
 
@@ -76,12 +76,18 @@ def test_64_clients_on_the_fake_judge_each_get_exactly_the_in_process_results():
 
 
 @pytest.fixture(scope="module")
-def demo_server(demo_backend):
-    judge = Judge(demo_backend, model_name="demo")
+def demo_server(request):
+    """The demo model served on the vLLM backend when it is installed (the run's one engine, and the
+    faster one here), else on the transformers backend."""
+    import importlib.util
+
+    name = "demo_vllm_backend" if importlib.util.find_spec("vllm") is not None else "demo_backend"
+    judge = Judge(request.getfixturevalue(name), model_name="demo")
     with serving(create_app(judge, ServeSettings())) as url:
         yield url, judge
 
 
+@uses_demo_model
 def test_64_clients_on_the_demo_model_each_get_exactly_the_in_process_results(demo_server):
     url, judge = demo_server
     pairs = shortest_pandalm_pairs(CLIENTS)
