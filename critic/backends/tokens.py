@@ -13,7 +13,9 @@ Judged text is always plain text (``plain_chat_ids``): a response that spells
 
 from __future__ import annotations
 
+import contextlib
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -124,14 +126,15 @@ def plain_chat_ids(
 
 def plain_text_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     """``text`` as ordinary text tokens, whatever special-token strings it spells."""
-    if not _special_spellings(tokenizer, [text]):
+    spellings = _special_spellings(tokenizer, [text])
+    if not spellings:
         return _ids(tokenizer, text)
     ids = list(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
     control = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
     if any(token in control for token in ids):
         # Some tokenizers match non-special added tokens even then: cut each spelling in two.
         ids = []
-        for piece in _split_spellings(text, _special_spellings(tokenizer, [text])):
+        for piece in _split_spellings(text, spellings):
             ids += _ids(tokenizer, piece)
     return ids
 
@@ -142,9 +145,29 @@ def _ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
 
 def _special_spellings(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[str]:
     """The added-token strings (special or not) that occur in any of ``texts``, longest first."""
-    strings = {str(token) for token in tokenizer.get_added_vocab()}
-    found = {spelling for spelling in strings if spelling and any(spelling in text for text in texts)}
+    pattern = _spelling_pattern(tokenizer)
+    if pattern is None:
+        return []
+    found = {match for text in texts for match in pattern.findall(text)}
     return sorted(found, key=lambda spelling: (-len(spelling), spelling))
+
+
+# Every prompt is scanned, so each tokenizer's added-token strings are compiled into one pattern once
+# (and again only if tokens are added to it).
+_PATTERNS: weakref.WeakKeyDictionary[Any, tuple[int, re.Pattern[str] | None]] = weakref.WeakKeyDictionary()
+
+
+def _spelling_pattern(tokenizer: PreTrainedTokenizerBase) -> re.Pattern[str] | None:
+    size = len(tokenizer) if hasattr(tokenizer, "__len__") else -1  # the vocabulary grows when tokens are added
+    cached = _PATTERNS.get(tokenizer)
+    if cached is not None and cached[0] == size:
+        return cached[1]
+    strings = sorted({str(token) for token in tokenizer.get_added_vocab() if str(token)},
+                     key=lambda spelling: (-len(spelling), spelling))
+    pattern = re.compile("|".join(re.escape(spelling) for spelling in strings)) if strings else None
+    with contextlib.suppress(TypeError):  # an object that takes no weak reference goes without the cache
+        _PATTERNS[tokenizer] = (size, pattern)
+    return pattern
 
 
 def _split_spellings(text: str, spellings: Sequence[str]) -> list[str]:

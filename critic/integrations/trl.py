@@ -148,7 +148,7 @@ class AsyncJudgeReward:
         return await asyncio.to_thread(self.reward, prompts, completions, **kwargs)
 
 
-class AsyncRemoteJudgeReward:
+class AsyncRemoteJudgeReward(AsyncJudgeReward):
     """:class:`AsyncJudgeReward` against a judge served by ``critic serve`` (a :class:`critic.client.RemoteJudge`).
 
     The same call and rewards as :class:`JudgeReward`; ``__call__`` is a coroutine
@@ -171,12 +171,7 @@ class AsyncRemoteJudgeReward:
             judge = RemoteJudge(judge)
         if not callable(getattr(judge, "acompare_each", None)):
             raise InputError(f"the judge must be a critic.client.RemoteJudge (or its URL), got {type(judge).__name__}")
-        self.reward = JudgeReward(judge, reference_column=reference_column, on_failure=on_failure, name=name)
-        self.__name__ = name
-
-    @property
-    def failures(self) -> int:
-        return self.reward.failures
+        super().__init__(judge, reference_column=reference_column, on_failure=on_failure, name=name)
 
     async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         pairs = self.reward.pairs(prompts, completions, kwargs)
