@@ -21,6 +21,7 @@ from typing import Any
 from critic.errors import CriticError, InputError, MissingDependencyError, ModelError
 from critic.judges.base import BaseJudge, PairLike, as_pair, with_pair_index
 from critic.judges.description import JudgeDescription
+from critic.judges.each import ajudged_in_place, chunked, read_each
 from critic.serve.protocol import rebuild_error
 from critic.serve.settings import API_KEY_ENV
 from critic.types import OrderJudgment, Pair, Preference
@@ -75,7 +76,7 @@ class RemoteJudge(BaseJudge):
 
     def _judge_pairs(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
         results: list[Preference | CriticError] = []
-        for chunk in _chunks(list(pairs), self._max_pairs()):
+        for chunk in chunked(pairs, self._max_pairs()):
             answer = self._request("POST", "/v1/compare", {"pairs": [pair_object(pair) for pair in chunk]})
             results.extend(read_results(answer, len(chunk)))
         return results
@@ -83,25 +84,19 @@ class RemoteJudge(BaseJudge):
     async def acompare_each(self, pairs: Iterable[PairLike]) -> list[Preference | CriticError]:
         """:meth:`compare_each` as a coroutine, over ``httpx.AsyncClient`` (no thread held while waiting)."""
         httpx = _httpx()
-        checked: list[Preference | CriticError | Pair] = []
-        for index, pair in enumerate(pairs):
-            try:
-                checked.append(as_pair(pair, index))
-            except InputError as error:
-                checked.append(error)
-        valid = [item for item in checked if isinstance(item, Pair)]
-        judged: list[Preference | CriticError] = []
+        checked = read_each(enumerate(pairs), lambda numbered: as_pair(numbered[1], numbered[0]))
         async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers()) as client:
-            limit = self._max_pairs()
-            for chunk in _chunks(valid, limit):
-                answer = await self._arequest(client, "/v1/compare", {"pairs": [pair_object(p) for p in chunk]})
-                judged.extend(read_results(answer, len(chunk)))
-        results = iter(judged)
-        out: list[Preference | CriticError] = []
-        for index, item in enumerate(checked):
-            value = next(results) if isinstance(item, Pair) else item
-            out.append(with_pair_index(value, index) if isinstance(value, CriticError) else value)  # type: ignore[arg-type]
-        return out
+
+            async def judged(valid: list[Pair]) -> list[Preference | CriticError]:
+                results: list[Preference | CriticError] = []
+                for chunk in chunked(valid, self._max_pairs()):
+                    answer = await self._arequest(client, "/v1/compare", {"pairs": [pair_object(p) for p in chunk]})
+                    results.extend(read_results(answer, len(chunk)))
+                return results
+
+            results = await ajudged_in_place(checked, judged)
+        return [with_pair_index(result, index) if isinstance(result, CriticError) else result
+                for index, result in enumerate(results)]
 
     def _max_pairs(self) -> int:
         return int(self.info().get("limits", {}).get("max_pairs_per_request", 64))
@@ -192,10 +187,6 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
     if retry_after is not None and retry_after.isdigit():
         wait = min(max(wait, float(retry_after)), MAX_BACKOFF_S)
     return wait
-
-
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[start : start + size] for start in range(0, len(items), max(size, 1))]
 
 
 def _httpx() -> Any:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from critic.errors import CriticError, InputError
+from critic.judges.each import judged_in_place, read_each
 from critic.io.readers import STDIN
 from critic.io.writers import dumps_row
 
@@ -94,17 +95,8 @@ def say(message: str, *, quiet: bool = False) -> None:
 def through_judge(
     chunk: Sequence[tuple[int, Any]], read: Callable[[Any], Any], run: Callable[[list[Any]], Sequence[Any]]
 ) -> list[Any]:
-    """Each row read by ``read`` and all readable rows handed to ``run`` at once; a row's error stays in its place."""
-    items: list[Any] = []
-    for _, row in chunk:
-        try:
-            if isinstance(row, CriticError):
-                raise row
-            items.append(read(row))
-        except CriticError as error:
-            items.append(error)
-    results = iter(run([item for item in items if not isinstance(item, CriticError)]))
-    return [item if isinstance(item, CriticError) else next(results) for item in items]
+    """Each row of a chunk read by ``read`` and the readable ones judged by ``run`` in one call (errors in place)."""
+    return judged_in_place(read_each([row for _, row in chunk], read), run)
 
 
 def write_record(out: IO[str], record: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-from itertools import islice
 from typing import Any
 
 from critic.cli.common import (
@@ -27,6 +26,7 @@ from critic.cli.options import (
 )
 from critic.cli.output import judge_table, open_output, progress
 from critic.errors import CriticError
+from critic.judges.each import chunked
 
 INPUTS = "JSONL, JSON array, Parquet, CSV, a save_to_disk folder, or a cached hub dataset"
 
@@ -56,7 +56,7 @@ def run_judge(args: argparse.Namespace) -> int:
     failures = 0
     table: list[tuple[str, Any]] = []
     with open_output(args.output) as out, progress(total, args.quiet, "judging") as bar:
-        while chunk := list(islice(rows, CHUNK_PAIRS)):
+        for chunk in chunked(rows, CHUNK_PAIRS):
             results = through_judge(chunk, lambda row: pair_from_row(row, columns), judge.compare_each)
             for (number, row), result in zip(chunk, results, strict=True):
                 record: dict[str, Any] = {"line": number}

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-from itertools import islice
 from typing import Any
 
 from critic.cli.common import (
@@ -28,6 +27,7 @@ from critic.cli.options import (
 )
 from critic.cli.output import open_output, progress
 from critic.errors import CriticError
+from critic.judges.each import chunked
 
 
 def add_score_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -63,7 +63,7 @@ def run_score(args: argparse.Namespace) -> int:
 
     failures = 0
     with open_output(args.output) as out, progress(total, args.quiet, "scoring", unit="row") as bar:
-        while chunk := list(islice(rows, max(CHUNK_PAIRS, options.limits.max_batch_size))):
+        for chunk in chunked(rows, max(CHUNK_PAIRS, options.limits.max_batch_size)):
             for (number, row), result in zip(chunk, through_judge(chunk, read, judge.score_each), strict=True):
                 # The row comes back whole with the score added; a row that is not an object cannot.
                 record: dict[str, Any] = dict(row) if isinstance(row, dict) else {"line": number}

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from critic.errors import CriticError, InputError, ModelError
+from critic.errors import CriticError, InputError
 from critic.eval.metrics import (
     F1,
     LABELS,
@@ -41,6 +41,7 @@ from critic.eval.bias import (
 from critic.eval.pairs import LabelledPair, Predictions
 from critic.eval.rewardbench import SectionScore, section_scores
 from critic.judges import JudgeDescription
+from critic.judges.each import chunked, judged_in_place
 from critic.types import Label, Preference
 
 if TYPE_CHECKING:
@@ -100,13 +101,9 @@ def judge_pairs(
     on_progress: Callable[[int], None] | None = None,
 ) -> list[PairRecord]:
     """Judge every pair (``chunk_size`` at a time, so the backend can batch); a failure costs one pair."""
-    items = list(pairs)
     records: list[PairRecord] = []
-    for start in range(0, len(items), chunk_size):
-        chunk = items[start : start + chunk_size]
-        results = judge.compare_each([item.pair for item in chunk])
-        if len(results) != len(chunk):
-            raise ModelError(f"the judge returned {len(results)} results for {len(chunk)} pairs")
+    for chunk in chunked(pairs, chunk_size):
+        results = judged_in_place([item.pair for item in chunk], judge.compare_each)
         records.extend(record_for(item, result) for item, result in zip(chunk, results, strict=True))
         if on_progress is not None:
             on_progress(len(chunk))

@@ -10,8 +10,9 @@ from typing import Any, Protocol
 from critic.errors import InputError
 from critic.io.shapes import Columns
 from critic.io.source import InputSource
-from critic.jobs.items import Item, Result, chunked, describe_judge, iter_items, judge_items
+from critic.jobs.items import Item, Result, describe_judge, iter_items, judge_items
 from critic.judges import JudgeDescription
+from critic.judges.each import chunked
 
 logger = logging.getLogger("critic")
 

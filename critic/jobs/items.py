@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any, Literal
 
 from critic.errors import CriticError, Reason
@@ -18,6 +17,7 @@ from critic.io.readers import RowError
 from critic.io.rows import prepare_row
 from critic.io.shapes import Candidate, Columns
 from critic.judges import JudgeDescription
+from critic.judges.each import chunked, judged_in_place
 from critic.jobs.policy import _LABEL_NAMES, DEFAULT_POLICY, SCORE_COLUMNS, Policy, Verdict
 
 logger = logging.getLogger("critic")
@@ -89,39 +89,21 @@ def judge_items(judge: Any, items: Sequence[Item]) -> list[Result]:
     exception but an interrupt), the pairs are judged one by one so that only
     the guilty ones are rejected; nothing of the chunk is lost.
     """
-    positions = [index for index, item in enumerate(items) if item.candidate is not None]
-    pairs = [items[index].candidate.pair for index in positions]  # type: ignore[union-attr]
-    results: list[Result] = [None] * len(items)
-    if not pairs:
-        return results
-    try:
-        judged: list[Any] = list(judge.compare_each(pairs))
-        if len(judged) != len(pairs):
-            raise CriticError(f"the judge returned {len(judged)} results for {len(pairs)} pairs")
-    except Exception as error:  # noqa: BLE001 - a failing chunk is retried pair by pair; each failure is kept
-        logger.warning("judging a chunk of %d pairs failed (%s); judging them one by one", len(pairs),
-                       one_line(str(error) or type(error).__name__))
-        judged = [_judge_one(judge, pair) for pair in pairs]
-    for index, result in zip(positions, judged, strict=True):
-        if isinstance(result, BaseException):
-            results[index] = Rejection.from_error(result, "judge")
+    pairs: list[Any] = [item.candidate.pair if item.candidate is not None else _REJECTED for item in items]
+    judged = judged_in_place(pairs, lambda valid: list(judge.compare_each(valid)), isolate_failures=True)
+    results: list[Result] = []
+    for item, result in zip(items, judged, strict=True):
+        if item.candidate is None:
+            results.append(None)
+        elif isinstance(result, BaseException):
+            results.append(Rejection.from_error(result, "judge"))
         else:
-            results[index] = Verdict.from_preference(result)
+            results.append(Verdict.from_preference(result))
     return results
 
 
-def _judge_one(judge: Any, pair: Any) -> Any:
-    try:
-        judged = list(judge.compare_each([pair]))
-        if len(judged) != 1:
-            raise CriticError(f"the judge returned {len(judged)} results for one pair")
-        return judged[0]
-    except CriticError as error:
-        return error
-    except Exception as error:  # noqa: BLE001 - a bug or a crash on this pair: reject the pair, keep its trace
-        logger.warning("the judge failed on one pair: %s: %s", type(error).__name__, one_line(str(error)))
-        logger.debug("the judge's traceback", exc_info=True)
-        return error
+# Stands in for an item rejected before judging: judged_in_place passes errors through untouched.
+_REJECTED = CriticError("rejected before judging")
 
 
 @dataclass(frozen=True)
@@ -172,12 +154,6 @@ def _rejected(item: Item, result: Result) -> Outcome:
 def iter_items(rows: Iterable[tuple[int, Any]], columns: Columns) -> Iterator[Item]:
     for number, row in rows:
         yield prepare_item(number, row, columns)
-
-
-def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def describe_judge(judge: Any) -> JudgeDescription:

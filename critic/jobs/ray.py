@@ -31,7 +31,8 @@ from critic.io.readers import RowError
 from critic.io.shapes import Columns
 from critic.io.source import InputSource
 from critic.io.writers import dumps_row
-from critic.jobs.items import Item, Rejection, Result, chunked, describe_judge, judge_items, prepare_item
+from critic.jobs.items import Item, Rejection, Result, describe_judge, judge_items, prepare_item
+from critic.judges.each import chunked
 from critic.jobs.policy import Verdict
 from critic.judges import JudgeDescription
 

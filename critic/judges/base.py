@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from critic.errors import CriticError, InputError, ModelError
 from critic.judges.description import JudgeDescription
+from critic.judges.each import judged_in_place, read_each
 from critic.types import Pair, Preference
 
 PairLike = Pair | Mapping[str, Any]
@@ -64,17 +65,10 @@ class BaseJudge(ABC):
 
         For long jobs: a malformed pair or an unreadable verdict costs one pair, not the batch.
         """
-        results: list[Preference | CriticError | None] = []
-        valid: dict[int, Pair] = {}
-        for index, pair in enumerate(pairs):
-            try:
-                valid[index] = as_pair(pair, index)
-                results.append(None)
-            except InputError as error:
-                results.append(error)
-        for index, result in zip(valid, self._judged(list(valid.values())), strict=True):
-            results[index] = with_pair_index(result, index) if isinstance(result, CriticError) else result
-        return results  # type: ignore[return-value]  # every None was replaced
+        checked = read_each(enumerate(pairs), lambda numbered: as_pair(numbered[1], numbered[0]))
+        results = judged_in_place(checked, self._judged)
+        return [with_pair_index(result, index) if isinstance(result, CriticError) else result
+                for index, result in enumerate(results)]
 
     def _judged(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
         if not pairs:

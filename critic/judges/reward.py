@@ -22,6 +22,7 @@ from critic.backends.reward import DEFAULT_REWARD_MODEL, RewardScorer, check_lim
 from critic.errors import CriticError, InputError, ModelError
 from critic.judges.base import BaseJudge, prefixed
 from critic.judges.description import JudgeDescription
+from critic.judges.each import judged_in_place, read_each
 from critic.options import BatchLimits, LoadOptions
 from critic.types import Label, Message, OrderJudgment, Pair, Preference, check_conversation, conversation
 
@@ -99,17 +100,7 @@ class RewardJudge(BaseJudge):
 
     def score_each(self, conversations: Iterable[Sequence[Message]]) -> list[float | CriticError]:
         """Like :meth:`score`, but a conversation that fails yields its error in place."""
-        results: list[float | CriticError | None] = []
-        valid: dict[int, tuple[Message, ...]] = {}
-        for index, messages in enumerate(conversations):
-            try:
-                valid[index] = check_conversation(messages)
-                results.append(None)
-            except InputError as error:
-                results.append(error)
-        for index, value in zip(valid, self._run(list(valid.values())), strict=True):
-            results[index] = value
-        return results  # type: ignore[return-value]  # every None was replaced
+        return judged_in_place(read_each(conversations, check_conversation), self._run)
 
     def _judge_pairs(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
         """Both responses of every pair are scored in one call, so the scorer can batch them all.

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from critic.errors import CriticError, InputError, Reason
+from critic.judges.each import ajudged_in_place
 from critic.serve.protocol import HTTPProblem, parse_get_reward
 from critic.types import Pair, Preference, conversation
 
@@ -47,12 +48,7 @@ def split_query(query: str, prompt: str | None) -> tuple[str, str] | CriticError
 async def _judged_where_split(kind: str, items: list[Any], service: Service,
                               disconnected: Callable[[], Awaitable[None]]) -> list[Any]:
     """The judge's results for the items that are not already errors; the errors stay in their places."""
-    todo = [index for index, item in enumerate(items) if not isinstance(item, CriticError)]
-    judged = await service.judged(kind, [items[index] for index in todo], disconnected)
-    results = list(items)
-    for index, result in zip(todo, judged, strict=True):
-        results[index] = result
-    return results
+    return await ajudged_in_place(items, lambda valid: service.judged(kind, valid, disconnected))
 
 
 async def get_reward(data: Any, service: Service, disconnected: Callable[[], Awaitable[None]]) -> dict[str, Any]:
