@@ -34,13 +34,8 @@ from typing import TYPE_CHECKING
 
 from critic.backends._passes import encode_each
 from critic.backends.base import BackendOutput, VerdictRequest
-from critic.backends.loading import (
-    MODEL_ALTERNATIVES,
-    ModelSource,
-    load_generation_config,
-    load_tokenizer,
-    resolve_model,
-)
+from critic.backends import loading
+from critic.backends.loading import MODEL_ALTERNATIVES, ModelSource, load_generation_config, resolve_model
 from critic.backends.tokens import VerdictTokens, adds_bos, plain_chat_ids, plain_text_ids
 from critic.errors import CriticError, InputError, ModelError, Reason
 from critic.options import OVERFLOW_POLICIES, Overflow, spelled
@@ -91,7 +86,8 @@ class PromptEncoder:
         """The encoder of ``model`` (a hub id, a folder, a ``.gguf`` file, ``"demo"``): its tokenizer and
         generation config, no weights. For a backend whose model runs elsewhere (a server)."""
         source = model if isinstance(model, ModelSource) else resolve_model(model, alternatives=alternatives)
-        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code, alternatives=alternatives)
+        # Looked up on the module at each call, as the test suite's guard against loading the demo model expects.
+        tokenizer = loading.load_tokenizer(source, trust_remote_code=trust_remote_code, alternatives=alternatives)
         generation_config = load_generation_config(source, trust_remote_code=trust_remote_code,
                                                    alternatives=alternatives)
         return cls(tokenizer, generation_config=generation_config, max_length=max_length, overflow=overflow)

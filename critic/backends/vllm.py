@@ -31,6 +31,7 @@ from critic.backends._vllm_engine import build_engine, engine_max_model_len, eng
 from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
 from critic.backends.encoder import PromptEncoder
 from critic.backends.loading import load_generation_config, load_tokenizer
+from critic.backends.tokens import VerdictTokens
 from critic.errors import ModelError
 from critic.options import BatchLimits, LoadOptions
 
@@ -77,6 +78,10 @@ class VLLMBackend(BackendBase):
     def max_length(self) -> int | None:
         """The longest prompt (new tokens included): the engine's context, capped by ``limits.max_length``."""
         return self.encoder.max_length
+
+    @property
+    def verdict_tokens(self) -> VerdictTokens:
+        return self.encoder.verdict_tokens
 
     @classmethod
     def from_pretrained(

@@ -211,3 +211,37 @@ def test_eval_passes_format_split_limit_and_columns_to_the_reader(tmp_path, monk
     assert cli.main(argv) == 2
     assert seen == {"location": "set.parquet", "format": "parquet", "split": "dev", "limit": 9,
                     "columns": Columns(prompt="P", response_a="A", response_b="B")}
+
+
+# ------------------------------------------------------------------------------------------ a served model
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--backend", "server"], "the server backend judges with a model served elsewhere and needs its address: "
+                              "--base-url URL"),
+    (["--base-url", "http://127.0.0.1:9"], "read only by a backend that judges with a served model; add --backend "
+                                           "server"),
+    (["--backend", "transformers", "--base-url", "http://127.0.0.1:9"], "The 'transformers' backend runs the model "
+                                                                         "in this process"),
+    (["--served-model", "judge", "--timeout", "3"], "--served-model, --timeout describe a served model and need "
+                                                    "--base-url URL"),
+    (["--backend", "server", "--base-url", "http://127.0.0.1:9", "--device", "cpu"], "leave device (--device) out"),
+    (["--backend", "server", "--base-url", "http://127.0.0.1:9/v1"], "without /v1"),
+    (["--backend", "server", "--base-url", "http://127.0.0.1:9", "--api-key-env", "CRITIC_TEST_UNSET"],
+     "CRITIC_TEST_UNSET named by api_key_env (--api-key-env) is not set"),
+])
+def test_served_model_flags_are_checked_before_anything_loads(tmp_path, loaders, capsys, monkeypatch, flags, message):
+    monkeypatch.delenv("CRITIC_TEST_UNSET", raising=False)
+    pairs = inputs(tmp_path)["pairs"]
+    for command in (["judge", str(pairs)], ["filter", str(pairs), "-o", str(tmp_path / "out")]):
+        assert cli.main([*command, "--model", "demo", *flags]) == 2
+        assert message in capsys.readouterr().err
+    assert not loaders["generative"].calls and not loaders["reward"].calls
+
+
+def test_a_prompt_over_the_limit_says_the_command_line_flags(tmp_path, tiny_model_loader, capsys):
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "q", "response_a": "a " * 200, "response_b": "b"}])
+    assert cli.main(["judge", str(pairs), "--model", "tiny", "--max-length", "100", "--backend", "transformers",
+                     "--quiet"]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "--overflow truncate" in error and "--max-length" in error
