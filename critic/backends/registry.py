@@ -182,8 +182,10 @@ def check_load_options(backend: str, server: ServerOptions | None) -> bool:
         choices = [name for name in backend_names() if _REGISTRY[name].served]
         use = (f"add --backend {choices[0]} (in Python, LoadOptions(backend='{choices[0]}', server=...))"
                if choices else "no registered backend judges over HTTP")
+        runs = ("--backend auto picks vllm or transformers, never a server" if backend == AUTO
+                else f"the '{backend}' backend runs the model in this process")
         raise InputError(f"a server address (--base-url {server.base_url}) is read only by a backend that judges "
-                         f"with a served model; {use}. The '{backend}' backend runs the model in this process")
+                         f"with a served model; {use} ({runs})")
     return served
 
 

@@ -239,7 +239,8 @@ def server_options(given: dict[str, Any]) -> ServerOptions | None:
     if "base_url" not in values:
         if values:
             flags = ", ".join(SERVER_FLAGS[field] for field in values)
-            raise InputError(f"{flags} describe a served model and need --base-url URL (with --backend server)")
+            raise InputError(f"{flags} only apply to a served model: give --base-url URL (with --backend server), "
+                             f"or leave {'them' if len(values) > 1 else 'it'} out")
         return None
     return ServerOptions(**values)
 

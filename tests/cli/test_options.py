@@ -221,9 +221,9 @@ def test_eval_passes_format_split_limit_and_columns_to_the_reader(tmp_path, monk
                               "--base-url URL"),
     (["--base-url", "http://127.0.0.1:9"], "read only by a backend that judges with a served model; add --backend "
                                            "server"),
-    (["--backend", "transformers", "--base-url", "http://127.0.0.1:9"], "The 'transformers' backend runs the model "
+    (["--backend", "transformers", "--base-url", "http://127.0.0.1:9"], "the 'transformers' backend runs the model "
                                                                          "in this process"),
-    (["--served-model", "judge", "--timeout", "3"], "--served-model, --timeout describe a served model and need "
+    (["--served-model", "judge", "--timeout", "3"], "--served-model, --timeout only apply to a served model: give "
                                                     "--base-url URL"),
     (["--backend", "server", "--base-url", "http://127.0.0.1:9", "--device", "cpu"], "leave device (--device) out"),
     (["--backend", "server", "--base-url", "http://127.0.0.1:9/v1"], "without /v1"),
