@@ -22,7 +22,9 @@ for every engine:
 A backend builds one (``PromptEncoder(tokenizer, ...)``, or
 :meth:`PromptEncoder.from_pretrained` for the tokenizer alone, as a backend
 whose model runs elsewhere does) and never tokenises on its own, so the same
-pair is the same ids on every engine.
+pair is the same ids on every engine. A generative backend subclasses
+:class:`EncodingBackend`, which gives it ``prompt_ids``, ``max_length`` and
+``verdict_tokens`` from its encoder.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from critic.backends import loading
 from critic.backends._passes import encode_each
 from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
-from critic.backends import loading
 from critic.backends.loading import MODEL_ALTERNATIVES, ModelSource, load_generation_config, resolve_model
 from critic.backends.tokens import VerdictTokens, adds_bos, plain_chat_ids, plain_text_ids
 from critic.errors import CriticError, InputError, ModelError, Reason
