@@ -162,7 +162,7 @@ def backend_choices() -> tuple[str, ...]:
 def get_backend(name: str) -> BackendSpec:
     """The backend registered as ``name``; :class:`InputError` listing the choices for an unknown one."""
     _load_plugins()
-    spec = _REGISTRY.get(name)
+    spec = _REGISTRY.get(name) if isinstance(name, str) else None
     if spec is None:
         raise InputError(f"unknown backend '{name}'; use one of {', '.join(backend_choices())}")
     return spec
