@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from critic.errors import CriticError, InputError, Reason
+from critic.io.checks import check_columns
 from critic.io.labels import label_or_none
 from critic.io.readers import RowError
 from critic.io.rows import detect, read_pairs, row_label
@@ -95,6 +96,8 @@ def load_labelled_pairs(
         source = location if limit is None else dataclasses.replace(location, limit=limit)
     else:
         source = open_source(location, format=format, split=split, limit=limit)
+    if columns is not None:
+        check_columns(source, columns)
     pairs: list[LabelledPair] = []
     skipped: list[str] = []
     detected: Detected | None = None

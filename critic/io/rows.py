@@ -44,17 +44,27 @@ from critic.io.formats import (
     shared_conversation,
     type_name,
 )
-from critic.io.labels import majority_label, other_spelling, parse_label
+from critic.io.formats import arena_pair
+from critic.io.labels import (
+    ONE_HOT_COLUMNS,
+    flipped_label,
+    majority_label,
+    one_hot_label,
+    parse_label,
+    sign_for,
+)
 from critic.io.readers import RowError
 from critic.io.shapes import (
-    Columns,
-    DEFAULT_COLUMNS,
-    RowPair,
     CHOSEN_SHAPES,
-    WINNER_COLUMN,
+    DEFAULT_COLUMNS,
+    HELPSTEER2,
     LLMBAR,
-    Detected,
+    ONE_HOT_LABEL,
+    WINNER_COLUMN,
     Candidate,
+    Columns,
+    Detected,
+    RowPair,
 )
 from critic.types import Label, Message, Pair, check_conversation, check_text, conversation
 
@@ -97,6 +107,10 @@ def read_pair(row: Any, columns: Columns | None = None) -> RowPair:
         return pairs[0]
     if c.response_a in row or c.response_b in row:
         return _labelled_pair(row, c, "ab")
+    if HELPSTEER2["response_a"] in row and HELPSTEER2["response_b"] in row:
+        defaults = {name: value for name, value in HELPSTEER2.items()
+                    if getattr(c, name) == getattr(DEFAULT_COLUMNS, name)}  # the user's own names win
+        return _labelled_pair(row, dataclasses.replace(c, **defaults), "helpsteer2")
     if is_mt_bench_row(row):
         return _labelled_pair(row, c, "mt-bench")
     if LLMBAR["response_a"] in row and LLMBAR["response_b"] in row:
@@ -123,25 +137,48 @@ def read_pairs(row: Any, columns: Columns | None = None) -> tuple[RowPair, ...]:
 def detect(row: Any, columns: Columns | None = None) -> Detected:
     """What :func:`read_pairs` reads ``row`` as (the command line prints it for the first row)."""
     read = read_pairs(row, columns)[0]
-    return Detected(read.shape, read.label_column)
+    sign = None if read.label_column in (None, ONE_HOT_LABEL) else sign_for(read.label_column, read.columns.label_sign)
+    return Detected(read.shape, read.label_column, sign)
 
 
 def _labelled_pair(row: Mapping[str, Any], c: Columns, shape: str) -> RowPair:
     label_column = _label_column(row, c)
+    fields = (c.response_a, c.response_b)
     if shape == "mt-bench":
         pair, fields = mt_bench_pair(row), ("conversation_a", "conversation_b")
     else:
-        prompt, a, b = (required_string(row, name) for name in (c.prompt, c.response_a, c.response_b))
-        pair = Pair(prompt, a, b, reference=optional_string(row, c.reference), history=history_of(row, c))
-        fields = (c.response_a, c.response_b)
-    if label_column is not None and label_column != c.label:
+        values = [required(row, name) for name in (c.prompt, c.response_a, c.response_b)]
+        arena = arena_pair(values, (c.prompt, c.response_a, c.response_b), history_of(row, c))
+        if arena is not None:
+            pair, shape = arena, "arena"
+        else:
+            prompt, a, b = (required_string(row, name) for name in (c.prompt, c.response_a, c.response_b))
+            pair = Pair(prompt, a, b, reference=optional_string(row, c.reference), history=history_of(row, c))
+    if label_column not in (None, c.label, ONE_HOT_LABEL):
         _log_once(logging.INFO, "reading labels from column '%s' (there is no '%s' column)", label_column, c.label)
     return RowPair(pair, shape, dict(row), c, label_column, fields)
 
 
 def _label_column(row: Mapping[str, Any], c: Columns) -> str | None:
+    """Where a labelled row's label is: the label column, Arena's one-hot columns, a ``winner`` column, or nowhere.
+
+    The one-hot triple is always read together (naming one of its columns with
+    ``--label-field`` reads all three): one column alone cannot tell a B win
+    from a tie. A label column the user named must be in every row.
+    """
+    one_hot = all(name in row for name in ONE_HOT_COLUMNS)
+    if c.label in ONE_HOT_COLUMNS:
+        if not one_hot:
+            missing = ", ".join(name for name in ONE_HOT_COLUMNS if name not in row)
+            raise InputError(f"label column '{c.label}' is one of Arena's one-hot columns, which are read together; "
+                             f"this row lacks {missing}", kind=Reason.MISSING_FIELD)
+        return ONE_HOT_LABEL
     if c.label in row:
         return c.label
+    if c.label != DEFAULT_COLUMNS.label:
+        required(row, c.label)  # the column the user named is missing from this row: say so, never guess
+    if one_hot:
+        return ONE_HOT_LABEL
     return WINNER_COLUMN if WINNER_COLUMN in row else None
 
 
@@ -168,8 +205,12 @@ def row_label(read: RowPair) -> Label | None:
         return "A"
     if read.label_column is None:
         return None
+    if read.label_column == ONE_HOT_LABEL:
+        return one_hot_label(read.row)
     value = read.row.get(read.label_column)
-    return None if value is None else parse_label(value, read.label_column)
+    if value is None:
+        return None
+    return parse_label(value, read.label_column, sign=sign_for(read.label_column, read.columns.label_sign))
 
 
 def prepare_row(row: Any, columns: Columns | None = None) -> Candidate:
@@ -190,11 +231,16 @@ def prepare_row(row: Any, columns: Columns | None = None) -> Candidate:
                   WINNER_COLUMN)
         return Candidate(read.pair, read.row, read.shape, ("swap", first, second))
     column = read.label_column or read.columns.label
-    value = read.row[column]
+    if column == ONE_HOT_LABEL:
+        value: Any = ", ".join(f"{name}={read.row[name]}" for name in ONE_HOT_COLUMNS)
+        relabel: tuple[str, str, Any] = ("swap", ONE_HOT_COLUMNS[0], ONE_HOT_COLUMNS[1])
+    else:
+        value = read.row[column]
+        relabel = ("set", column, flipped_label(value, sign_for(column, read.columns.label_sign)))
     if label == "tie":
         raise InputError(f"tie: label {value!r} prefers neither response", kind=Reason.NO_PREFERENCE)
     pair = read.pair if label == "A" else read.pair.swapped()
-    return Candidate(pair, read.row, read.shape, ("set", column, other_spelling(value)))
+    return Candidate(pair, read.row, read.shape, relabel)
 
 
 def pair_from_row(row: Any, columns: Columns | None = None) -> Pair:
