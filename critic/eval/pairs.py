@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,13 @@ class LoadedPairs:
     def label_column(self) -> str | None:
         return None if self.detected is None else self.detected.label_column
 
+    def __iter__(self) -> Iterator[LabelledPair]:
+        """The pairs, so that ``evaluate(judge, load_labelled_pairs(path))`` works as it reads."""
+        return iter(self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
 
 def load_labelled_pairs(
     location: str | Path | InputSource,
@@ -101,12 +108,22 @@ def load_labelled_pairs(
     pairs: list[LabelledPair] = []
     skipped: list[str] = []
     detected: Detected | None = None
+    rows_of: dict[str, int] = {}  # the row each key came from: a key twice is an error
     for number, row in source.rows():
         try:
-            pairs.extend(labelled_pairs(number, row, columns, flip=len(pairs) % 2 == 1))
+            read = labelled_pairs(number, row, columns, flip=len(pairs) % 2 == 1)
         except CriticError as error:
             skipped.append(f"row {number}: {error}")
             continue
+        key = read[0].group or read[0].key
+        explicit = isinstance(row, Mapping) and any(row.get(name) is not None for name in KEY_FIELDS)
+        if explicit and key in rows_of:
+            raise InputError(f"'{source.location}' has the id {key!r} twice (rows {rows_of[key]} and {number}); "
+                             "other judges' predictions and the report's pairs are matched by id, so give each "
+                             "row its own", kind=Reason.BAD_ARGUMENT)
+        if explicit:
+            rows_of[key] = number
+        pairs.extend(read)
         if detected is None:
             detected = detect(row, columns)
             logger.info("%s: %s", source.location, detected.describe())

@@ -293,3 +293,31 @@ def test_filter_and_eval_read_the_public_formats_the_same_way(name):
             assert mine.history == theirs.history
             assert {(mine.response_a, repr(mine.history_a)), (mine.response_b, repr(mine.history_b))} == {
                 (theirs.response_a, repr(theirs.history_a)), (theirs.response_b, repr(theirs.history_b))}
+
+
+# --------------------------------------------------------------------------- issue 17, item 8
+
+
+def test_an_id_twice_in_an_eval_input_is_an_error_naming_the_rows(tmp_path):
+    """Before: accepted silently, and other judges' predictions for that id went to one of the two rows."""
+    rows = [{"id": "a", "prompt": "q", "chosen": "x", "rejected": "y"},
+            {"id": "b", "prompt": "q", "chosen": "x", "rejected": "y"},
+            {"prompt": "q", "chosen": "x", "rejected": "y"},  # no id: keyed by its row number
+            {"id": "a", "prompt": "q2", "chosen": "x", "rejected": "y"}]
+    path = tmp_path / "dup.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(InputError, match=r"has the id 'a' twice \(rows 1 and 4\)") as caught:
+        load_labelled_pairs(path)
+    assert caught.value.kind == Reason.BAD_ARGUMENT
+    assert len(load_labelled_pairs(path, limit=3)) == 3
+
+
+def test_loaded_pairs_are_iterable_so_evaluate_takes_them_as_they_are():
+    """Before: critic.evaluate(judge, critic.load_labelled_pairs(p)) raised TypeError (not iterable)."""
+    import critic
+    from critic.testing import FakeBackend
+
+    loaded = critic.load_labelled_pairs(DATA / "mt_bench_human_judgments.jsonl")
+    assert list(loaded) == list(loaded.pairs) and len(loaded) == len(loaded.pairs) == 5 and loaded.skipped == ()
+    report = critic.evaluate(critic.Judge(FakeBackend.first_position(0.7)), loaded)
+    assert report.overall.n == 5 and report.overall.predicted["failed"] == 0
