@@ -40,8 +40,8 @@ class LabelledPair:
 
     ``row`` is the input row it was read from (``None`` when built in code).
     ``group`` ties together the pairs one input row expands into (RewardBench 2:
-    one chosen answer against each of several rejected ones); ``None`` for a
-    row that is one pair.
+    each chosen answer against each of several rejected ones; ``answers`` holds
+    the pair's two indices); ``None`` for a row that is one pair.
     """
 
     key: str
@@ -51,6 +51,7 @@ class LabelledPair:
     flipped: bool = False
     row: int | None = None
     group: str | None = None
+    answers: tuple[int, int] | None = None  # a group's pair: (index among the chosen answers, among the rejected)
 
 
 @dataclass(frozen=True)
@@ -148,9 +149,10 @@ def labelled_pairs(number: int, row: Any, columns: Columns | None = None, *,
                    flip: bool = False) -> tuple[LabelledPair, ...]:
     """Every :class:`LabelledPair` one input row holds (``flip``: show the first one's chosen answer second).
 
-    A RewardBench 2 row (one chosen answer, a list of rejected ones) gives one
-    pair per rejected answer, keyed ``<row key>:<index>`` (from 0) and grouped
-    by the row key, alternating the chosen side from pair to pair. Raises
+    A RewardBench 2 row (one chosen answer, or several in its ``Ties`` subset,
+    and a list of rejected ones) gives one pair per (chosen, rejected) answer,
+    keyed ``<row key>:<index>`` (from 0) and grouped by the row key,
+    alternating the chosen side from pair to pair. Raises
     :class:`InputError` (with its kind) for a row that cannot be read or has no label.
     """
     reads = read_pairs(row, columns)
@@ -171,7 +173,8 @@ def labelled_pairs(number: int, row: Any, columns: Columns | None = None, *,
 def _chosen_first(read: RowPair, key: str, subset: str | None, number: int, flip: bool,
                   group: str | None) -> LabelledPair:
     pair = read.pair.swapped() if flip else read.pair
-    return LabelledPair(key, pair, "B" if flip else "A", subset, flip, row=number, group=group)
+    return LabelledPair(key, pair, "B" if flip else "A", subset, flip, row=number, group=group,
+                        answers=read.answers if group is not None else None)
 
 
 def row_key(row: Mapping[str, Any], number: int) -> str:

@@ -112,7 +112,8 @@ def markdown(report: EvalReport) -> str:
         "| --- | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [_slice_row(s) for s in (overall, *report.subsets)]
-    lines += _class_lines(report) + _group_lines(report) + _section_lines(report) + _agreement_lines(report)
+    lines += _class_lines(report) + _group_lines(report) + _rewardbench2_lines(report) + _section_lines(report)
+    lines += _agreement_lines(report)
     lines += ["", f"Calibration of p_a (overall; {overall.calibration.n} pairs with a gold winner, "
                   f"Brier {_num(overall.calibration.brier)}):", "",
               "| p_a bin | pairs | mean p_a | share where response A is better |", "| --- | ---: | ---: | ---: |"]
@@ -153,13 +154,33 @@ def _group_lines(report: EvalReport) -> list[str]:
     slices = [s for s in (report.overall, *report.subsets) if s.groups is not None]
     if not slices:
         return []
-    lines = ["", "Accuracy over rows (RewardBench 2's rule: a row that expands into several pairs, one chosen "
-                 "answer against each rejected one, is correct only when every one of its pairs earns full credit; "
-                 "a row of one pair counts as itself):", "",
+    lines = ["", "Accuracy over rows (RewardBench 2's rule: a row that expands into several pairs, its chosen answer "
+                 "against each rejected one, earns 1 when the chosen answer wins every pair, 1/k when it ties at the "
+                 "top with k answers in all, 0 when it loses one, and the chance credit 1/n of its n answers when a "
+                 "pair failed (0.25 for four); a row with several correct answers (Ties) earns 1 when each beats "
+                 "every incorrect one; a row of one pair counts as itself):", "",
              "| slice | rows | of them groups | pairs | rows with a failed pair | accuracy over rows |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {s.name} | {g.n} | {g.grouped} | {g.pairs} | {g.failed} | {_pct(g.accuracy)} |"
               for s in slices if (g := s.groups) is not None]
+    return lines
+
+
+def _rewardbench2_lines(report: EvalReport) -> list[str]:
+    scores = report.rewardbench2
+    if scores is None:
+        return []
+    lines = ["", "RewardBench 2 (scored as its own code scores: `reroll_and_score_dataset` for the best-of-4 subsets, "
+                 "`process_single_model` for Ties; a failed row 0.25, as its generative runner):", "",
+             "| subset | score | rows | rows with a failed pair | note |", "| --- | ---: | ---: | ---: | --- |"]
+    lines += [f"| {s.name} | {_pct(s.score)} | {s.rows} | {s.failed_rows} | {s.note} |" for s in scores.subsets]
+    if scores.overall is not None:
+        lines += [f"| **Overall** | {_pct(scores.overall)} | | | the mean of the six subsets, as on the RewardBench 2 "
+                  "leaderboard |"]
+    else:
+        lines += ["", f"No RewardBench 2 overall score: the leaderboard's is the mean of all six subsets, and "
+                      f"{', '.join(scores.missing)} {'is' if len(scores.missing) == 1 else 'are'} missing or not "
+                      "scored."]
     return lines
 
 

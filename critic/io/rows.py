@@ -101,9 +101,8 @@ def read_pair(row: Any, columns: Columns | None = None) -> RowPair:
         if pairs is None:
             return _chosen_rejected_pair(row, c)
         if len(pairs) > 1:
-            raise InputError(f"field '{c.rejected}' holds a list of {len(pairs)} rejected answers (RewardBench 2 "
-                             "shape): critic eval judges it as one pair per rejected answer; to filter or judge it, "
-                             "give each rejected answer its own row", kind=Reason.WRONG_TYPE)
+            raise InputError(f"the row holds {len(pairs)} pairs (RewardBench 2 shape: each chosen answer against "
+                             "each rejected one); read it with read_pairs", kind=Reason.WRONG_TYPE)
         return pairs[0]
     if c.response_a in row or c.response_b in row:
         return _labelled_pair(row, c, "ab")
@@ -219,7 +218,12 @@ def prepare_row(row: Any, columns: Columns | None = None) -> Candidate:
     A tie (a label such as ``tie``, or PandaLM annotators without a majority) is
     refused with kind ``NO_PREFERENCE``: a preference pair needs a winner.
     """
-    read = read_pair(row, columns)
+    reads = read_pairs(row, columns)
+    read = reads[0]
+    if read.shape == "best-of":  # RewardBench 2: the chosen answer(s) against each rejected one, chosen first
+        first, second = read.answer_fields
+        return Candidate(read.pair, read.row, read.shape, ("swap", first, second),
+                         more=tuple(r.pair for r in reads[1:]), answers=tuple(r.answers or (0, 0) for r in reads))
     label = row_label(read)
     if read.shape == "pandalm":
         return _pandalm_candidate(read, label)
@@ -244,11 +248,17 @@ def prepare_row(row: Any, columns: Columns | None = None) -> Candidate:
 
 
 def pair_from_row(row: Any, columns: Columns | None = None) -> Pair:
-    """The pair a row shows, in its own order, for ``critic judge`` (chosen/rejected rows: chosen as A).
+    """The pair a row shows, in its own order (chosen/rejected rows: chosen as A); a row of several pairs is an error.
 
     A label in the row is not read: judging needs none.
     """
     return read_pair(row, columns).pair
+
+
+def pairs_from_row(row: Any, columns: Columns | None = None) -> tuple[tuple[Pair, tuple[int, int] | None], ...]:
+    """Every pair a row shows, for ``critic judge``: one, or (RewardBench 2) each chosen answer against each
+    rejected one, with its (chosen index, rejected index)."""
+    return tuple((read.pair, read.answers) for read in read_pairs(row, columns))
 
 
 def conversation_from_row(row: Any, columns: Columns | None = None) -> tuple[Message, ...]:
@@ -361,10 +371,14 @@ def _chosen_rejected_pair(row: Mapping[str, Any], c: Columns) -> RowPair:
 
 
 def _best_of_pairs(row: Mapping[str, Any], c: Columns) -> tuple[RowPair, ...] | None:
-    """RewardBench 2's rows (``rejected`` a list of answer strings): one pair per rejected answer; else ``None``.
+    """RewardBench 2's rows (``rejected`` a list of answer strings): one pair per (chosen, rejected) answer; else None.
 
-    A list of one rejected answer is this shape only beside a chosen string (two
-    one-string lists stay what they always were: malformed message lists).
+    ``chosen`` is one answer (a string or a list of one) or, in its ``Ties``
+    subset, a list of several correct answers: every chosen answer is paired
+    with every rejected one, chosen first. ``RowPair.answers`` holds each
+    pair's (chosen index, rejected index). A list of one rejected answer is
+    this shape only beside a chosen string (two one-string lists stay what they
+    always were: malformed message lists).
     """
     rejected, chosen = row.get(c.rejected), row.get(c.chosen)
     if not isinstance(rejected, list) or not rejected or not all(isinstance(r, str) for r in rejected):
@@ -372,16 +386,18 @@ def _best_of_pairs(row: Mapping[str, Any], c: Columns) -> tuple[RowPair, ...] | 
     if len(rejected) == 1 and not isinstance(chosen, str):  # ["a"] against ["b"]: read (and refused) as messages
         return None
     chosen = required(row, c.chosen)
-    if isinstance(chosen, list) and len(chosen) == 1:
-        chosen = chosen[0]
-    if not isinstance(chosen, str):
-        what = f"a list of {len(chosen)}" if isinstance(chosen, list) else type_name(chosen)
-        raise InputError(f"field '{c.chosen}' must be one answer (a string or a list of one) beside a list of "
-                         f"rejected answers, got {what} (RewardBench 2's 'Ties' rows are scored differently and "
-                         "are not read)", kind=Reason.WRONG_TYPE)
-    for index, text in enumerate([chosen, *rejected]):
-        check_not_serialized(text, c.chosen if index == 0 else f"{c.rejected}[{index - 1}]")
+    answers = [chosen] if isinstance(chosen, str) else chosen
+    if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+        what = "an empty list" if answers == [] else type_name(chosen)
+        raise InputError(f"field '{c.chosen}' must be an answer or a list of answers (strings) beside a list of "
+                         f"rejected answers, got {what}", kind=Reason.WRONG_TYPE)
+    for index, text in enumerate(answers):
+        check_not_serialized(text, c.chosen if isinstance(chosen, str) else f"{c.chosen}[{index}]")
+    for index, text in enumerate(rejected):
+        check_not_serialized(text, f"{c.rejected}[{index}]")
     prompt, history = prompt_and_history(row, c)
     reference = optional_string(row, c.reference)
-    return tuple(RowPair(Pair(prompt, chosen, answer, reference=reference, history=history), "best-of", dict(row),
-                         c, None, (c.chosen, c.rejected)) for answer in rejected)
+    kept = dict(row)
+    return tuple(RowPair(Pair(prompt, good, bad, reference=reference, history=history), "best-of", kept, c, None,
+                         (c.chosen, c.rejected), (i, j))
+                 for i, good in enumerate(answers) for j, bad in enumerate(rejected))

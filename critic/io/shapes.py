@@ -67,12 +67,13 @@ class RowPair:
     columns: Columns
     label_column: str | None = None  # labelled shapes: the column the label is read from (None: there is none)
     answer_fields: tuple[str, str] = ("chosen", "rejected")  # the two columns holding the answers, in order
+    answers: tuple[int, int] | None = None  # best-of rows: (index in the chosen list, index in the rejected list)
 
 
 CHOSEN_SHAPES = frozenset({"pairs", "messages", "hh", "best-of"})  # the first answer is the chosen one
 SHAPE_NAMES = {
     "pairs": "prompt/chosen/rejected", "messages": "chosen/rejected conversations", "hh": "HH-RLHF transcripts",
-    "best-of": "one chosen against several rejected (RewardBench 2)",
+    "best-of": "chosen answer(s) against several rejected (RewardBench 2)",
     "pandalm": "PandaLM rows", "ab": "prompt/response_a/response_b", "llmbar": "LLMBar rows",
     "mt-bench": "MT-Bench judgments",
     "arena": "Arena conversations (prompt/response_a/response_b as lists of turns, JSON-encoded or not)",
@@ -120,13 +121,22 @@ class Candidate:
     ``p_a`` is then P(chosen is better)). ``row`` is what the outputs carry (the
     row as it came in, or PandaLM's row converted to chosen/rejected).
     ``relabel`` says how to swap the claim: ``("swap", key1, key2)`` exchanges
-    two columns, ``("set", key, value)`` rewrites a label.
+    two columns, ``("set", key, value)`` rewrites a label. A RewardBench 2 row
+    holds several pairs: ``pair`` is the first, ``more`` the others, and
+    ``answers`` each pair's (chosen index, rejected index).
     """
 
     pair: Pair
     row: dict[str, Any]
     shape: str
     relabel: tuple[str, str, Any]
+    more: tuple[Pair, ...] = ()
+    answers: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def pairs(self) -> tuple[Pair, ...]:
+        """Every pair of the row, the first one first."""
+        return (self.pair, *self.more)
 
     def relabelled(self) -> dict[str, Any]:
         """The output row with chosen and rejected exchanged."""

@@ -237,16 +237,20 @@ def test_rewardbench_filtered_rows_are_keyed_by_id_with_their_subset():
 def test_rewardbench2_rows_expand_into_one_group_per_row():
     rows = [row for _, row in open_source(DATA / "rewardbench2.jsonl").rows()]
     loaded = load_labelled_pairs(DATA / "rewardbench2.jsonl")
-    assert [(p.key, p.group, p.subset, p.row) for p in loaded.pairs] == [
-        ("1007:0", "1007", "Math", 1), ("1007:1", "1007", "Math", 1), ("1007:2", "1007", "Math", 1),
-        ("2214:0", "2214", "Focus", 2), ("2214:1", "2214", "Focus", 2), ("2214:2", "2214", "Focus", 2)]
-    assert [p.label for p in loaded.pairs] == ["A", "B"] * 3  # the chosen side alternates pair by pair
+    assert loaded.skipped == ()  # the Ties rows too (before: "are not read")
+    expected = [(f"{row['id']}:{k}", row["id"], row["subset"], number, (i, j))
+                for number, row in enumerate(rows, start=1)
+                for k, (i, j) in enumerate((i, j) for i in range(len(row["chosen"]))
+                                           for j in range(len(row["rejected"])))]
+    assert [(p.key, p.group, p.subset, p.row, p.answers) for p in loaded.pairs] == expected
+    assert len(loaded.pairs) == 6 * 3 + 2 + 6
+    assert [p.label for p in loaded.pairs[:6]] == ["A", "B"] * 3  # the chosen side alternates pair by pair
     for item in loaded.pairs:
         row = rows[item.row - 1]
+        assert item.answers is not None
         chosen = item.pair.response_a if item.label == "A" else item.pair.response_b
         other = item.pair.response_b if item.label == "A" else item.pair.response_a
-        assert chosen == row["chosen"][0] and other == row["rejected"][int(item.key.split(":")[1])]
-    assert len(loaded.skipped) == 1 and loaded.skipped[0].startswith("row 3: field 'chosen' must be one answer")
+        assert chosen == row["chosen"][item.answers[0]] and other == row["rejected"][item.answers[1]]
     with pytest.raises(InputError, match="holds 3 pairs"):
         labelled_pair(1, rows[0])
 

@@ -10,7 +10,7 @@ import pytest
 import critic.io.rows
 from critic.errors import InputError, Reason
 from critic.io.formats import SERIALIZED_LIMIT, check_not_serialized, split_transcript, transcript_messages
-from critic.io.rows import detect, pair_from_row, prepare_row, read_pair, read_pairs, row_label
+from critic.io.rows import detect, pair_from_row, pairs_from_row, prepare_row, read_pair, read_pairs, row_label
 from critic.io.shapes import SHAPE_NAMES, Columns
 from critic.io.source import open_source
 
@@ -65,20 +65,24 @@ def test_rewardbench_filtered_rows_keep_subset_and_id():
         assert candidate.relabelled()["chosen"] == row["rejected"]
 
 
-def test_rewardbench2_rows_are_one_pair_per_rejected_answer_in_eval_and_a_reason_in_filter():
-    first, second, ties = rows_of("rewardbench2.jsonl")
-    for row in (first, second):
+def test_rewardbench2_rows_are_one_pair_per_chosen_and_rejected_answer_in_every_command():
+    """Before: filter and judge refused every RewardBench 2 row, and its Ties rows were read by no command."""
+    *best_of_4, ref, tied = rows_of("rewardbench2.jsonl")
+    for row in best_of_4:
         reads = read_pairs(row)
         assert [r.pair.response_b for r in reads] == row["rejected"]
         assert all(r.pair.response_a == row["chosen"][0] and r.pair.prompt == row["prompt"] for r in reads)
-        assert all(row_label(r) == "A" for r in reads)
-        for read in (prepare_row, pair_from_row):
-            with pytest.raises(InputError, match="holds a list of 3 rejected answers .RewardBench 2") as caught:
-                read(row)
-            assert caught.value.kind == Reason.WRONG_TYPE
-    with pytest.raises(InputError, match="must be one answer .* got a list of 3 .*'Ties'") as caught:
-        read_pairs(ties)
-    assert caught.value.kind == Reason.WRONG_TYPE
+        assert [r.answers for r in reads] == [(0, 0), (0, 1), (0, 2)] and all(row_label(r) == "A" for r in reads)
+        candidate = prepare_row(row)  # filter: one candidate holding the row's three pairs, chosen first
+        assert candidate.pairs == tuple(r.pair for r in reads) and candidate.answers == ((0, 0), (0, 1), (0, 2))
+        assert [pair for pair, _ in pairs_from_row(row)] == [r.pair for r in reads]  # judge
+        with pytest.raises(InputError, match="holds 3 pairs .*read it with read_pairs") as caught:
+            read_pair(row)
+        assert caught.value.kind == Reason.WRONG_TYPE
+    assert [r.answers for r in read_pairs(ref)] == [(0, 0), (0, 1)]
+    reads = read_pairs(tied)  # three correct answers against two incorrect: six pairs, each correct one first
+    assert [(r.answers, r.pair.response_a, r.pair.response_b) for r in reads] == [
+        ((i, j), good, bad) for i, good in enumerate(tied["chosen"]) for j, bad in enumerate(tied["rejected"])]
 
 
 @pytest.mark.parametrize("row, expected", [
@@ -96,6 +100,8 @@ def test_one_rejected_answer_or_a_message_list_prompt_reads_as_one_pair_everywhe
 @pytest.mark.parametrize("row, reason, kind", [
     ({"prompt": "q", "chosen": None, "rejected": ["r", "s"]}, "field 'chosen' is null", Reason.MISSING_FIELD),
     ({"prompt": "q", "chosen": 3, "rejected": ["r", "s"]}, "got number", Reason.WRONG_TYPE),
+    ({"prompt": "q", "chosen": [], "rejected": ["r", "s"]}, "got an empty list", Reason.WRONG_TYPE),
+    ({"prompt": "q", "chosen": ["c", 3], "rejected": ["r", "s"]}, "got list", Reason.WRONG_TYPE),
     ({"prompt": [user("q"), assistant("a")], "chosen": "c", "rejected": ["r"]},
      "field 'prompt' must end with a user message, not 'assistant'", Reason.BAD_MESSAGES),
     ({"prompt": "q", "chosen": ["c"], "rejected": ["r"]}, "field 'chosen'[0] must be an object", Reason.BAD_MESSAGES),
