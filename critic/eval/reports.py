@@ -170,10 +170,10 @@ def _rewardbench2_lines(report: EvalReport) -> list[str]:
     scores = report.rewardbench2
     if scores is None:
         return []
-    lines = ["", "RewardBench 2 (scored as its own code scores: `reroll_and_score_dataset` for the best-of-4 subsets, "
-                 "`process_single_model` for Ties; a failed row 0.25, as its generative runner):", "",
-             "| subset | score | rows | rows with a failed pair | note |", "| --- | ---: | ---: | ---: | --- |"]
-    lines += [f"| {s.name} | {_pct(s.score)} | {s.rows} | {s.failed_rows} | {s.note} |" for s in scores.subsets]
+    lines = _table("RewardBench 2 (scored as its own code scores: `reroll_and_score_dataset` for the best-of-4 "
+                   "subsets, `process_single_model` for Ties; a failed row 0.25, as its generative runner):",
+                   ("subset", "score", "rows", "rows with a failed pair", "note"), "-:::-",
+                   [(s.name, _pct(s.score), s.rows, s.failed_rows, s.note) for s in scores.subsets])
     if scores.overall is not None:
         lines += [f"| **Overall** | {_pct(scores.overall)} | | | the mean of the six subsets, as on the RewardBench 2 "
                   "leaderboard |"]
@@ -187,10 +187,9 @@ def _rewardbench2_lines(report: EvalReport) -> list[str]:
 def _section_lines(report: EvalReport) -> list[str]:
     if not report.sections:
         return []
-    lines = ["", "RewardBench sections (subset accuracies weighted as in RewardBench's `EXAMPLE_COUNTS`, as its "
-                 "`calculate_scores_per_section` does):", "",
-             "| section | score | pairs | subsets present |", "| --- | ---: | ---: | --- |"]
-    lines += [f"| {s.name} | {_pct(s.score)} | {s.n} | {', '.join(s.subsets)} |" for s in report.sections]
+    lines = _table("RewardBench sections (subset accuracies weighted as in RewardBench's `EXAMPLE_COUNTS`, as its "
+                   "`calculate_scores_per_section` does):", ("section", "score", "pairs", "subsets present"), "-::-",
+                   [(s.name, _pct(s.score), s.n, ", ".join(s.subsets)) for s in report.sections])
     if report.rewardbench_score is not None:
         lines.append(f"| **Score** | {_pct(report.rewardbench_score)} | | |")
         lines += ["", "Score: the mean of the four section scores, as on RewardBench's current leaderboard. (Its "
@@ -220,6 +219,16 @@ def _agreement_lines(report: EvalReport) -> list[str]:
                      f"| {_kappa(kappas.get(frozenset((GOLD, other.name))))} "
                      f"| {_kappa(kappas.get(frozenset((JUDGE, other.name))))} |")
     return lines
+
+
+def _table(intro: str, header: tuple[str, ...], align: str, rows: list[tuple[object, ...]]) -> list[str]:
+    """A Markdown table after a blank line and its introduction; ``align`` has one ``-`` (left) or ``:`` (right)
+    per column."""
+    if len(align) != len(header):
+        raise ValueError(f"a table of {len(header)} columns needs {len(header)} alignments, got {align!r}")
+    rules = ["---" if a == "-" else "---:" for a in align]
+    return ["", intro, "", f"| {' | '.join(header)} |", f"| {' | '.join(rules)} |",
+            *(f"| {' | '.join(str(value) for value in row)} |" for row in rows)]
 
 
 def _setting(key: str, value: object) -> str:
