@@ -280,6 +280,8 @@ def test_a_generative_judge_has_no_ties_score_and_says_why():
     assert report.rewardbench2_score is None
     text = critic.eval.reports.markdown(report)
     assert "No RewardBench 2 overall score" in text and "Ties is missing or not scored" in text
+    assert ("| subset | score | rows | rows with a failed pair | note |\n| --- | ---: | ---: | ---: | --- |\n"
+            "| Factuality | 25.0% | 1 | 0 |  |") in text
     # the demo-like position bias: every pair a tie, so every row 1/4, RewardBench 2's random baseline
     focus = next(s for s in report.rewardbench2.subsets if s.name == "Focus")
     assert focus.score == pytest.approx(0.25)
