@@ -88,7 +88,7 @@ def _record(number: int, row: Any, read: Any, result: Any) -> tuple[dict[str, An
     if isinstance(row, dict) and "id" in row:
         record["id"] = row["id"]
     name = str(record.get("id", number))
-    if isinstance(result, CriticError) or (len(result) == 1 and read[0][1] is None):
+    if isinstance(result, CriticError) or len(result) == 1:
         one = result if isinstance(result, CriticError) else result[0]
         record.update({"error": str(one)} if isinstance(one, CriticError) else one.to_dict())
         return record, [(name, one)]
