@@ -40,7 +40,7 @@ from critic.eval.bias import (
 )
 from critic.eval.pairs import LabelledPair, Predictions
 from critic.eval.rewardbench import SectionScore, section_scores
-from critic.eval.rewardbench2 import RewardBench2Scores, rewardbench2_scores
+from critic.eval.rewardbench2 import TIES, RewardBench2Scores, rewardbench2_scores
 from critic.judges import JudgeDescription
 from critic.judges.each import chunked, judged_in_place
 from critic.types import Label, Preference
@@ -255,7 +255,8 @@ def slice_report(
     p_a = [r.p_a for r in records]
     counts = Counter(r.prediction or "failed" for r in records)
     grouped = any(r.group is not None for r in records)
-    several = {r.group for r in records if r.answers is not None and r.answers[0] > 0}  # rows of several correct
+    # RewardBench 2's Ties rows (and any row of several correct answers): every correct answer must win
+    all_win = {r.group for r in records if r.answers is not None and (r.answers[0] > 0 or r.subset == TIES)}
     return SliceReport(
         name=name,
         n=len(records),
@@ -269,7 +270,7 @@ def slice_report(
         calibration=calibration(p_a, gold, bins=bins),
         f1=class_f1(predictions, gold, failed_as=failed_as),
         groups=group_accuracy(predictions, gold, [r.group for r in records],
-                              several_chosen=[r.group in several for r in records]) if grouped else None,
+                              all_must_win=[r.group in all_win for r in records]) if grouped else None,
     )
 
 

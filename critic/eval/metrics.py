@@ -278,9 +278,9 @@ class GroupAccuracy:
     """Accuracy over rows, where a row is a group of pairs (RewardBench 2) or a pair without a group.
 
     A best-of row earns :func:`best_of_credit` (1, ``1/k`` for a tie at the top,
-    0, or the chance credit when a pair failed); a row with several correct
-    answers (RewardBench 2's ``Ties``) earns 1 only when every correct answer
-    beats every incorrect one (RewardBench 2's accuracy part of its Ties
+    0, or the chance credit when a pair failed); a row of RewardBench 2's
+    ``Ties`` subset (one or several correct answers) earns 1 only when every
+    correct answer beats every incorrect one (the accuracy part of its Ties
     score), else 0. ``failed`` counts rows with at least one failed pair.
     """
 
@@ -304,13 +304,14 @@ def group_accuracy(
     gold: Sequence[Label],
     groups: Sequence[str | None],
     *,
-    several_chosen: Sequence[bool] | None = None,
+    all_must_win: Sequence[bool] | None = None,
 ) -> GroupAccuracy:
     """:class:`GroupAccuracy` of pairs labelled with their ``groups`` (``None``: a pair of its own).
 
-    ``several_chosen`` marks the pairs of rows with several correct answers (``Ties``).
+    ``all_must_win`` marks the pairs of rows scored by RewardBench 2's Ties
+    accuracy: correct only when the correct answer(s) beat every incorrect one.
     """
-    marks = several_chosen if several_chosen is not None else [False] * len(gold)
+    marks = all_must_win if all_must_win is not None else [False] * len(gold)
     same_length(predictions, gold, groups, marks)
     items: dict[tuple[str, str], list[tuple[Outcome | None, bool]]] = {}
     for index, (prediction, truth, group, mark) in enumerate(zip(predictions, gold, groups, marks, strict=True)):

@@ -157,8 +157,8 @@ def _group_lines(report: EvalReport) -> list[str]:
     lines = ["", "Accuracy over rows (RewardBench 2's rule: a row that expands into several pairs, its chosen answer "
                  "against each rejected one, earns 1 when the chosen answer wins every pair, 1/k when it ties at the "
                  "top with k answers in all, 0 when it loses one, and the chance credit 1/n of its n answers when a "
-                 "pair failed (0.25 for four); a row with several correct answers (Ties) earns 1 when each beats "
-                 "every incorrect one; a row of one pair counts as itself):", "",
+                 "pair failed (0.25 for four); a Ties row earns 1 when each correct answer beats every incorrect "
+                 "one; a row of one pair counts as itself):", "",
              "| slice | rows | of them groups | pairs | rows with a failed pair | accuracy over rows |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {s.name} | {g.n} | {g.grouped} | {g.pairs} | {g.failed} | {_pct(g.accuracy)} |"

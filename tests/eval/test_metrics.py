@@ -182,7 +182,7 @@ def test_macro_f1_equals_scikit_learn(rows, failed_as):
     ],
 )
 def test_group_accuracy_follows_rewardbench_2s_row_rule(predictions, gold, groups, several, expected):
-    result = group_accuracy(predictions, gold, groups, several_chosen=several)
+    result = group_accuracy(predictions, gold, groups, all_must_win=several)
     assert (result.n, result.failed, result.grouped, result.pairs) == (expected[0], *expected[2:])
     assert result.correct == pytest.approx(expected[1])
     assert result.accuracy == pytest.approx(expected[1] / expected[0])

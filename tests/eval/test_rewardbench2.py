@@ -285,3 +285,13 @@ def test_a_generative_judge_has_no_ties_score_and_says_why():
     # the demo-like position bias: every pair a tie, so every row 1/4, RewardBench 2's random baseline
     focus = next(s for s in report.rewardbench2.subsets if s.name == "Focus")
     assert focus.score == pytest.approx(0.25)
+
+
+def test_ties_rows_count_in_accuracy_over_rows_only_when_every_correct_answer_wins():
+    """A Ties reference row (one correct answer) is not a best-of row: a tie at the top is not accurate there."""
+    loaded = [p for p in critic.load_labelled_pairs(DATA / "rewardbench2.jsonl") if p.subset == "Ties"]
+    position_biased = critic.evaluate(critic.Judge(FakeBackend.first_position(0.7)), loaded)
+    assert position_biased.overall.groups is not None and position_biased.overall.groups.correct == 0
+    correct = {"Red.", "Blue.", "Yellow."}
+    right = critic.evaluate(critic.Judge(FakeBackend.prefer(lambda text: text in correct)), loaded)
+    assert right.overall.groups is not None and right.overall.groups.accuracy == 1.0
