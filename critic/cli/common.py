@@ -31,11 +31,15 @@ CHUNK_PAIRS = 32  # rows read, judged and written at a time by judge and score
 
 
 def open_input(args: argparse.Namespace) -> InputSource:
-    """The command's input (``-`` is stdin), checked: it exists, its format is known, its first row opens."""
+    """The command's input (``-`` is stdin), checked: it exists, its format is known, its first row opens, and
+    the columns its field flags name are there."""
+    from critic.cli.options import _columns
+    from critic.io.checks import check_columns
     from critic.io.source import open_source
 
     source = open_source(str(args.input), format=args.format, split=args.split, limit=args.limit)
     source.check()
+    check_columns(source, _columns(vars(args)))
     return source
 
 

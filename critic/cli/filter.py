@@ -90,6 +90,7 @@ def add_filter_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> 
 
 
 def run_filter(args: argparse.Namespace) -> int:
+    from critic.io.checks import check_columns
     from critic.io.source import open_source
     from critic.jobs.filejob import filter_file
 
@@ -98,6 +99,7 @@ def run_filter(args: argparse.Namespace) -> int:
     policy = policy_from_args(args)
     source = open_source(args.input, format=args.format, split=args.split)
     source.check()
+    check_columns(source, options.columns)
     _check_output_dir(args)
     say_what_rows_are(source, options.columns, quiet=args.quiet or args.resume)
     if args.judge_url:

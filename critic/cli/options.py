@@ -17,6 +17,7 @@ from typing import Any
 
 from critic.backends.loading import DEFAULT_MODEL, DEMO_ALIAS
 from critic.errors import InputError
+from critic.io.labels import LABEL_SIGNS
 from critic.io.shapes import Columns
 from critic.options import (
     DEFAULT_MAX_BATCH_SIZE,
@@ -173,6 +174,11 @@ def add_input_flags(parser: argparse.ArgumentParser, *, fields: Sequence[str] = 
         default = defaults.get(name, name)
         group.add_argument(f"--{name.replace('_', '-')}-field", default=default, metavar="NAME",
                            help=f"column holding {_FIELD_HELP[name]} (default: {default})")
+    if "label" in fields:
+        group.add_argument("--label-sign", choices=LABEL_SIGNS,
+                           help="read numeric labels as signed strengths (-3..3): negative-is-a (a negative number "
+                                "means the first answer is better, 0 a tie) or negative-is-b (default: only 1/2/0 "
+                                "are labels, except HelpSteer2's preference_strength, read negative-is-a)")
 
 
 def add_remote_flag(parser: argparse.ArgumentParser) -> None:
@@ -247,8 +253,9 @@ def server_options(given: dict[str, Any]) -> ServerOptions | None:
 
 def _columns(given: dict[str, Any]) -> Columns:
     """The --X-field flags this command declared; the columns it has no flag for keep their defaults."""
-    names = [field.name for field in dataclasses.fields(Columns)]
-    return Columns(**{name: given[f"{name}_field"] for name in names if f"{name}_field" in given})
+    names = [field.name for field in dataclasses.fields(Columns) if field.name != "label_sign"]
+    return Columns(**{name: given[f"{name}_field"] for name in names if f"{name}_field" in given},
+                   label_sign=given.get("label_sign"))
 
 
 def policy_from_args(args: argparse.Namespace) -> Any:

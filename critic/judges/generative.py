@@ -27,8 +27,11 @@ logger = logging.getLogger("critic")
 __all__ = ["DEFAULT_MODEL", "Judge"]
 
 # A second turn answered in two different conversations (history_a, history_b) is judged, as FastChat does
-# (run_judge_pair(..., multi_turn=True)), with the multi-turn variant of the MT-Bench template in use.
-MULTI_TURN_TEMPLATES = {"mt-bench": "mt-bench-multi-turn", "mt-bench-math": "mt-bench-math-multi-turn"}
+# (run_judge_pair(..., multi_turn=True)), with the multi-turn variant of the MT-Bench template in use. The default
+# template (Skywork-Critic's card prompt) shows one conversation, so such a pair is judged with FastChat's
+# multi-turn prompt there too, in every command alike (MT-Bench turn 2, multi-turn Arena rows), and said once.
+MULTI_TURN_TEMPLATES = {"mt-bench": "mt-bench-multi-turn", "mt-bench-math": "mt-bench-math-multi-turn",
+                        "skywork-critic": "mt-bench-multi-turn"}
 
 
 class Judge(BaseJudge):
@@ -146,6 +149,10 @@ class Judge(BaseJudge):
             return self.template  # a template that cannot show two conversations says so when it renders
         if self._multi_turn is None:
             self._multi_turn = load_template(MULTI_TURN_TEMPLATES[self.template.name])
+            if not self.template.name.startswith("mt-bench"):
+                logger.warning("pairs holding two conversations (history_a/history_b: MT-Bench's second turn, "
+                               "multi-turn Arena rows) are judged with the %s template; %s shows one conversation",
+                               self._multi_turn.name, self.template.name)
         return self._multi_turn
 
     def _judge_requests(

@@ -169,3 +169,20 @@ def test_demo_command_end_to_end(tmp_path):
     assert len(read_jsonl(out)) == len(read_jsonl(EXAMPLE))
     assert "arith" in result.stdout and "consistent" in result.stdout
     assert "INFO critic" in result.stderr  # -v after the subcommand turns on the library's log
+
+
+def test_judge_writes_one_line_per_rewardbench2_row_with_each_pair(tmp_path, fake_judge, capsys):
+    """Issue 17: judge rejected every RewardBench 2 row; now each row is one line with a 'pairs' list."""
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "data" / "rewardbench2.jsonl"
+    out = tmp_path / "out.jsonl"
+    code = cli.main(["judge", str(source), "--model", "fake", "-o", str(out), "--quiet"])
+    assert code == 0
+    records, inputs = read_jsonl(out), read_jsonl(source)
+    assert [(r["line"], r["id"]) for r in records] == [(n, row["id"]) for n, row in enumerate(inputs, start=1)]
+    for record, row in zip(records, inputs, strict=True):
+        assert [(p["chosen"], p["rejected"]) for p in record["pairs"]] == [
+            (i, j) for i in range(len(row["chosen"])) for j in range(len(row["rejected"]))]
+        assert all(p["label"] in {"A", "B", "tie"} and len(p["orders"]) == 2 for p in record["pairs"])
+        assert "label" not in record and "error" not in record
