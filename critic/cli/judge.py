@@ -6,14 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from critic.cli.common import (
-    CHUNK_PAIRS,
-    EXIT_OK,
-    EXIT_ROW_ERRORS,
-    say,
-    through_judge,
-    write_record,
-)
+from critic.cli.common import CHUNK_PAIRS
+from critic.cli.files import finish, write_results
 from critic.cli.loading import start_file_command
 from critic.io.rows import pair_from_row
 from critic.cli.options import (
@@ -24,9 +18,8 @@ from critic.cli.options import (
     add_judge_flags,
     add_load_flags,
 )
-from critic.cli.output import judge_table, open_output, progress
+from critic.cli.output import cli_wording, judge_table
 from critic.errors import CriticError
-from critic.judges.each import chunked
 
 INPUTS = "JSONL, JSON array, Parquet, CSV, a save_to_disk folder, or a cached hub dataset"
 
@@ -50,31 +43,24 @@ def add_judge_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
 
 def run_judge(args: argparse.Namespace) -> int:
     started = start_file_command(args, "generative")
-    options, source, total, judge = started.options, started.source, started.total, started.judge
-    columns = options.columns
-    rows = source.rows()
-    failures = 0
+    columns = started.options.columns
     table: list[tuple[str, Any]] = []
-    with open_output(args.output) as out, progress(total, args.quiet, "judging") as bar:
-        for chunk in chunked(rows, CHUNK_PAIRS):
-            results = through_judge(chunk, lambda row: pair_from_row(row, columns), judge.compare_each)
-            for (number, row), result in zip(chunk, results, strict=True):
-                record: dict[str, Any] = {"line": number}
-                if isinstance(row, dict) and "id" in row:
-                    record["id"] = row["id"]
-                if isinstance(result, CriticError):
-                    failures += 1
-                    record["error"] = str(result)
-                else:
-                    record.update(result.to_dict())
-                if args.table:
-                    table.append((str(record.get("id", number)), result))
-                write_record(out, record)
-            out.flush()
-            bar.update(len(chunk))
+
+    def record(number: int, row: Any, result: Any) -> dict[str, Any]:
+        line: dict[str, Any] = {"line": number}
+        if isinstance(row, dict) and "id" in row:
+            line["id"] = row["id"]
+        if isinstance(result, CriticError):
+            line["error"] = cli_wording(str(result))
+        else:
+            line.update(result.to_dict())
+        if args.table:
+            table.append((str(line.get("id", number)), result))
+        return line
+
+    summary = write_results(args, started.rows, total=started.total, chunk_size=CHUNK_PAIRS,
+                            read=lambda row: pair_from_row(row, columns), run=started.judge.compare_each,
+                            record=record)
     if table:
         print(judge_table(table))
-    if failures:
-        say(f"{failures} line(s) could not be judged; see their 'error' field")
-        return EXIT_ROW_ERRORS
-    return EXIT_OK
+    return finish(summary, quiet=args.quiet)

@@ -31,28 +31,31 @@ def filter_args(source: Path, out: Path, *extra: str, model: str = "fast") -> li
 
 def test_filter_writes_outputs_and_prints_the_summary_table(tmp_path, capsys):
     source = generated(tmp_path / "in.jsonl", 200)
-    assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "32")) == 0
+    # exit 1: two rows are rejected
+    assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "32", "--progress-every", "3600")) == 1
     captured = capsys.readouterr()
-    # no progress bar when stderr is not a terminal: how the rows are read, and which model loads
+    # no progress bar when stderr is not a terminal: how the rows are read, which model loads, what was rejected
     assert captured.err == ("critic: rows read as prompt/chosen/rejected: the chosen answer is the better one\n"
-                            f"critic: loading fast (generative, with --judge-factory {FACTORY}) ...\n")
+                            f"critic: loading fast (generative, with --judge-factory {FACTORY}) ...\n"
+                            f"critic: 2 row(s) rejected; see {tmp_path / 'out' / 'rejected.jsonl'} (each line has "
+                            "the row and the reason)\n")
     table = captured.out
     assert "rows in          200" in table and "kept             158" in table
     assert "dropped           40" in table and "rejected           2" in table and "not valid JSON" in table
     assert "fake-good · skywork-critic · score · both orders · on fake  [local engine]" in table
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["counts"]["rows_in"] == 200 == sum(summary["counts"][k] for k in ("kept", "dropped", "rejected"))
-    # A finished job resumed again does no work and shows its table.
-    assert cli.main(filter_args(source, tmp_path / "out", "--resume")) == 0
+    # A finished job resumed again does no work and shows its table (and its exit status).
+    assert cli.main(filter_args(source, tmp_path / "out", "--resume")) == 1
     assert "(resumed)" in capsys.readouterr().out
 
 
 def test_filter_refuses_to_overwrite_and_force_starts_over(tmp_path, capsys):
     source = generated(tmp_path / "in.jsonl", 20)
-    assert cli.main(filter_args(source, tmp_path / "out")) == 0
+    assert cli.main(filter_args(source, tmp_path / "out")) == 1  # row 14 is not JSON: rejected
     assert cli.main(filter_args(source, tmp_path / "out")) == 2
     assert "already holds outputs of a filter job" in capsys.readouterr().err
-    assert cli.main(filter_args(source, tmp_path / "out", "--force", "--relabel")) == 0
+    assert cli.main(filter_args(source, tmp_path / "out", "--force", "--relabel")) == 1
     kept = read_jsonl(tmp_path / "out" / "kept.jsonl")
     assert len(kept) == 19 and sum(row["critic_relabelled"] for row in kept) == 4
     assert all(row["chosen"].startswith("good") for row in kept)
@@ -112,8 +115,8 @@ def test_ctrl_c_keeps_the_work_done_and_says_how_to_resume(tmp_path, capsys):
     source = generated(tmp_path / "in.jsonl", 100)
     assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "10", model="interrupt:3")) == 130
     assert "interrupted after 30 rows; continue with the same command and --resume" in capsys.readouterr().err
-    assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "10", "--resume")) == 0
-    assert cli.main(filter_args(source, tmp_path / "whole", "--chunk-size", "10")) == 0
+    assert cli.main(filter_args(source, tmp_path / "out", "--chunk-size", "10", "--resume")) == 1
+    assert cli.main(filter_args(source, tmp_path / "whole", "--chunk-size", "10")) == 1
     assert outputs(tmp_path / "out") == outputs(tmp_path / "whole")
 
 
@@ -127,7 +130,7 @@ def checkpoint_rows(folder: Path) -> int:
 def test_kill_9_at_any_moment_then_resume_gives_the_same_bytes_as_an_uninterrupted_run(tmp_path):
     """A real subprocess is killed with SIGKILL four times at random moments, resumed each time."""
     source = generated(tmp_path / "in.jsonl", 3000)
-    assert cli.main(filter_args(source, tmp_path / "whole", "--chunk-size", "25", "--quiet")) == 0
+    assert cli.main(filter_args(source, tmp_path / "whole", "--chunk-size", "25", "--quiet")) == 1
     seed = random.randrange(1 << 30)
     chance = random.Random(seed)
     out = tmp_path / "out"
@@ -147,7 +150,7 @@ def test_kill_9_at_any_moment_then_resume_gives_the_same_bytes_as_an_uninterrupt
         process.stderr.close()
         assert 0 < checkpoint_rows(out) < 3000
     finished = subprocess.run(command + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr
+    assert finished.returncode == 1, finished.stderr
     assert "(resumed)" in finished.stdout and "rows in         3000" in finished.stdout
     assert outputs(out) == outputs(tmp_path / "whole"), f"seed {seed}"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -169,7 +172,8 @@ def test_demo_model_filters_pandalm_pairs_from_the_readme_command(tmp_path, demo
     too_long = dict(rows[0], idx=10_000, input="word " * 20_000)  # far beyond the demo model's 8192 tokens
     source.write_text(json.dumps([*rows, too_long]), encoding="utf-8")
     out = tmp_path / "out"
-    assert cli.main(["filter", str(source), "--output-dir", str(out), "--model", "demo"]) == 0
+    # exit 1: the tie and the too-long pair are rejected
+    assert cli.main(["filter", str(source), "--output-dir", str(out), "--model", "demo"]) == 1
     table = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     counts = summary["counts"]

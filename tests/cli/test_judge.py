@@ -151,12 +151,15 @@ def test_overflow_option_reaches_the_engine(tmp_path, tiny_model_loader, overflo
         assert code == 0 and "label" in long_record
 
 
-@pytest.mark.parametrize("model", ["/no/such/model-folder", "no-such-org/no-such-model"])
-def test_wrong_model_ends_with_one_sentence_not_a_traceback(model):
+@pytest.mark.parametrize("model, loads", [("/no/such/model-folder", False), ("./missing", False),
+                                          ("missing.gguf", False), ("no-such-org/no-such-model", True)])
+def test_wrong_model_ends_with_one_sentence_not_a_traceback(model, loads):
+    """A model folder or file that is not there is said before the loading line; a hub id is tried first."""
     result = run_critic("judge", str(EXAMPLE), "--model", model)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"critic: loading {model} (generative, transformers backend) ...\ncritic: error:")
+    loading = f"critic: loading {model} (generative, transformers backend) ...\n" if loads else ""
+    assert result.stderr.startswith(f"{loading}critic: error:")
     assert model in result.stderr and "'demo'" in result.stderr
 
 

@@ -129,7 +129,7 @@ def test_a_crash_between_writing_rows_and_the_checkpoint_loses_and_duplicates_no
 
     source = write_jsonl(tmp_path / "in.jsonl", generated_rows(50))
     filter_file(source, tmp_path / "whole", good_judge(), chunk_size=7)
-    real_write = filejob._write_json_atomic
+    real_write = filejob.write_json_atomic
     writes = {"left": 4}  # the first checkpoint, three chunks, then a crash before the fourth chunk's checkpoint
 
     def crashing_write(path, state):
@@ -138,12 +138,12 @@ def test_a_crash_between_writing_rows_and_the_checkpoint_loses_and_duplicates_no
             raise KeyboardInterrupt
         real_write(path, state)
 
-    monkeypatch.setattr(filejob, "_write_json_atomic", crashing_write)
-    monkeypatch.setattr(checkpoint, "_write_json_atomic", crashing_write)
+    monkeypatch.setattr(filejob, "write_json_atomic", crashing_write)
+    monkeypatch.setattr(checkpoint, "write_json_atomic", crashing_write)
     with pytest.raises(KeyboardInterrupt):
         filter_file(source, tmp_path / "out", good_judge(), chunk_size=7)
-    monkeypatch.setattr(filejob, "_write_json_atomic", real_write)
-    monkeypatch.setattr(checkpoint, "_write_json_atomic", real_write)
+    monkeypatch.setattr(filejob, "write_json_atomic", real_write)
+    monkeypatch.setattr(checkpoint, "write_json_atomic", real_write)
     assert json.loads((tmp_path / "out" / CHECKPOINT_FILE).read_text())["rows_done"] == 21
     assert sum(len(text.splitlines()) for text in outputs(tmp_path / "out").values()) == 28  # the 4th chunk is on disk
     filter_file(source, tmp_path / "out", good_judge(), chunk_size=7, resume=True)
