@@ -210,8 +210,8 @@ def _check_output_dir(args: argparse.Namespace) -> None:
     from critic.jobs import checkpoint
 
     refuse_inputs_as_outputs([args.output_dir / name for name in checkpoint.JOB_FILES], [args.input])
-    check_output_dir(args.output_dir)
     checkpoint.check_output_dir(args.output_dir, resume=args.resume, force=args.force)
+    check_output_dir(args.output_dir)  # (creates DIR)
 
 
 def _engine(args: argparse.Namespace, factory: Any, load: LoadOptions) -> Any:

@@ -93,7 +93,7 @@ class ProgressLines:
     def update(self, count: int = 1) -> None:
         self._n += count
         now = self.clock()
-        if now - self.last >= self.every:
+        if count and now - self.last >= self.every:
             self.last = now
             print(f"critic: {self.line(now)}", file=sys.stderr, flush=True)
 

@@ -192,3 +192,89 @@ def test_demo_model_filters_pandalm_pairs_from_the_readme_command(tmp_path, demo
     assert rejected[1]["reason"].startswith("judge: ") and "token" in rejected[1]["reason"]
     assert rejected[1]["input"]["idx"] == 10_000
     assert "no preference (tie)  (e.g. tie: annotators have no majority preference)" in table
+
+
+# --------------------------------------------------------------------------- --force and --resume, checked early
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_force_keeps_the_earlier_job_until_the_new_one_has_judged_a_chunk(tmp_path, capsys):
+    source = generated(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out"
+    assert cli.main(filter_args(source, out, "--quiet")) == 1
+    before = folder_bytes(out)
+    # a Ctrl-C during the first chunk (the model loaded, nothing judged yet)
+    assert cli.main(filter_args(source, out, "--force", "--relabel", "--quiet", model="interrupt:0")) == 130
+    assert folder_bytes(out) == before  # the earlier job, whole: its outputs, summary and checkpoint
+    capsys.readouterr()
+    assert cli.main(filter_args(source, out, "--resume")) == 1  # and it is still that job, finished
+    assert "already complete" in capsys.readouterr().err
+
+
+def test_resume_without_a_checkpoint_is_refused_before_loading(tmp_path, loaders, capsys):
+    source = generated(tmp_path / "in.jsonl", 3)
+    assert cli.main(["filter", str(source), "--model", "demo", "-o", str(tmp_path / "never"), "--resume"]) == 2
+    assert capsys.readouterr().err == (f"critic: error: there is no job to resume in '{tmp_path / 'never'}' (no "
+                                       "checkpoint.json: no filter job has checkpointed there); run without "
+                                       "--resume to start one\n")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "kept.jsonl").write_text("", encoding="utf-8")
+    assert cli.main(["filter", str(source), "--model", "demo", "-o", str(tmp_path / "half"), "--resume"]) == 2
+    assert "but no checkpoint.json to resume from; use --force" in capsys.readouterr().err
+    assert loaders["generative"].calls == [] and not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (["INPUT"], "input: was"),
+    (["--template", "mt-bench"], "judge: was"),
+    (["--model", "other"], "judge: was"),
+    (["--no-swap", "--min-p", "0.5"], "policy: was"),
+    (["--prompt-field", "question"], "columns: was"),
+])
+def test_resume_with_other_settings_is_refused_before_loading(tmp_path, fake_models, capsys, change, message):
+    source = generated(tmp_path / "in.jsonl", 30)
+    out = tmp_path / "out"
+    assert cli.main(["filter", str(source), "--model", "fake", "-o", str(out), "--limit", "20", "--quiet"]) == 1
+    fake_models.clear()
+    capsys.readouterr()
+    other = generated(tmp_path / "other.jsonl", 12)
+    args = ["filter", str(source), "--model", "fake", "-o", str(out), "--resume", "--quiet"]
+    if change == ["INPUT"]:
+        args[1] = str(other)
+    else:
+        args += change
+        if "--model" in change:
+            args.remove("fake"), args.remove("--model")
+    assert cli.main(args) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("critic: error: cannot resume: the job in") and message in error
+    assert fake_models == []  # said before any model loaded
+    assert cli.main(["filter", str(source), "--model", "fake", "-o", str(out), "--resume", "--quiet"]) == 1
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["counts"]["rows_in"] == 30
+
+
+def test_resume_of_a_finished_job_shows_its_summary_without_loading(tmp_path, fake_models, capsys):
+    source = write_rows(tmp_path / "in.jsonl", [{"prompt": f"q{i}", "chosen": "good", "rejected": "bad"}
+                                                for i in range(5)])
+    out = tmp_path / "out"
+    assert cli.main(["filter", str(source), "--model", "fake", "-o", str(out), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    fake_models.clear()
+    assert cli.main(["filter", str(source), "--model", "fake", "-o", str(out), "--resume", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"critic: the job in '{out}' is already complete; nothing to do (its summary follows)\n"
+    # the same table (its rate is computed from the elapsed time summary.json keeps, to the millisecond)
+    assert without_rate(captured.out) == without_rate(table.replace(f"-> {out}\n", f"-> {out}  (resumed)\n", 1))
+    assert fake_models == []
+
+
+def without_rate(table: str) -> str:
+    return "\n".join(line for line in table.splitlines() if not line.lstrip().startswith("time"))
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
