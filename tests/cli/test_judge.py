@@ -144,8 +144,13 @@ def test_missing_input_file_is_a_clear_error_before_loading(tmp_path, loaders, c
 
 def test_the_loading_line_names_the_model(tmp_path, demo_judge_factory, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", [GOOD])
-    assert cli.main(["judge", str(source), "--model", "demo", "-o", str(tmp_path / "o.jsonl")]) == 0
-    assert capsys.readouterr().err == "critic: loading demo (generative, transformers backend) ...\n"
+    out = tmp_path / "o.jsonl"
+    assert cli.main(["judge", str(source), "--model", "demo", "-o", str(out), "--progress-every", "3600"]) == 0
+    loading, *summary, time = capsys.readouterr().err.splitlines()
+    assert loading == "critic: loading demo (generative, transformers backend) ..."
+    assert summary == [f"critic judge: {source} -> {out}", "  rows               1", "  judged             1",
+                       "  errors             0"]
+    assert time.startswith("  time        ") and time.endswith(" rows/s")
 
 
 @pytest.mark.parametrize("overflow", [None, "truncate"])
