@@ -73,14 +73,20 @@ def write_results(
     unit = "row" if args.command == "score" else "pair"
     description = "scoring" if args.command == "score" else "judging"
     every = args.progress_every
-    with open_output(args.output) as out, progress(total, args.quiet, description, unit, every=every) as bar:
-        for chunk in chunked(rows, chunk_size):
-            for (number, row), result in zip(chunk, through_judge(chunk, read, run), strict=True):
-                out.write(record(number, row, result))
-                tally.add(result)
-            out.flush()
-            bar.update(len(chunk))
-        where = out.describe()
+    try:
+        with open_output(args.output) as out, progress(total, args.quiet, description, unit, every=every) as bar:
+            for chunk in chunked(rows, chunk_size):
+                for (number, row), result in zip(chunk, through_judge(chunk, read, run), strict=True):
+                    out.write(record(number, row, result))
+                    tally.add(result)
+                out.flush()
+                bar.update(len(chunk))
+            where = out.describe()
+    except KeyboardInterrupt:
+        if args.output is not None:
+            say(f"interrupted after {tally.rows} rows; '{args.output}' was not written (a file there before is "
+                "left as it was)")
+        raise
     return FileSummary(args.command, str(args.input), where, tally.rows, tally.rows - tally.failed, tally.failed,
                        tally.reasons, tally.examples, time.monotonic() - started)
 

@@ -28,9 +28,10 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 # Output names that promise a format critic does not write: JSONL under such a name would mislead whoever
 # opens it (a CSV reader, json.load, gunzip). Any other name (.jsonl, .ndjson, .txt, none) gets JSONL.
 MISLEADING_SUFFIXES = {
-    ".json": "a JSON document", ".csv": "CSV", ".tsv": "TSV", ".xlsx": "Excel", ".xls": "Excel",
-    ".arrow": "Arrow", ".feather": "Feather", ".avro": "Avro", ".orc": "ORC", ".gz": "gzip", ".bz2": "bzip2",
-    ".xz": "xz", ".zst": "zstd", ".zip": "zip", ".tar": "tar",
+    ".json": "one JSON document", ".csv": "CSV", ".tsv": "TSV", ".xlsx": "an Excel workbook",
+    ".xls": "an Excel workbook", ".arrow": "Arrow IPC data", ".feather": "Feather data", ".avro": "Avro data",
+    ".orc": "ORC data", ".gz": "gzip-compressed data", ".bz2": "bzip2-compressed data", ".xz": "xz-compressed data",
+    ".zst": "zstd-compressed data", ".zip": "a zip archive", ".tar": "a tar archive",
 }
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -209,8 +210,9 @@ def output_format(path: str | Path) -> OutputFormat:
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
     if suffix in MISLEADING_SUFFIXES:
-        raise InputError(f"the output '{path}' is named as {MISLEADING_SUFFIXES[suffix]} file, but critic writes "
-                         "JSON lines or Parquet; name it .jsonl or .parquet", kind=Reason.BAD_ARGUMENT)
+        raise InputError(f"the output '{path}' is named '{Path(path).suffix}', which promises "
+                         f"{MISLEADING_SUFFIXES[suffix]}, but critic writes JSON lines or Parquet; name it .jsonl "
+                         "or .parquet", kind=Reason.BAD_ARGUMENT)
     return "jsonl"
 
 

@@ -115,6 +115,9 @@ def test_an_interrupted_or_failed_run_leaves_the_earlier_output_as_it_was(tmp_pa
     fresh = tmp_path / "fresh.jsonl"
     assert cli.main([command, str(source), "--model", model, "-o", str(out), "--force", "--quiet"]) == code
     assert out.read_text(encoding="utf-8") == "the earlier run\n"
+    if model == "interrupt":
+        assert (f"critic: interrupted after 32 rows; '{out}' was not written (a file there before is left as it "
+                "was)\ncritic: interrupted\n") in capsys.readouterr().err
     assert cli.main([command, str(source), "--model", model, "-o", str(fresh), "--quiet"]) == code
     assert not fresh.exists() and leftovers(tmp_path) == []
     assert cli.main([command, str(source), "--model", "fake", "-o", str(out), "--force", "--quiet"]) == 0
@@ -187,12 +190,15 @@ def _without_nulls(value):
     return value
 
 
-@pytest.mark.parametrize("name, what", [("out.csv", "CSV"), ("out.json", "a JSON document"), ("out.tsv", "TSV"),
-                                        ("out.jsonl.gz", "gzip"), ("OUT.CSV", "CSV")])
+@pytest.mark.parametrize("name, what", [("out.csv", "'.csv', which promises CSV"),
+                                        ("out.json", "'.json', which promises one JSON document"),
+                                        ("out.tsv", "'.tsv', which promises TSV"),
+                                        ("out.jsonl.gz", "'.gz', which promises gzip-compressed data"),
+                                        ("OUT.CSV", "'.CSV', which promises CSV")])
 def test_an_output_named_as_another_format_is_refused_before_loading(tmp_path, loaders, capsys, name, what):
     source = write_jsonl(tmp_path / "in.jsonl", rows(1))
     assert cli.main(["judge", str(source), "-o", str(tmp_path / name)]) == 2
-    one_line_error(capsys, f"is named as {what} file, but critic writes JSON lines or Parquet")
+    one_line_error(capsys, f"is named {what}, but critic writes JSON lines or Parquet; name it .jsonl or .parquet")
     assert loaders["generative"].calls == [] and not (tmp_path / name).exists()
 
 
