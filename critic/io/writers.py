@@ -107,7 +107,10 @@ def refuse_inputs_as_outputs(outputs: Iterable[str | Path], inputs: Iterable[str
     for output in outputs:
         for source in sources:
             if is_same_file(output, source) or _inside_folder(output, source):
-                same = "" if str(output) == str(source) else f" (the same file as the input '{source}')"
+                if os.path.isdir(source) and not os.path.isdir(output):
+                    same = f" (a file of the input folder '{source}')"
+                else:
+                    same = "" if str(output) == str(source) else f" (the same file as the input '{source}')"
                 raise InputError(f"the output '{output}' is an input of this command{same}; writing it would "
                                  "destroy the input, so choose another output", kind=Reason.BAD_ARGUMENT)
 
