@@ -109,7 +109,8 @@ def run_filter(args: argparse.Namespace) -> int:
     if args.resume:
         finished = _check_resume(args, source, options.columns, policy)
         if finished is not None:
-            say(f"the job in '{args.output_dir}' is already complete; nothing to do (its summary follows)")
+            say(f"the job in '{args.output_dir}' is already complete; nothing to do (its summary follows)",
+                quiet=args.quiet)
             return _finish(finished)
     say_what_rows_are(source, options.columns, quiet=args.quiet or args.resume)
     if args.judge_url:

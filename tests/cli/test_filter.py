@@ -263,7 +263,7 @@ def test_resume_of_a_finished_job_shows_its_summary_without_loading(tmp_path, fa
     assert cli.main(["filter", str(source), "--model", "fake", "-o", str(out), "--quiet"]) == 0
     table = capsys.readouterr().out
     fake_models.clear()
-    assert cli.main(["filter", str(source), "--model", "fake", "-o", str(out), "--resume", "--quiet"]) == 0
+    assert cli.main(["filter", str(source), "--model", "fake", "-o", str(out), "--resume"]) == 0
     captured = capsys.readouterr()
     assert captured.err == f"critic: the job in '{out}' is already complete; nothing to do (its summary follows)\n"
     # the same table (its rate is computed from the elapsed time summary.json keeps, to the millisecond)
