@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from critic.backends.loading import DEFAULT_MODEL, DEMO_ALIAS
+from critic.cli.output import DEFAULT_PROGRESS_SECONDS
 from critic.errors import InputError
 from critic.io.labels import LABEL_SIGNS
 from critic.io.shapes import Columns
@@ -88,12 +89,35 @@ at_least_one = _whole_number(1, "at least 1")
 zero_or_more = _whole_number(0, "0 or more")
 
 
+def non_negative_seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got '{text}'") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
+
+
 def add_file_flags(parser: Any, inputs: str) -> None:
     """INPUT, -o FILE, --force and --quiet, as judge and score take them."""
     parser.add_argument("input", type=Path, help=f"{inputs}; '-' reads JSONL from stdin")
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="output JSONL (default: stdout)")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="output file: JSON lines, or Parquet when FILE ends in .parquet; written to a "
+                             "temporary file and renamed into place at the end, so an earlier FILE is replaced "
+                             "only by a finished run (default: JSON lines on stdout)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --output file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no loading line")
+    add_quiet_flags(parser)
+
+
+def add_quiet_flags(parser: Any) -> None:
+    """--quiet and --progress-every, as every command that judges rows takes them."""
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress, no loading line and no summary on stderr (errors are still said)")
+    parser.add_argument("--progress-every", type=non_negative_seconds, default=DEFAULT_PROGRESS_SECONDS,
+                        metavar="SECONDS", help="when stderr is not a terminal (a log file), a progress line "
+                                                f"every SECONDS (default: {DEFAULT_PROGRESS_SECONDS:g})")
 
 
 def add_model_flag(parser: Any, *, default: str = DEFAULT_MODEL, help: str | None = None) -> None:

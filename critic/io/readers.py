@@ -79,7 +79,8 @@ def _parse_json_line(raw: bytes, line_number: int) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        message = f"line {line_number} is not valid JSON ({error.msg} at column {error.colno})"
+        # json's messages may end in "at" ("Invalid control character at"): one "at" before the column
+        message = f"line {line_number} is not valid JSON ({error.msg.removesuffix(' at')} at column {error.colno})"
         return RowError(message, text.rstrip("\r\n"))
     except RecursionError:
         return RowError(f"line {line_number} is nested too deeply to parse", text.rstrip("\r\n"))
@@ -188,7 +189,7 @@ class _ArrayScanner:
             except json.JSONDecodeError as error:
                 if self.fill():
                     continue
-                raise self.broken(error.msg) from None
+                raise self.broken(error.msg.removesuffix(" at")) from None
             except RecursionError:
                 raise self.broken("an element nested too deeply to parse") from None
             # A number cut by the end of the chunk parses as a shorter number ("-0.5e" -> -0.5):
