@@ -25,7 +25,7 @@ import shlex
 from typing import Any
 
 #: Flags the prose may name that belong to other tools.
-OTHER_TOOLS_FLAGS = frozenset({"--strict", "--no-deps", "--headless", "--help", "--version"})
+OTHER_TOOLS_FLAGS = frozenset({"--strict", "--no-deps", "--help", "--version", "--remote_rm_url"})
 _INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _DOTTED = re.compile(r"\bcritic(?:\.[A-Za-z_]\w*)+")
 

@@ -40,6 +40,40 @@ class ExampleFailed(AssertionError):
     """An example raised, or printed something other than what the page shows."""
 
 
+@contextlib.contextmanager
+def shared_models() -> Iterator[dict[tuple[Any, ...], Any]]:
+    """While inside: a model or tokenizer loaded once is reused by every later example that loads the same one.
+
+    The loading pipeline runs as usual (device and dtype choice, resolution,
+    errors); only the final weight and tokenizer loads are answered from this
+    cache when the same source, class, device, dtype and attention were loaded
+    before. Outside the block, nothing is shared.
+    """
+    from critic.backends import loading
+
+    cache: dict[tuple[Any, ...], Any] = {}
+    load_model, load_tokenizer = loading.load_model, loading.load_tokenizer
+
+    def cached_model(source: Any, model_class: Any, **options: Any) -> Any:
+        key = ("model", source.location, source.gguf_file, model_class.__name__,
+               *sorted((name, str(value)) for name, value in options.items()))
+        if key not in cache:
+            cache[key] = load_model(source, model_class, **options)
+        return cache[key]
+
+    def cached_tokenizer(source: Any, **options: Any) -> Any:
+        key = ("tokenizer", source.location, source.gguf_file, *sorted((n, str(v)) for n, v in options.items()))
+        if key not in cache:
+            cache[key] = load_tokenizer(source, **options)
+        return cache[key]
+
+    loading.load_model, loading.load_tokenizer = cached_model, cached_tokenizer  # type: ignore[assignment]
+    try:
+        yield cache
+    finally:
+        loading.load_model, loading.load_tokenizer = load_model, load_tokenizer  # type: ignore[assignment]
+
+
 # -- comparing output ---------------------------------------------------------------------------------------------
 
 
@@ -294,7 +328,7 @@ def main(argv: list[str]) -> int:
 
     for name in argv:
         path = Path(name).resolve()
-        with tempfile.TemporaryDirectory() as scratch:
+        with tempfile.TemporaryDirectory() as scratch, shared_models():
             page = Page.create(Path(scratch))
             found = examples(path)
             for example in found:

@@ -33,12 +33,12 @@ EVERY = [pytest.param(example, id=example.id) for example in EXAMPLES]
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory) -> dict[Path, Page]:
+def pages() -> dict[Path, Page]:
     return {}
 
 
 @pytest.mark.parametrize("example", RUNNABLE)
-def test_example_runs_and_prints_what_the_page_shows(example: Example, pages, shared_models, tmp_path_factory):
+def test_example_runs_and_prints_what_the_page_shows(example: Example, pages, models_loaded_once, tmp_path_factory):
     if "../shared" in example.block.source and not SHARED.exists():
         pytest.skip(f"../shared is absent ({SHARED} not found): this example reads the team's shared material")
     path = example.block.path
