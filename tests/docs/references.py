@@ -69,17 +69,28 @@ def command_problem(argv: list[str]) -> str | None:
 def critic_command_lines(source: str) -> list[list[str]]:
     """The argument lists of the ``critic`` commands in a shell block (``$ `` prompts and ``\\`` joins read)."""
     found: list[list[str]] = []
-    logical = re.sub(r"\\\n\s*", " ", source)
-    for line in logical.splitlines():
-        text = line[2:] if line.startswith("$ ") else line
-        try:
-            words = shlex.split(text, comments=True)
-        except ValueError:
-            continue
+    for words in shell_words(source):
         while words and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
             words.pop(0)
         if words[:1] == ["critic"]:
             found.append(words[1:])
+    return found
+
+
+def shell_words(source: str) -> list[list[str]]:
+    """The words of each command line of a shell block: in a console block, only the ``$ `` lines."""
+    logical = re.sub(r"\\\n\s*", " ", source)
+    console = any(line.startswith("$ ") for line in logical.splitlines())
+    found = []
+    for line in logical.splitlines():
+        if console and not line.startswith("$ "):
+            continue  # the output a console block shows under its command
+        try:
+            words = shlex.split(line[2:] if console else line, comments=True)
+        except ValueError:  # prose in an inline span, say; a real command line is checked when it runs
+            continue
+        if words:
+            found.append(words)
     return found
 
 
@@ -116,7 +127,7 @@ def python_problems(source: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "critic":
             for alias in node.names:
                 known[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    for name, dotted in known.items():
+    for dotted in known.values():
         try:
             resolve(dotted)
         except LookupError as error:
@@ -180,7 +191,7 @@ def prose_problems(markdown: str) -> list[str]:
                 problem = command_problem(argv)
                 if problem and "required" not in problem:  # a span may leave out what a command needs
                     problems.append(f"`{span}`: {problem}")
-            elif argv and not argv[0].startswith("-"):
+            elif argv and not argv[0].startswith("-") and not placeholders:
                 problems.append(f"`{span}`: critic has no command '{argv[0]}'")
         for dotted in _DOTTED.findall(span):
             try:

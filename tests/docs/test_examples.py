@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .examples import SKIP_REASONS, Example, all_examples, examples, relative
-from .references import command_problem, critic_command_lines, python_problems
+from .examples import SKIP_REASONS, Example, all_examples, documents, examples, relative
+from .references import command_problem, critic_command_lines, prose_problems, python_problems, shell_words
 from .runner import SHARED, Page, make_targets
 
 EXAMPLES = all_examples()
@@ -61,11 +61,8 @@ def test_example_names_only_what_exists(example: Example):
 
 
 def _make_targets_named(source: str) -> list[str]:
-    import shlex
-
     targets = []
-    for line in source.splitlines():
-        words = shlex.split(line[2:] if line.startswith("$ ") else line, comments=True)
+    for words in shell_words(source):
         if words[:1] == ["make"]:
             targets += [word for word in words[1:] if "=" not in word and not word.startswith("-")]
     return targets
@@ -79,3 +76,9 @@ def test_every_skip_says_a_known_reason():
 def test_there_are_examples_to_run():
     assert RUNNABLE, "no runnable examples found: is the docs/ folder there?"
     assert {relative(example.block.path) for example in EXAMPLES}
+
+
+@pytest.mark.parametrize("path", documents(), ids=relative)
+def test_prose_names_only_what_exists(path: Path):
+    """Inline code in the prose: each --flag belongs to a critic command, each critic.x name resolves."""
+    assert prose_problems(path.read_text(encoding="utf-8")) == []
