@@ -4,8 +4,9 @@ Checked on every example (run or skipped) and on the inline code of the prose:
 
 - each ``critic ...`` command line parses with :func:`critic.cli.main.parser`
   (an unknown command or flag, a bad choice or a missing argument fails);
-- each inline ``--flag`` is a flag of some ``critic`` command (or is listed in
-  :data:`OTHER_TOOLS_FLAGS`, flags of pip, make and the like);
+- each inline ``--flag`` (a span that is a flag, or a ``critic ...`` command)
+  is a flag of some ``critic`` command (or is listed in
+  :data:`OTHER_TOOLS_FLAGS`, other tools' flags the prose names alone);
 - each ``critic.x.y`` name resolves (a module, or an attribute of one);
 - in Python, each ``from critic... import name`` resolves, and each call of a
   critic function or class uses keyword arguments its signature has.
@@ -182,7 +183,11 @@ def prose_problems(markdown: str) -> list[str]:
     """Flags, commands and critic names in the inline code of a page that do not exist."""
     problems: list[str] = []
     for span in inline_code(markdown):
-        for flag in re.findall(r"(?<![\w-])--[a-z][\w-]*", span):
+        if not span.startswith(("--", "critic ")):
+            flags: list[str] = []  # another tool's command line (`python benchmarks/...`, `pip ...`)
+        else:
+            flags = re.findall(r"(?<![\w-])--[a-z][\w-]*", span)
+        for flag in flags:
             if flag not in every_flag() and flag not in OTHER_TOOLS_FLAGS:
                 problems.append(f"`{span}`: no critic command has the flag {flag}")
         for argv in critic_command_lines(span):

@@ -101,6 +101,8 @@ def test_python_names_and_keywords_must_exist(source, problem):
         ("Use `--turbo` to go faster.", "no critic command has the flag --turbo"),
         ("`critic judge x.jsonl --no-swap` judges one order.", None),
         ("`critic judge x.jsonl --relabel` relabels.", "unrecognized arguments: --relabel"),
+        ("`critic judge x.jsonl --turbo` is fast.", "no critic command has the flag --turbo"),
+        ("`python benchmarks/throughput.py --gpu-8b-shape` on a GPU.", None),  # another tool's flags
         ("`critic.render_prompt` shows it.", None),
         ("`critic.render_promptly` shows it.", "has no 'render_promptly'"),
         ("```bash\ncritic judge --turbo\n```\n", None),  # blocks are the examples' business, not the prose's
