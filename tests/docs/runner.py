@@ -16,7 +16,6 @@ to one unit in its last shown decimal (``0.504`` matches 0.5041 and 0.505, not
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import difflib
 import io
@@ -178,10 +177,10 @@ def _inside(folder: Path) -> Iterator[None]:
 
 
 def run_python(example: Example, namespace: dict[str, Any]) -> str:
-    code = compile(example.block.source, example.id, "exec", flags=ast.PyCF_ONLY_AST)
+    code = compile(example.block.source, example.id, "exec")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(code, example.id, "exec"), namespace)  # noqa: S102 (the documentation's own example)
+        exec(code, namespace)  # noqa: S102 (the documentation's own example)
     text = printed.getvalue()
     if example.expected is not None and not matches(example.expected, text):
         raise ExampleFailed(f"{example.id}: the output differs from the page\n"

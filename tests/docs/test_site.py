@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import pytest
 
 from critic.cli.main import parser
 
-from .examples import DOCS, ROOT
+from .examples import DOCS, ROOT, TOP_LEVEL
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None,
                                 reason="mkdocs is not installed (pip install 'critic[docs]')")
@@ -55,3 +56,16 @@ def test_the_site_builds_strictly_without_the_notes(tmp_path):
     api = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
     assert 'id="critic.Judge"' in api and 'id="critic.testing.FakeBackend"' in api
     assert not (site / "notes").exists() and not (site / "hooks").exists()
+
+
+@pytest.mark.parametrize("name", TOP_LEVEL)
+def test_the_readmes_links_lead_to_files_that_exist(name):
+    """The README is read on GitHub, outside the site's strict build: its relative links are checked here."""
+    path = ROOT / name
+    if not path.exists():
+        pytest.skip(f"{name} is not there")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8"))
+    relative = [target for target in targets if "://" not in target]
+    assert relative
+    missing = [target for target in relative if not (ROOT / target).exists()]
+    assert missing == []
