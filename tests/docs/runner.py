@@ -39,8 +39,36 @@ class ExampleFailed(AssertionError):
     """An example raised, or printed something other than what the page shows."""
 
 
+@dataclass
+class ModelCache:
+    """Models and tokenizers already loaded, by what identifies a load (see :func:`shared_models`)."""
+
+    entries: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    @staticmethod
+    def model_key(source: Any, model_class: Any, device: Any, dtype: Any, attention: Any) -> tuple[Any, ...]:
+        return ("model", source.location, source.gguf_file, model_class.__name__, str(device), str(dtype),
+                str(attention))
+
+    @staticmethod
+    def tokenizer_key(source: Any) -> tuple[Any, ...]:
+        return ("tokenizer", source.location, source.gguf_file)
+
+    def seed(self, model_name: str, model: Any, tokenizer: Any) -> None:
+        """Hand over a model loaded elsewhere (the suite's session demo model), so it is not loaded twice."""
+        from transformers import AutoModelForCausalLM
+
+        from critic.backends.loading import resolve_model
+
+        source = resolve_model(model_name)
+        key = self.model_key(source, AutoModelForCausalLM, model.device.type, model.dtype,
+                             model.config._attn_implementation)
+        self.entries.setdefault(key, model)
+        self.entries.setdefault(self.tokenizer_key(source), tokenizer)
+
+
 @contextlib.contextmanager
-def shared_models() -> Iterator[dict[tuple[Any, ...], Any]]:
+def shared_models() -> Iterator[ModelCache]:
     """While inside: a model or tokenizer loaded once is reused by every later example that loads the same one.
 
     The loading pipeline runs as usual (device and dtype choice, resolution,
@@ -50,21 +78,29 @@ def shared_models() -> Iterator[dict[tuple[Any, ...], Any]]:
     """
     from critic.backends import loading
 
-    cache: dict[tuple[Any, ...], Any] = {}
+    cache = ModelCache()
     load_model, load_tokenizer = loading.load_model, loading.load_tokenizer
 
-    def cached_model(source: Any, model_class: Any, **options: Any) -> Any:
-        key = ("model", source.location, source.gguf_file, model_class.__name__,
-               *sorted((name, str(value)) for name, value in options.items()))
-        if key not in cache:
-            cache[key] = load_model(source, model_class, **options)
-        return cache[key]
+    def cached_model(source: Any, model_class: Any, *, device: Any, dtype: Any, attn_implementation: Any,
+                     trust_remote_code: bool = False, **options: Any) -> Any:
+        key = cache.model_key(source, model_class, device, dtype, attn_implementation)
+        if trust_remote_code or key not in cache.entries:
+            loaded = load_model(source, model_class, device=device, dtype=dtype,
+                                attn_implementation=attn_implementation, trust_remote_code=trust_remote_code,
+                                **options)
+            if trust_remote_code:
+                return loaded  # a repository's own code may build anything: never shared
+            cache.entries[key] = loaded
+        return cache.entries[key]
 
-    def cached_tokenizer(source: Any, **options: Any) -> Any:
-        key = ("tokenizer", source.location, source.gguf_file, *sorted((n, str(v)) for n, v in options.items()))
-        if key not in cache:
-            cache[key] = load_tokenizer(source, **options)
-        return cache[key]
+    def cached_tokenizer(source: Any, *, trust_remote_code: bool = False, **options: Any) -> Any:
+        key = cache.tokenizer_key(source)
+        if trust_remote_code or key not in cache.entries:
+            loaded = load_tokenizer(source, trust_remote_code=trust_remote_code, **options)
+            if trust_remote_code:
+                return loaded
+            cache.entries[key] = loaded
+        return cache.entries[key]
 
     loading.load_model, loading.load_tokenizer = cached_model, cached_tokenizer  # type: ignore[assignment]
     try:

@@ -38,7 +38,11 @@ def pages() -> dict[Path, Page]:
 
 
 @pytest.mark.parametrize("example", RUNNABLE)
-def test_example_runs_and_prints_what_the_page_shows(example: Example, pages, models_loaded_once, tmp_path_factory):
+def test_example_runs_and_prints_what_the_page_shows(example: Example, pages, models_loaded_once, tmp_path_factory,
+                                                     request):
+    if request.node.get_closest_marker("model"):  # the suite's demo model, loaded once per session, is the docs' too
+        demo = request.getfixturevalue("demo_backend")
+        models_loaded_once.seed("demo", demo.model, demo.tokenizer)
     if "../shared" in example.block.source and not SHARED.exists():
         pytest.skip(f"../shared is absent ({SHARED} not found): this example reads the team's shared material")
     path = example.block.path
