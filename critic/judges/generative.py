@@ -18,21 +18,13 @@ from critic.judges.base import BaseJudge, Steps, adrive, drive
 from critic.judges.description import JudgeDescription
 from critic.merge import merge_orders, order_from_letter_probs, order_from_verdict
 from critic.options import DEFAULT_MAX_NEW_TOKENS, BatchLimits, LoadOptions
-from critic.templates import DEFAULT_TEMPLATE, JudgeTemplate, load_template
+from critic.templates import DEFAULT_TEMPLATE, JudgeTemplate, load_template, template_for_pair
 from critic.types import MODES, Mode, Order, OrderJudgment, Pair, Preference
 from critic.verdicts import parse_verdict
 
 logger = logging.getLogger("critic")
 
 __all__ = ["DEFAULT_MODEL", "Judge"]
-
-# A second turn answered in two different conversations (history_a, history_b) is judged, as FastChat does
-# (run_judge_pair(..., multi_turn=True)), with the multi-turn variant of the MT-Bench template in use. The default
-# template (Skywork-Critic's card prompt) shows one conversation, so such a pair is judged with FastChat's
-# multi-turn prompt there too, in every command alike (MT-Bench turn 2, multi-turn Arena rows), and said once.
-MULTI_TURN_TEMPLATES = {"mt-bench": "mt-bench-multi-turn", "mt-bench-math": "mt-bench-math-multi-turn",
-                        "skywork-critic": "mt-bench-multi-turn"}
-
 
 class Judge(BaseJudge):
     """A pairwise judge over any :class:`~critic.backends.base.Backend`.
@@ -63,7 +55,7 @@ class Judge(BaseJudge):
         self.swap = swap
         self.max_new_tokens = max_new_tokens
         self.model_name = model_name
-        self._multi_turn: JudgeTemplate | None = None
+        self._warned_multi_turn = False
 
     @classmethod
     def from_pretrained(
@@ -144,16 +136,14 @@ class Judge(BaseJudge):
 
     def _template_for(self, pair: Pair) -> JudgeTemplate:
         """The template in use, or its multi-turn variant for a pair of two conversations (MT-Bench's turn 2)."""
-        two = bool(pair.history_a or pair.history_b) and not {"history_a", "history_b"} & self.template.fields
-        if not two or self.template.name not in MULTI_TURN_TEMPLATES:
-            return self.template  # a template that cannot show two conversations says so when it renders
-        if self._multi_turn is None:
-            self._multi_turn = load_template(MULTI_TURN_TEMPLATES[self.template.name])
-            if not self.template.name.startswith("mt-bench"):
-                logger.warning("pairs holding two conversations (history_a/history_b: MT-Bench's second turn, "
-                               "multi-turn Arena rows) are judged with the %s template; %s shows one conversation",
-                               self._multi_turn.name, self.template.name)
-        return self._multi_turn
+        chosen = template_for_pair(self.template, pair)
+        one_conversation = not self.template.name.startswith("mt-bench")  # MT-Bench's switch is its own rule
+        if chosen is not self.template and one_conversation and not self._warned_multi_turn:
+            self._warned_multi_turn = True
+            logger.warning("pairs holding two conversations (history_a/history_b: MT-Bench's second turn, "
+                           "multi-turn Arena rows) are judged with the %s template; %s shows one conversation",
+                           chosen.name, self.template.name)
+        return chosen
 
     def _judge_requests(
         self, requests: Sequence[VerdictRequest], orders: Sequence[Order]
