@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import critic
-from critic.backends.tokens import VerdictTokens, chat_prompt_ids
+from critic.backends.encoder import PromptEncoder
 from critic.errors import InputError
 from critic.rendering import pair_messages, pair_prompt
 from critic.templates import load_template
@@ -49,9 +51,20 @@ def test_each_conversation_is_shown_beside_its_own_answer():
     assert "It is raining." in b_part and "It snows." in b_part and "Grey clouds" not in b_part
 
 
-def test_two_conversations_need_a_template_that_shows_both():
+def test_two_conversations_are_shown_as_the_judge_shows_them():
+    # The default template shows one conversation: the judge switches to MT-Bench's multi-turn prompt, and so
+    # does the preview (what critic prompt shows is what the model reads).
+    pair = Pair(Q2, "a", "b", history_a=tuple(HISTORY_A), history_b=tuple(HISTORY_B))
+    shown = critic.render_messages(Q2, "a", "b", history_a=HISTORY_A, history_b=HISTORY_B)
+    assert shown == load_template("mt-bench-multi-turn").render(pair)
+
+
+def test_two_conversations_need_a_template_that_shows_both(tmp_path):
+    own = tmp_path / "mine.jinja"  # the card's prompt as a user's own template: it has no multi-turn variant
+    own.write_text((Path(__file__).parents[1] / "prompts" / "skywork-critic.jinja").read_text(encoding="utf-8"),
+                   encoding="utf-8")
     with pytest.raises(InputError, match="mt-bench-multi-turn"):
-        critic.render_messages(Q2, "a", "b", history_a=HISTORY_A, history_b=HISTORY_B)
+        critic.render_messages(Q2, "a", "b", history_a=HISTORY_A, history_b=HISTORY_B, template=str(own))
 
 
 def test_a_history_that_is_not_a_message_list_is_refused():
@@ -65,8 +78,9 @@ def test_render_prompt_with_histories_is_what_the_model_reads(tiny_tokenizer, mo
     text = critic.render_prompt(Q2, "Snow hushes all.", "It snows.", history_a=HISTORY_A, history_b=HISTORY_B,
                                 tokenizer=tiny_tokenizer, template=template, mode=mode)
     pair = Pair(Q2, "Snow hushes all.", "It snows.", history_a=tuple(HISTORY_A), history_b=tuple(HISTORY_B))
-    opening = VerdictTokens.from_tokenizer(tiny_tokenizer).opening if mode == "score" else ()
-    ids = chat_prompt_ids(tiny_tokenizer, template.render(pair), opening=opening)
+    encoder = PromptEncoder(tiny_tokenizer)
+    opening = encoder.verdict_tokens.opening if mode == "score" else ()
+    ids = encoder.chat_ids(template.render(pair), opening=opening)
     assert text == tiny_tokenizer.decode(ids, skip_special_tokens=False)
     assert text == pair_prompt(pair, tokenizer=tiny_tokenizer, template=template, mode=mode)
     assert text.endswith("[[") == (mode == "score")
