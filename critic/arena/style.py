@@ -8,8 +8,13 @@ does not exist for other questions; AlpacaEval names this formula
 length minus the model's (characters), divided by its standard deviation over the model's
 battles; the length-controlled win rate is the prediction at zero length difference,
 ``sigmoid(model term)``. It answers: how often would the model win if its answers were as
-long as the baseline's? critic fits it by maximum likelihood (AlpacaEval regularises it
-lightly: an L1 penalty whose strength cross-validation picks).
+long as the baseline's? The fit is AlpacaEval's ``fit_LogisticRegressionCV`` on its own
+construction (each battle twice, as a win weighted by the outcome and a loss weighted by
+its complement; no intercept) without the cross-validation: its ``n_splits=0`` path, an L1
+penalty with ``C = 100`` (AlpacaEval's default, with five folds, picks C among 1e-4..1e4 by
+cross-validation). The penalty matters: when a model's answers are all much longer than
+the baseline's, ``tanh`` saturates, the length column is nearly the model column, and the
+unpenalised fit is free to put any win rate at zero length difference.
 
 **Style control.** Arena-Hard's features (``show_result.py``,
 ``print_leaderboard_with_style_features``), for each battle: the length difference
@@ -37,6 +42,7 @@ from critic.arena.ratings import sigmoid
 from critic.judges.ranking import fit_bradley_terry
 
 STYLE_FEATURES = ("length", "headers", "lists", "bold")
+LC_C = 100.0  # AlpacaEval's fit_LogisticRegressionCV without cross-validation: L1 penalty, C = 100
 _CODE_BLOCK = re.compile("```([^`]*)```")
 
 
@@ -57,7 +63,7 @@ def length_controlled(battles: Sequence[Battle]) -> LengthControlled | None:
     spread = _sample_std(deltas)
     feature = [[math.tanh(delta / spread) if spread else 0.0] for delta in deltas]
     fit = fit_bradley_terry(2, [0] * len(battles), [1] * len(battles), [battle.outcome for battle in battles],
-                            features=feature, anchor=1)
+                            features=feature, anchor=1, l1=1.0 / LC_C)
     score = fit.scores[0]
     assert score is not None  # model_a fought every battle
     return LengthControlled(100.0 * sigmoid(score), fit.coefficients[0], fit.converged)
