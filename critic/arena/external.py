@@ -37,11 +37,13 @@ ARENA_WINNER = {"A": 1.0, "B": 0.0, "tie": 0.5}
 
 def read_judgment_files(paths: Sequence[str | Path], *, baseline: str | None = None,
                         category_field: str | None = None, weight: int = STRONG_WEIGHT,
-                        format: str | None = None) -> tuple[list[Battle], list[Failure], list[RowProblem]]:
-    """Battles, failed judgments and unreadable rows from judgment files of the shapes above."""
+                        format: str | None = None) -> tuple[list[Battle], list[Failure], list[RowProblem], set[str]]:
+    """Battles, failed judgments, unreadable rows, and the baselines the files name (Arena-Hard's ``baseline``,
+    AlpacaEval's ``generator_1``), from judgment files of the shapes above."""
     battles: list[Battle] = []
     failures: list[Failure] = []
     problems: list[RowProblem] = []
+    named: set[str] = set()
     for path in paths:
         name = Path(str(path)).name
         for number, row in open_source(path, format=format).rows():
@@ -56,7 +58,9 @@ def read_judgment_files(paths: Sequence[str | Path], *, baseline: str | None = N
                 continue
             battles += [item for item in read if isinstance(item, Battle)]
             failures += [item for item in read if isinstance(item, Failure)]
-    return battles, failures, problems
+            if isinstance(row, Mapping) and ("games" in row or "preference" in row):
+                named.update(item.model_b for item in read)
+    return battles, failures, problems, named
 
 
 def judgment_from_row(row: Any, *, where: str = "", baseline: str | None = None, category_field: str | None = None,

@@ -179,11 +179,20 @@ def arena_from_judgments(
     """The leaderboard of judgments made elsewhere (see :mod:`critic.arena.external`), no model loaded.
 
     ``answers`` (the models' answer files) give the answer texts that length and style control need, when
-    the judgment files do not carry them (Arena-Hard's do not; AlpacaEval's annotations do).
+    the judgment files do not carry them (Arena-Hard's do not; AlpacaEval's annotations do). Without
+    ``baseline``, the one baseline the files name (Arena-Hard's ``baseline``, AlpacaEval's ``generator_1``) is
+    used; battle files name none: their ratings are then centred on the average model.
     """
     folder = _check_folder(output_dir, [*judgments, *answers, *([questions] if questions else [])])
-    battles, failures, unreadable = read_judgment_files(judgments, baseline=baseline, category_field=category_field,
-                                                        weight=weight, format=format)
+    battles, failures, unreadable, named = read_judgment_files(judgments, baseline=baseline,
+                                                               category_field=category_field, weight=weight,
+                                                               format=format)
+    if baseline is None and len(named) == 1:  # Arena-Hard and AlpacaEval files name the baseline they ran with
+        baseline = next(iter(named))
+    fought = {model for battle in battles for model in (battle.model_a, battle.model_b)}
+    if baseline is not None and baseline not in fought:
+        raise InputError(f"the baseline '{baseline}' is in no battle of the judgment files; models: "
+                         f"{', '.join(sorted(fought)) or 'none'}")
     table = load_table(answers, questions=questions, format=format) if answers else None
     if table is not None:
         battles = [_with_texts(battle, table) for battle in battles]
