@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,15 @@ def add_arena_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
     add_load_flags(parser)
     add_batch_flags(parser)
     add_input_flags(parser, fields=(), limit_help="read the first N rows of each answers file only")
+    # The same engine flags as critic filter's (a shared add_engine_flags in critic/cli/options.py would serve both).
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: judge in this process; ray: on a pool of Ray actors, each chunk shared among "
+                             "them (default: local)")
+    engine.add_argument("--ray-address", help="Ray cluster to join (default: start a local one)")
+    engine.add_argument("--ray-actors", type=at_least_one, default=2, help="judges (actors) in the pool (default: 2)")
+    engine.add_argument("--ray-cpus-per-actor", type=float, default=1.0)
+    engine.add_argument("--ray-gpus-per-actor", type=float, default=0.0, help="1 on a GPU cluster")
     parser.set_defaults(run=run_arena_command)
 
 
@@ -106,12 +116,7 @@ def run_arena_command(args: argparse.Namespace) -> int:
     say(f"arena: {len(plan.table.models)} models, {len(plan.table.questions)} questions, "
         f"{len(plan.comparisons)} comparisons" + (f" against {args.baseline}" if args.baseline else " (round robin)"),
         quiet=args.quiet)
-    if args.judge_url:
-        judge = remote_judge_factory(args, quiet=args.quiet)()
-    else:
-        if not args.judge_factory:
-            announce(args.model, args.judge, quiet=args.quiet, load=options.load)
-        judge = judge_factory(args.judge_factory, args.model, judge_options(options, args.judge), args.judge)()
+    judge = _judge(args, options)
     if args.force:
         _start_over(args.output_dir)
     bar = progress(None, args.quiet, "judging", unit="comparison")
@@ -138,6 +143,25 @@ def run_arena_command(args: argparse.Namespace) -> int:
     say(f"judged {run.judged} comparisons now, {run.comparisons - run.judged} were in judgments.jsonl already",
         quiet=args.quiet)
     return _finish(args, run)
+
+
+def _judge(args: argparse.Namespace, options: Any) -> Any:
+    """The judge: served (--judge-url), loaded here, or one per Ray actor (--engine ray)."""
+    if args.judge_url:
+        factory = remote_judge_factory(args, quiet=args.quiet)
+    else:
+        factory = judge_factory(args.judge_factory, args.model, judge_options(options, args.judge), args.judge)
+        where = f" on {args.ray_actors} Ray actors" if args.engine == "ray" else ""
+        announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet, where=where,
+                 load=options.load)
+    if args.engine != "ray":
+        return factory()
+    from critic.arena.engine import RayJudges
+
+    if not args.verbose:
+        logging.getLogger("ray").setLevel(logging.WARNING)
+    return RayJudges(factory, actors=args.ray_actors, cpus_per_actor=args.ray_cpus_per_actor,
+                     gpus_per_actor=args.ray_gpus_per_actor, address=args.ray_address)
 
 
 def _check_flags(args: argparse.Namespace) -> None:

@@ -224,7 +224,7 @@ def _newton_logistic(design: Any, y: Any, w: Any, *, max_iterations: int, tolera
 
     current = objective(theta)
     for iteration in range(1, max_iterations + 1):
-        s = 1.0 / (1.0 + np.exp(-(design @ theta)))
+        s = 0.5 * (1.0 + np.tanh(0.5 * (design @ theta)))  # the logistic function, without overflow
         gradient = design.T @ (w * (y - s))
         hessian = (design * (w * s * (1.0 - s))[:, None]).T @ design
         if l1:

@@ -30,7 +30,7 @@ def judged(tmp_path_factory):
     """A real arena run on the fake backend: three models against a baseline, 30 questions."""
     folder = tmp_path_factory.mktemp("peers")
     paths = write_answers(folder / "answers", ("careful", "terse", "padded", "newcomer"), questions=30)
-    run = run_arena(paths, quality_judge(), folder / "out", baseline="terse", bootstrap=20)
+    run = run_arena(paths, quality_judge(), folder / "out", baseline="terse", bootstrap=20, figure=False)
     lines = [json.loads(line) for line in (folder / "out" / "judgments.jsonl").read_text().splitlines()]
     texts = {(row["model"], row["id"]): row["response"]
              for path in paths for row in map(json.loads, path.read_text().splitlines())}
@@ -103,7 +103,7 @@ def test_bradley_terry_equals_a_plain_logistic_regression_and_compute_mle_elo_on
     battles = pd.read_json(DATA / "arena_hard_battles.jsonl", lines=True)
     for anchor in (baseline, None):
         run = arena_from_judgments([DATA / "arena_hard_battles.jsonl"], tmp_path / str(anchor), baseline=anchor,
-                                   bootstrap=0)
+                                   bootstrap=0, figure=False)
         assert run.leaderboard.settings["battles"] == len(battles) == 2136
         tight = peers.compute_mle_elo(battles, baseline_model=str(anchor), tol=1e-12, max_iter=10_000)
         as_written = peers.compute_mle_elo(battles, baseline_model=str(anchor))  # tol=1e-8 stops ~1e-5 Elo short
@@ -158,7 +158,7 @@ def test_arena_hard_scores_equal_show_results_mean_battle_scores_exactly(tmp_pat
     rows = arena_hard_judgments()
     path = tmp_path / "judgments.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    run = arena_from_judgments([path], tmp_path / "out", bootstrap=200, seed=1)
+    run = arena_from_judgments([path], tmp_path / "out", bootstrap=200, seed=1, figure=False)
     battles = peers.load_judgments(rows)
     means = battles.assign(scores=battles.scores.astype(float)).groupby("model")["scores"].mean()
     _, lower, upper = peers.print_leaderboard_scores(battles, rounds=200)

@@ -45,17 +45,17 @@ class Counting:
 def test_a_rerun_judges_nothing_and_one_more_model_only_its_comparisons(tmp_path):
     paths = write_answers(tmp_path / "answers", ("careful", "terse", "padded"), questions=10)
     judge = Counting(quality_judge())
-    first = run_arena(paths, judge, tmp_path / "out", baseline="terse", bootstrap=20)
+    first = run_arena(paths, judge, tmp_path / "out", baseline="terse", bootstrap=20, figure=False)
     assert (first.judged, judge.pairs, first.comparisons) == (20, 20, 20)
     before = outputs(tmp_path / "out")
-    again = run_arena(paths, judge, tmp_path / "out", baseline="terse", bootstrap=20)
+    again = run_arena(paths, judge, tmp_path / "out", baseline="terse", bootstrap=20, figure=False)
     assert (again.judged, judge.pairs) == (0, 20) and outputs(tmp_path / "out") == before
     [newcomer] = write_answers(tmp_path / "answers", ("newcomer",), questions=10)
-    more = run_arena([*paths, newcomer], judge, tmp_path / "out", baseline="terse", bootstrap=20)
+    more = run_arena([*paths, newcomer], judge, tmp_path / "out", baseline="terse", bootstrap=20, figure=False)
     assert (more.judged, judge.pairs, more.comparisons) == (10, 30, 30)
     assert more.leaderboard.entry("careful").score == first.leaderboard.entry("careful").score
     # back to three models: nothing to judge, and the newcomer's judgments stay in the cache
-    fewer = run_arena(paths, judge, tmp_path / "out", baseline="terse", bootstrap=20)
+    fewer = run_arena(paths, judge, tmp_path / "out", baseline="terse", bootstrap=20, figure=False)
     assert fewer.judged == 0 and len((tmp_path / "out" / JUDGMENTS).read_text().splitlines()) == 30
 
 
@@ -82,7 +82,7 @@ def test_failed_judgments_are_listed_with_reasons_and_tried_again(tmp_path):
     (tmp_path / "careful.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     [terse] = write_answers(tmp_path, ("terse",), questions=6)
     judge = Counting(quality_judge())
-    run = run_arena([tmp_path / "careful.jsonl", terse], judge, tmp_path / "out", baseline="terse", bootstrap=10)
+    run = run_arena([tmp_path / "careful.jsonl", terse], judge, tmp_path / "out", baseline="terse", bootstrap=10, figure=False)
     entry = run.leaderboard.entry("careful")
     assert (run.failed, entry.failed, entry.battles) == (1, 1, 5)
     problems = [json.loads(line) for line in (tmp_path / "out" / "problems.jsonl").read_text().splitlines()]
@@ -90,13 +90,13 @@ def test_failed_judgments_are_listed_with_reasons_and_tried_again(tmp_path):
                          "model_a": "careful", "model_b": "terse",
                          "reason": "the pair is too long for the model (scripted)", "kind": "too long for the model"}]
     assert run.leaderboard.settings["problems"] == {"failed judgment (too long for the model)": 1}
-    run_arena([tmp_path / "careful.jsonl", terse], judge, tmp_path / "out", baseline="terse", bootstrap=10)
+    run_arena([tmp_path / "careful.jsonl", terse], judge, tmp_path / "out", baseline="terse", bootstrap=10, figure=False)
     assert judge.pairs == 7  # the failed one, again
 
 
 def test_a_torn_last_line_is_cut_and_judged_again(tmp_path):
     paths = write_answers(tmp_path / "answers", ("careful", "terse"), questions=8)
-    run_arena(paths, quality_judge(), tmp_path / "whole", baseline="terse", bootstrap=5)
+    run_arena(paths, quality_judge(), tmp_path / "whole", baseline="terse", bootstrap=5, figure=False)
     folder = tmp_path / "torn"
     folder.mkdir()
     lines = (tmp_path / "whole" / JUDGMENTS).read_bytes().splitlines(keepends=True)
@@ -104,7 +104,7 @@ def test_a_torn_last_line_is_cut_and_judged_again(tmp_path):
     store = JudgmentStore(folder)
     assert len(store.records) == 5 and (folder / JUDGMENTS).read_bytes().endswith(b"\n")
     judge = Counting(quality_judge())
-    run_arena(paths, judge, folder, baseline="terse", bootstrap=5)
+    run_arena(paths, judge, folder, baseline="terse", bootstrap=5, figure=False)
     assert judge.pairs == 3 and outputs(folder) == outputs(tmp_path / "whole")
 
 
@@ -145,7 +145,7 @@ def test_a_reward_judge_compares_the_two_scores(tmp_path):
         (tmp_path / f"{model}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in model_rows), encoding="utf-8")
     judge = RewardJudge(FakeScorer.by_response(scores), model_name="fake-reward")
     run = run_arena([tmp_path / "good.jsonl", tmp_path / "bad.jsonl"], judge, tmp_path / "out", baseline="bad",
-                    bootstrap=0)
+                    bootstrap=0, figure=False)
     entry = run.leaderboard.entry("good")
     assert entry.score == pytest.approx(100 / (1 + math.exp(-3.0)))  # p = sigmoid(score_a - score_b), margin 3
     assert entry.consistency is None and (entry.wins, entry.ties, entry.losses) == (4, 0, 0)
@@ -157,4 +157,4 @@ def test_an_output_folder_that_holds_an_input_is_refused(tmp_path):
     paths = write_answers(tmp_path, ("careful", "terse"), questions=2)
     (tmp_path / "leaderboard.json").write_text(paths[0].read_text())
     with pytest.raises(InputError, match="outputs never overwrite inputs"):
-        run_arena([tmp_path / "leaderboard.json", paths[1]], quality_judge(), tmp_path)
+        run_arena([tmp_path / "leaderboard.json", paths[1]], quality_judge(), tmp_path, figure=False)
