@@ -160,17 +160,31 @@ def test_from_judgments_with_the_answers_gives_length_and_style_control(tmp_path
 
 @pytest.mark.model
 def test_the_demo_model_ranks_the_example_answers(tmp_path, demo_judge_factory, capsys):
-    """The README's command on three of the example questions, with the real demo model."""
+    """The documented command on two of the example questions, with the real demo model."""
     small = tmp_path / "answers"
     small.mkdir()
     for path in sorted(EXAMPLES.glob("*.jsonl")):
-        (small / path.name).write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:3]),
+        (small / path.name).write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:2]),
                                        encoding="utf-8")
     argv = ["arena", *map(str, sorted(small.glob("*.jsonl"))), "--baseline", "terse", "--model", "demo", "-o",
             str(tmp_path / "out"), "--bootstrap", "20"]
     assert cli.main(argv) == 0
     board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
     assert {entry["model"] for entry in board["models"]} == {"careful", "terse", "padded"}
-    assert board["settings"]["judge"]["model"] == "demo" and board["settings"]["comparisons"] == 6
+    assert board["settings"]["judge"]["model"] == "demo" and board["settings"]["comparisons"] == 4
     careful = next(entry for entry in board["models"] if entry["model"] == "careful")
-    assert careful["battles"] == 3 and careful["format_mass"] is not None and 0 < careful["score"] < 100
+    assert careful["battles"] == 2 and careful["format_mass"] is not None and 0 < careful["score"] < 100
+
+
+def test_every_model_loading_and_batching_flag_reaches_the_loader_unchanged(tmp_path, loaders):
+    from .test_options import BATCH, GENERATIVE, LIMITS, LOAD, LOADED, SETTINGS, TRUNCATE, declared_flags
+
+    answers = write_answers(tmp_path / "answers", questions=2)
+    argv = ["arena", *map(str, answers), "-o", str(tmp_path / "out"), *GENERATIVE, *LOAD, *BATCH, *TRUNCATE]
+    assert cli.main(argv) == 2  # the recorder stops the command once the loader is called
+    assert loaders["generative"].calls == [("gen-model", {**SETTINGS, "load": LOADED, "limits": LIMITS})]
+    assert not declared_flags("arena") - set(argv)
+    reward = ["arena", *map(str, answers), "-o", str(tmp_path / "out"), "--judge", "reward", "--model", "rm-model",
+              *LOAD, *BATCH]
+    assert cli.main(reward) == 2
+    assert loaders["reward"].calls == [("rm-model", {"load": LOADED, "limits": LIMITS.__class__(3, 999, 123, "error")})]
