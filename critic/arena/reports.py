@@ -164,8 +164,8 @@ def _score_bars(ax: Any, entries: Sequence[ModelEntry]) -> None:
             for score, entry in zip(scores, entries, strict=True)]
     positions = list(range(len(entries)))
     ax.barh(positions, scores, xerr=[low, high], color="#4C72B0", alpha=0.8, capsize=3)
-    for position, score in zip(positions, scores, strict=True):
-        ax.text(score + 1.0, position, f"{score:.1f}", va="center", fontsize=8)
+    for position, score, above in zip(positions, scores, high, strict=True):
+        ax.text(score + above + 1.5, position, f"{score:.1f}", va="center", fontsize=8)
     ax.axvline(50.0, color="grey", linestyle=":", linewidth=1)
     ax.set_yticks(positions, names, fontsize=8)
     ax.invert_yaxis()

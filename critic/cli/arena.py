@@ -210,7 +210,7 @@ def leaderboard_table(leaderboard: Any) -> str:
 
 def _table(board: Any, settings: Any) -> str:
     width = max([len("model"), *(len(entry.model) + (11 if entry.baseline else 0) for entry in board.entries)])
-    header = (f"{'#':>2}  {'model':<{width}}  {'score':>6}  {'interval':>13}  {'W / T / L':>13}  {'soft':>6}  "
+    header = (f"{'#':>2}  {'model':<{width}}  {'score':>6}  {'interval':>13}  {'W / T / L':>17}  {'soft':>6}  "
               f"{'LC':>6}  {'length':>6}  {'consistent':>10}")
     lines = [header]
     for entry in board.entries:
@@ -218,13 +218,15 @@ def _table(board: Any, settings: Any) -> str:
         interval = (f"{entry.ci_low:5.1f} - {entry.ci_high:5.1f}" if entry.ci_low is not None
                     and entry.ci_high is not None else "n/a")
         wtl = f"{entry.wins} / {entry.ties} / {entry.losses}"
-        lines.append(f"{entry.rank:>2}  {name:<{width}}  {_cell(entry.score)}  {interval:>13}  {wtl:>13}  "
+        lines.append(f"{entry.rank:>2}  {name:<{width}}  {_cell(entry.score)}  {interval:>13}  {wtl:>17}  "
                      f"{_cell(entry.soft_win_rate)}  {_cell(entry.lc_win_rate)}  {_cell(entry.mean_length, 0)}  "
                      f"{_cell(entry.consistency, unit='%'):>10}")
-    against = (f"against {settings.get('baseline')}" if board.against == "baseline"
-               else "Bradley-Terry win rate vs " + (str(settings.get("baseline")) if settings.get("baseline")
-                                                    else "an average model"))
-    lines.append(f"score: win rate in % {against}; interval: {settings.get('interval')}; "
+    if board.against == "baseline":
+        meaning = f"win rate in % against {settings.get('baseline')} (mean P(better))"
+    else:
+        meaning = "Bradley-Terry win probability in % against " + (str(settings.get("baseline"))
+                                                                   if settings.get("baseline") else "an average model")
+    lines.append(f"score: {meaning}; interval: {settings.get('interval')}; "
                  f"separability {_cell(board.separability, unit='%').strip()}")
     return "\n".join(lines)
 

@@ -39,7 +39,7 @@ def test_the_command_prints_the_leaderboard_and_writes_every_output(tmp_path, ca
     assert lines[0].split() == ["#", "model", "score", "interval", "W", "/", "T", "/", "L", "soft", "LC", "length",
                                 "consistent"]
     assert lines[1].split()[1] == "careful" and "terse (baseline)" in table
-    assert "score: win rate in % against terse; interval: 5%-95% quantiles of 100 bootstrap rounds" in table
+    assert "score: win rate in % against terse (mean P(better)); interval: 5%-95% quantiles of 100 bootstrap" in table
     assert sorted(outputs(tmp_path / "out")) == ["judgments.jsonl", "leaderboard.csv", "leaderboard.json",
                                                  "leaderboard.png", "problems.jsonl", "report.md"]
 
