@@ -167,7 +167,8 @@ def build_board(battles: Sequence[Battle], failures: Sequence[Failure] = (), *, 
             baseline=model == baseline, answers=inputs[model].to_dict() if inputs and model in inputs else None,
             notes=tuple(notes)))
     if against_baseline:
-        entries = [_baseline_row(entry, len(battles)) if entry.baseline else entry for entry in entries]
+        with_lc = any(entry.lc_win_rate is not None for entry in entries)
+        entries = [_baseline_row(entry, len(battles), with_lc) if entry.baseline else entry for entry in entries]
     ranked = sorted(entries, key=lambda entry: (-(entry.score if entry.score is not None else -math.inf), entry.model))
     ranked = [replace(entry, rank=position) for position, entry in enumerate(ranked, start=1)]
     matrix = None if against_baseline else win_matrix(names, battles)
@@ -197,11 +198,11 @@ def _bt_win_rates(models: Sequence[str], battles: Sequence[Battle], anchor: str 
     return {model: ratings.win_rate(model) for model in models}
 
 
-def _baseline_row(entry: ModelEntry, battles: int) -> ModelEntry:
+def _baseline_row(entry: ModelEntry, battles: int, with_lc: bool) -> ModelEntry:
     """The baseline against itself: 50 by definition (as Arena-Hard shows it); its rates belong to the others."""
     return replace(entry, score=50.0, ci_low=50.0, ci_high=50.0, wins=0, ties=0, losses=0, battles=battles,
                    win_rate=None, soft_win_rate=None, soft_win_rate_se=None, discrete_win_rate=None,
-                   lc_win_rate=50.0, style_score=50.0 if entry.style_score is not None else None,
+                   lc_win_rate=50.0 if with_lc else None, style_score=50.0 if entry.style_score is not None else None,
                    style_ci_low=None, style_ci_high=None)
 
 
