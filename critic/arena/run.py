@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from critic.arena.answers import RowProblem, read_answers, read_questions
+from critic.arena.answers import Question, RowProblem, read_answers, read_questions
 from critic.arena.battles import Battle, Failure, battle_from_judgment
 from critic.arena.external import STRONG_WEIGHT, read_judgment_files
 from critic.arena.join import AnswerTable, ModelInput, join_answers
@@ -195,7 +195,8 @@ def arena_from_judgments(
                          f"{', '.join(sorted(fought)) or 'none'}")
     table = load_table(answers, questions=questions, format=format) if answers else None
     if table is not None:
-        battles = [_with_texts(battle, table) for battle in battles]
+        by_key = {question.key: question for question in table.questions}
+        battles = [_with_texts(battle, table, by_key) for battle in battles]
     settings = {"judge": None, "judge_summary": None, "judgments": [str(path) for path in judgments],
                 "answers": [str(path) for path in answers], "strong_verdict_weight": weight,
                 "pairing": "from judgment files"}
@@ -237,17 +238,18 @@ def build_leaderboard(battles: Sequence[Battle], failures: Sequence[Failure], *,
                                       [f for f in failures if f.category == category], baseline=baseline,
                                       rounds=rounds, seed=seed, category=category))
     kinds = Counter(str(problem["what"]) for problem in problems)
+    unusable = sum(1 for problem in problems if problem["stage"] in {"read", "judge"})
     recorded = {**settings, "baseline": baseline, "models": [entry.model for entry in overall.entries],
                 "questions": questions, "battles": len(battles), "failed": len(failures), "seed": seed,
                 "bootstrap_rounds": rounds, "category_field": category_field,
                 "interval": (f"{QUANTILES[0]:.0%}-{QUANTILES[1]:.0%} quantiles of {rounds} bootstrap rounds over "
                              f"questions (seed {seed})") if rounds else "none (--bootstrap 0)",
-                "rates": "percent", "problems": dict(sorted(kinds.items()))}
+                "rates": "percent", "problems": dict(sorted(kinds.items())), "unusable_rows": unusable}
     return Leaderboard(recorded, overall, tuple(boards))
 
 
-def _with_texts(battle: Battle, table: AnswerTable) -> Battle:
-    question = next((q for q in table.questions if q.key == battle.question), None)
+def _with_texts(battle: Battle, table: AnswerTable, by_key: Mapping[str, Question]) -> Battle:
+    question = by_key.get(battle.question)
     if question is None:
         return battle
     answer_a, answer_b = table.answer(battle.model_a, question), table.answer(battle.model_b, question)
@@ -258,8 +260,9 @@ def _with_texts(battle: Battle, table: AnswerTable) -> Battle:
 
 
 def _problem(problem: RowProblem) -> dict[str, Any]:
-    return {"stage": "input", "what": problem.counted_as, "where": problem.where, "model": problem.model,
-            "reason": problem.reason, "kind": problem.kind.value}
+    # "read": a row that could not be read at all; "join": an answer read but not used (see critic.arena.join)
+    return {"stage": "join" if problem.what else "read", "what": problem.counted_as, "where": problem.where,
+            "model": problem.model, "reason": problem.reason, "kind": problem.kind.value}
 
 
 def _failure(failure: Failure) -> dict[str, Any]:

@@ -195,9 +195,8 @@ def _finish(args: argparse.Namespace, run: Any) -> int:
     paths = run.paths
     say(written((paths.json, paths.csv, paths.markdown, paths.figure, run.output_dir / "judgments.jsonl"
                  if not args.from_judgments else None, run.output_dir / "problems.jsonl")), quiet=args.quiet)
-    unreadable = sum(count for what, count in run.leaderboard.settings.get("problems", {}).items()
-                     if what.startswith("unreadable") or what.startswith("failed judgment"))
-    return EXIT_ROW_ERRORS if run.failed or unreadable else EXIT_OK
+    # 1: some rows could not be read, or some comparisons not judged (each in problems.jsonl with its reason)
+    return EXIT_ROW_ERRORS if run.leaderboard.settings.get("unusable_rows") else EXIT_OK
 
 
 def leaderboard_table(leaderboard: Any) -> str:

@@ -44,6 +44,16 @@ def test_the_command_prints_the_leaderboard_and_writes_every_output(tmp_path, ca
                                                  "leaderboard.png", "problems.jsonl", "report.md"]
 
 
+def test_an_unreadable_answer_row_is_listed_and_the_exit_status_is_1(tmp_path):
+    answers = write_answers(tmp_path / "answers", questions=4)
+    with answers[0].open("a", encoding="utf-8") as stream:
+        stream.write('{"id": "q009", "prompt": "Q?", "response": \n')
+    assert cli.main(arena_args(answers, tmp_path / "out", "--baseline", "terse", "--quiet", "--no-figure")) == 1
+    problems = [json.loads(line) for line in (tmp_path / "out" / "problems.jsonl").read_text().splitlines()]
+    assert [(p["stage"], p["where"], p["model"], p["kind"]) for p in problems] == [
+        ("read", "careful.jsonl:5", "careful", "unreadable row")]
+
+
 def test_mistakes_are_said_before_any_judge_loads(tmp_path, capsys, loaders):
     answers = write_answers(tmp_path / "answers", questions=3)
     cases = [
