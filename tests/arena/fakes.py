@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,22 @@ def write_answers(folder: Path, models: tuple[str, ...] = ("careful", "terse", "
         path.write_text("".join(json.dumps(row) + "\n" for row in answer_rows(model, questions)), encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def arena_hard_judgments(models=("model-x", "model-y", "model-z"), questions=40, seed=11):
+    """Judgment rows in Arena-Hard v2's shape (gen_judgment.py's output), with a few null games."""
+    rng = random.Random(seed)
+    labels = ["A>>B", "A>B", "A=B", "B>A", "B>>A"]
+    rows = []
+    for skill, model in enumerate(models):
+        for index in range(questions):
+            weights = [1, 2, 2, 2 + skill, 1 + skill]
+            games = [{"score": rng.choices(labels, weights[::-1])[0], "judgment": {"answer": "..."}},
+                     {"score": rng.choices(labels, weights)[0], "judgment": {"answer": "..."}}]
+            if index == 7 and skill == 1:
+                games[0] = None
+            if index == 9 and skill == 2:
+                games[1]["score"] = None
+            rows.append({"uid": f"u{index:03d}", "category": "hard_prompt" if index % 3 else "coding",
+                         "judge": "gpt-4.1", "model": model, "baseline": "o3-mini-2025-01-31", "games": games})
+    return rows

@@ -18,7 +18,7 @@ from critic.arena.style import LC_C, length_controlled, markdown_counts, style_f
 from critic.judges.ranking import fit_bradley_terry
 
 from . import peers
-from .fakes import quality_judge, write_answers
+from .fakes import arena_hard_judgments, quality_judge, write_answers
 
 DATA = Path(__file__).parent / "data"
 pytest.importorskip("sklearn")
@@ -133,25 +133,6 @@ def test_soft_outcomes_equal_a_weighted_logistic_regression_without_an_anchor():
     theirs = lr.coef_[0] - lr.coef_[0].mean()
     assert ours.converged
     assert np.allclose(ours.scores, theirs, atol=1e-6)
-
-
-def arena_hard_judgments(models=("model-x", "model-y", "model-z"), questions=40, seed=11):
-    """Judgment rows in Arena-Hard v2's shape (gen_judgment.py's output), with a few null games."""
-    rng = random.Random(seed)
-    labels = ["A>>B", "A>B", "A=B", "B>A", "B>>A"]
-    rows = []
-    for skill, model in enumerate(models):
-        for index in range(questions):
-            weights = [1, 2, 2, 2 + skill, 1 + skill]
-            games = [{"score": rng.choices(labels, weights[::-1])[0], "judgment": {"answer": "..."}},
-                     {"score": rng.choices(labels, weights)[0], "judgment": {"answer": "..."}}]
-            if index == 7 and skill == 1:
-                games[0] = None
-            if index == 9 and skill == 2:
-                games[1]["score"] = None
-            rows.append({"uid": f"u{index:03d}", "category": "hard_prompt" if index % 3 else "coding",
-                         "judge": "gpt-4.1", "model": model, "baseline": "o3-mini-2025-01-31", "games": games})
-    return rows
 
 
 def test_arena_hard_scores_equal_show_results_mean_battle_scores_exactly(tmp_path):

@@ -82,7 +82,8 @@ def test_failed_judgments_are_listed_with_reasons_and_tried_again(tmp_path):
     (tmp_path / "careful.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     [terse] = write_answers(tmp_path, ("terse",), questions=6)
     judge = Counting(quality_judge())
-    run = run_arena([tmp_path / "careful.jsonl", terse], judge, tmp_path / "out", baseline="terse", bootstrap=10, figure=False)
+    answers = [tmp_path / "careful.jsonl", terse]
+    run = run_arena(answers, judge, tmp_path / "out", baseline="terse", bootstrap=10, figure=False)
     entry = run.leaderboard.entry("careful")
     assert (run.failed, entry.failed, entry.battles) == (1, 1, 5)
     problems = [json.loads(line) for line in (tmp_path / "out" / "problems.jsonl").read_text().splitlines()]
@@ -90,7 +91,7 @@ def test_failed_judgments_are_listed_with_reasons_and_tried_again(tmp_path):
                          "model_a": "careful", "model_b": "terse",
                          "reason": "the pair is too long for the model (scripted)", "kind": "too long for the model"}]
     assert run.leaderboard.settings["problems"] == {"failed judgment (too long for the model)": 1}
-    run_arena([tmp_path / "careful.jsonl", terse], judge, tmp_path / "out", baseline="terse", bootstrap=10, figure=False)
+    run_arena(answers, judge, tmp_path / "out", baseline="terse", bootstrap=10, figure=False)
     assert judge.pairs == 7  # the failed one, again
 
 

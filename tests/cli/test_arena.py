@@ -15,8 +15,7 @@ import pytest
 
 from critic import cli
 
-from ..arena.fakes import FACTORY, write_answers
-from ..arena.test_peers import arena_hard_judgments
+from ..arena.fakes import FACTORY, arena_hard_judgments, write_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "arena" / "data"
@@ -198,3 +197,18 @@ def test_every_model_loading_and_batching_flag_reaches_the_loader_unchanged(tmp_
               *LOAD, *BATCH]
     assert cli.main(reward) == 2
     assert loaders["reward"].calls == [("rm-model", {"load": LOADED, "limits": LIMITS.__class__(3, 999, 123, "error")})]
+
+
+def test_a_judge_served_by_critic_serve_gives_the_same_bytes_as_the_same_judge_here(tmp_path):
+    from critic.serve import ServeSettings, create_app
+
+    from ..arena.fakes import quality_judge
+    from ..serve.support import serving
+
+    answers = write_answers(tmp_path / "answers", questions=5)
+    common = ["--baseline", "terse", "--quiet", "--no-figure"]
+    assert cli.main(arena_args(answers, tmp_path / "local", *common)) == 0
+    with serving(create_app(quality_judge(), ServeSettings())) as url:
+        argv = ["arena", *map(str, answers), "-o", str(tmp_path / "remote"), "--judge-url", url, *common]
+        assert cli.main(argv) == 0
+    assert outputs(tmp_path / "remote") == outputs(tmp_path / "local")
