@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from critic.arena.pairing import Comparison
-from critic.arena.store import JudgmentStore, judgment_key
+from critic.arena.store import RESULT_FIELDS, JudgmentStore, judgment_key
 from critic.errors import CriticError
 from critic.judges.each import chunked, judged_in_place, read_each
 from critic.types import Pair, Preference
@@ -83,4 +83,4 @@ def judgment_record(key: str, comparison: Comparison, result: Preference | Criti
 
 def result_of(record: dict[str, Any]) -> dict[str, Any]:
     """The result fields of a stored judgment (what a comparison with the same key reuses)."""
-    return {name: record[name] for name in ("label", "p_a", "consistent", "orders", "error", "kind") if name in record}
+    return {name: record[name] for name in RESULT_FIELDS if name in record}

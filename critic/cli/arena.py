@@ -66,7 +66,7 @@ def add_arena_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
     arena.add_argument("--from-judgments", nargs="+", metavar="FILE", type=Path, default=[],
                        help="rank judgments made elsewhere, loading no model: Arena-Hard judgment files (games), "
                             "AlpacaEval annotations (preference) or Chatbot-Arena battles (model_a, model_b, winner); "
-                            "ANSWERS, if given, supply the answer texts for length and style control")
+                            "ANSWERS, given before this flag, supply the answer texts for length and style control")
     arena.add_argument("--strong-weight", type=at_least_one, default=3, metavar="N",
                        help="with --from-judgments: how often an Arena-Hard strong verdict (A>>B) counts (default: 3, "
                             "as Arena-Hard's show_result.py)")
