@@ -37,7 +37,7 @@ from critic.judges import (
     RewardJudge,
 )
 from critic.judges.ranking import Ranking, rank
-from critic.options import BatchLimits, LoadOptions
+from critic.options import BatchLimits, LoadOptions, ServerOptions
 from critic.rendering import render_messages, render_prompt
 from critic.templates import load_template
 from critic.types import OrderJudgment, Pair, Preference
@@ -69,6 +69,7 @@ __all__ = [
     "Reason",
     "RemoteJudge",
     "RewardJudge",
+    "ServerOptions",
     "TemplateError",
     "VerdictError",
     "arena_from_judgments",

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from critic.errors import InputError, Reason
-from critic.io.writers import dumps_row, fsync_directory
+from critic.io.writers import atomic_file, dumps_row
 from critic.judges.description import JudgeDescription
 
 JUDGMENTS = "judgments.jsonl"
@@ -118,15 +118,6 @@ class JudgmentStore:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` under a temporary name beside ``path``, sync it, and rename it into place."""
-    # A small local helper until critic.io.writers has the shared atomic write.
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with temporary.open("wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_directory(path.parent)
+    """Replace ``path`` with ``data`` through a synced temporary file and a rename (:func:`atomic_file`)."""
+    with atomic_file(path) as stream:
+        stream.write(data)

@@ -19,6 +19,7 @@ from critic.cli.options import (
     add_input_flags,
     add_judge_flags,
     add_load_flags,
+    add_quiet_flags,
     add_remote_flag,
     at_least_one,
     build_options,
@@ -75,7 +76,7 @@ def add_arena_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
     arena.add_argument("--force", action="store_true",
                        help="start over: remove the judgments and outputs an earlier arena left in DIR")
     arena.add_argument("--no-figure", action="store_true", help="skip leaderboard.png (it needs matplotlib)")
-    arena.add_argument("--quiet", action="store_true", help="no progress bar and no loading line")
+    add_quiet_flags(arena)
     add_judge_flags(parser, model_help=f"the judge model (default: {DEFAULT_MODEL}; with --judge reward, the reward "
                                        "model, default Skywork/Skywork-Reward-Llama-3.1-8B-v0.2)")
     parser.add_argument("--judge", choices=("generative", "reward"), default="generative",
@@ -119,17 +120,16 @@ def run_arena_command(args: argparse.Namespace) -> int:
     judge = _judge(args, options)
     if args.force:
         _start_over(args.output_dir)
-    bar = progress(None, args.quiet, "judging", unit="comparison")
-    stored = 0
+    bar = progress(None, args.quiet, "judging", unit="comparison", every=args.progress_every)
+    stored = failures = 0
 
     def on_start(total: int) -> None:
         bar.total = total
-        bar.refresh()
 
     def on_chunk(judged: int, failed: int) -> None:
-        nonlocal stored
-        stored += judged
-        bar.set_postfix(failed=str(failed), refresh=False)
+        nonlocal stored, failures
+        stored, failures = stored + judged, failures + failed
+        bar.set_postfix(failed=str(failures), refresh=False)
         bar.update(judged)
 
     try:

@@ -16,6 +16,7 @@ import pytest
 from critic import cli
 
 from ..arena.fakes import FACTORY, arena_hard_judgments, write_answers
+from .test_options import server_backend  # noqa: F401 (the fixture that registers a stand-in server backend)
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "arena" / "data"
@@ -185,16 +186,24 @@ def test_the_demo_model_ranks_the_example_answers(tmp_path, demo_judge_factory, 
     assert careful["battles"] == 2 and careful["format_mass"] is not None and 0 < careful["score"] < 100
 
 
+@pytest.mark.usefixtures("server_backend")
 def test_every_model_loading_and_batching_flag_reaches_the_loader_unchanged(tmp_path, loaders):
-    from .test_options import BATCH, GENERATIVE, LIMITS, LOAD, LOADED, SETTINGS, TRUNCATE, declared_flags
+    from critic.cli.options import SERVER_FLAGS
+    from critic.options import LoadOptions
+
+    from .test_options import BATCH, GENERATIVE, LIMITS, LOAD, LOADED, SERVED, SERVER, SETTINGS, TRUNCATE
+    from .test_options import declared_flags
 
     answers = write_answers(tmp_path / "answers", questions=2)
-    argv = ["arena", *map(str, answers), "-o", str(tmp_path / "out"), *GENERATIVE, *LOAD, *BATCH, *TRUNCATE]
+    start = ["arena", *map(str, answers), "-o", str(tmp_path / "out")]
+    argv = [*start, *GENERATIVE, *LOAD, *BATCH, *TRUNCATE]
     assert cli.main(argv) == 2  # the recorder stops the command once the loader is called
     assert loaders["generative"].calls == [("gen-model", {**SETTINGS, "load": LOADED, "limits": LIMITS})]
-    assert not declared_flags("arena") - set(argv)
-    reward = ["arena", *map(str, answers), "-o", str(tmp_path / "out"), "--judge", "reward", "--model", "rm-model",
-              *LOAD, *BATCH]
+    assert not declared_flags("arena") - set(argv) - set(SERVER_FLAGS.values())
+    assert cli.main([*start, *GENERATIVE, *SERVED, *BATCH, *TRUNCATE]) == 2  # the shared server flags too
+    served = LoadOptions(trust_remote_code=True, backend="server", server=SERVER)
+    assert loaders["generative"].calls[-1] == ("gen-model", {**SETTINGS, "load": served, "limits": LIMITS})
+    reward = [*start, "--judge", "reward", "--model", "rm-model", *LOAD, *BATCH]
     assert cli.main(reward) == 2
     assert loaders["reward"].calls == [("rm-model", {"load": LOADED, "limits": LIMITS.__class__(3, 999, 123, "error")})]
 
