@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from critic.arena.leaderboard import Board, Leaderboard, ModelEntry
-from critic.arena.store import write_atomically
 from critic.errors import MissingDependencyError
+from critic.io.writers import write_bytes_atomic
 
 LEADERBOARD_JSON = "leaderboard.json"
 LEADERBOARD_CSV = "leaderboard.csv"
@@ -43,11 +43,11 @@ def write_leaderboard(leaderboard: Leaderboard, folder: Path, *, figure: bool = 
     paths = ReportPaths(folder / LEADERBOARD_JSON, folder / LEADERBOARD_CSV, folder / REPORT_MD,
                         folder / FIGURE if figure else None)
     text = json.dumps(leaderboard.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    write_atomically(paths.json, text.encode("utf-8", "backslashreplace"))
-    write_atomically(paths.csv, csv_text(leaderboard).encode("utf-8", "backslashreplace"))
-    write_atomically(paths.markdown, markdown(leaderboard).encode("utf-8", "backslashreplace"))
+    write_bytes_atomic(paths.json, text.encode("utf-8", "backslashreplace"))
+    write_bytes_atomic(paths.csv, csv_text(leaderboard).encode("utf-8", "backslashreplace"))
+    write_bytes_atomic(paths.markdown, markdown(leaderboard).encode("utf-8", "backslashreplace"))
     if paths.figure is not None:
-        write_atomically(paths.figure, figure_png(leaderboard))
+        write_bytes_atomic(paths.figure, figure_png(leaderboard))
     else:
         (folder / FIGURE).unlink(missing_ok=True)  # a figure of an earlier run would be stale
     return paths

@@ -23,8 +23,9 @@ from critic.arena.leaderboard import Leaderboard, build_board
 from critic.arena.pairing import Comparison, schedule
 from critic.arena.ratings import QUANTILES
 from critic.arena.reports import OUTPUT_FILES, PROBLEMS, ReportPaths, problem_lines, write_leaderboard
-from critic.arena.store import JUDGMENTS, JudgmentStore, judge_identity, write_atomically
+from critic.arena.store import JUDGMENTS, JudgmentStore, judge_identity
 from critic.errors import InputError
+from critic.io.writers import refuse_inputs_as_outputs, write_bytes_atomic
 from critic.judges.description import JudgeDescription
 
 DEFAULT_BOOTSTRAP = 100
@@ -273,17 +274,13 @@ def _failure(failure: Failure) -> dict[str, Any]:
 def _write(leaderboard: Leaderboard, folder: Path, problems: Sequence[Mapping[str, Any]], *,
            figure: bool) -> ReportPaths:
     paths = write_leaderboard(leaderboard, folder, figure=figure)
-    write_atomically(folder / PROBLEMS, problem_lines(problems))
+    write_bytes_atomic(folder / PROBLEMS, problem_lines(problems))
     return paths
 
 
 def _check_folder(output_dir: str | Path, inputs: Sequence[str | Path]) -> Path:
     """The output folder (made), refusing one where an output would overwrite an input."""
     folder = Path(output_dir)
-    outputs = {(folder / name).resolve() for name in (*OUTPUT_FILES, JUDGMENTS)}
-    for path in inputs:
-        if Path(path).resolve() in outputs:
-            raise InputError(f"input '{path}' is one of the arena's own outputs in '{folder}'; choose another "
-                             "--output-dir (outputs never overwrite inputs)")
+    refuse_inputs_as_outputs([folder / name for name in (*OUTPUT_FILES, JUDGMENTS)], inputs)
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from critic.errors import InputError, Reason
-from critic.io.writers import atomic_file, dumps_row
+from critic.io.writers import dumps_row, write_bytes_atomic
 from critic.judges.description import JudgeDescription
 
 JUDGMENTS = "judgments.jsonl"
@@ -114,10 +114,4 @@ class JudgmentStore:
     def rewrite(self, lines: Iterable[dict[str, Any]], used: set[str]) -> None:
         """The canonical file: ``lines`` (the run's comparisons) then the unused judgments by key."""
         rest = [self.records[key] for key in sorted(self.records) if key not in used]
-        write_atomically(self.path, b"".join(dumps_row(record) for record in [*lines, *rest]))
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` through a synced temporary file and a rename (:func:`atomic_file`)."""
-    with atomic_file(path) as stream:
-        stream.write(data)
+        write_bytes_atomic(self.path, b"".join(dumps_row(record) for record in [*lines, *rest]))

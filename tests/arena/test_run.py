@@ -157,5 +157,5 @@ def test_a_reward_judge_compares_the_two_scores(tmp_path):
 def test_an_output_folder_that_holds_an_input_is_refused(tmp_path):
     paths = write_answers(tmp_path, ("careful", "terse"), questions=2)
     (tmp_path / "leaderboard.json").write_text(paths[0].read_text())
-    with pytest.raises(InputError, match="outputs never overwrite inputs"):
+    with pytest.raises(InputError, match="is an input of this command"):
         run_arena([tmp_path / "leaderboard.json", paths[1]], quality_judge(), tmp_path, figure=False)
