@@ -11,6 +11,7 @@ machinery) stay importable from their own modules.
 
 from __future__ import annotations
 
+from critic.arena import Leaderboard, arena_from_judgments, run_arena
 from critic.client import RemoteJudge
 from critic.errors import (
     CriticError,
@@ -55,6 +56,7 @@ __all__ = [
     "Judge",
     "JudgeDescription",
     "LabelledPair",
+    "Leaderboard",
     "LoadOptions",
     "MissingDependencyError",
     "ModelError",
@@ -70,6 +72,7 @@ __all__ = [
     "ServerOptions",
     "TemplateError",
     "VerdictError",
+    "arena_from_judgments",
     "evaluate",
     "filter_dataset",
     "filter_file",
@@ -79,4 +82,5 @@ __all__ = [
     "rank",
     "render_messages",
     "render_prompt",
+    "run_arena",
 ]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from critic.cli.common import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
+from critic.cli.arena import add_arena_parser
 from critic.cli.eval import add_eval_parser
 from critic.cli.filter import add_filter_parser
 from critic.cli.info import add_info_parsers
@@ -90,6 +91,7 @@ def parser() -> argparse.ArgumentParser:
     add_eval_parser(commands, [shared])
     add_score_parser(commands, [shared])
     add_serve_parser(commands, [shared])
+    add_arena_parser(commands, [shared])
     return top
 
 
