@@ -70,6 +70,7 @@ def test_a_busy_server_is_retried_with_backoff(url):
             return
         await inner(scope, receive, send)
 
+    app.state = inner.state  # what the server reads its settings and metrics from
     with serving(app) as busy_url:
         assert RemoteJudge(busy_url, retries=2).compare("q", "a", "b") == text_judge().compare("q", "a", "b")
         busy["left"] = 2

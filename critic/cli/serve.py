@@ -13,8 +13,6 @@ from critic.cli.options import add_batch_flags, add_judge_flags, add_load_flags,
 from critic.errors import InputError, MissingDependencyError
 from critic.serve.settings import DEFAULT_HOST, DEFAULT_PORT, ServeSettings
 
-GRACEFUL_SHUTDOWN_S = 60  # SIGTERM: the requests in flight get this long to finish
-
 
 def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     defaults = ServeSettings()
@@ -24,15 +22,18 @@ def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
         description="Load a judge once and serve it over HTTP (uvicorn). Concurrent requests are batched into "
                     "one model call. Endpoints: POST /v1/compare, /v1/score (reward models), /v1/rank, /get_reward "
                     "(OpenRLHF's --remote_rm_url); GET /health, /v1/info, /metrics. Binds 127.0.0.1 unless "
-                    "--host says otherwise; with --api-key (or CRITIC_API_KEY) every endpoint but /health needs "
-                    "'Authorization: Bearer KEY'.",
+                    "--host says otherwise; with CRITIC_API_KEY (or --api-key) every endpoint but /health needs "
+                    "'Authorization: Bearer KEY'. SIGTERM or Ctrl-C stops accepting, judges the accepted requests "
+                    "that fit in --shutdown-timeout, answers the others 503 with Retry-After, and exits 0.",
     )
     server = parser.add_argument_group("server")
     server.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST}, this "
                                                              "machine only; 0.0.0.0 exposes it to the network)")
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 picks "
                                                                        "a free one)")
-    server.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: CRITIC_API_KEY if set)")
+    server.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: CRITIC_API_KEY if set). "
+                                          "A key on the command line is visible to every user of the machine "
+                                          "(ps, /proc): prefer CRITIC_API_KEY")
     server.add_argument("--kind", choices=("generative", "reward"), default="generative",
                         help="generative (default): a critic model judging both orders; reward: a scalar reward "
                              "model (RewardJudge; the --template, --mode, --no-swap flags do not apply)")
@@ -57,6 +58,19 @@ def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
                              f"{defaults.max_wait_ms:g})")
     limits.add_argument("--request-timeout", type=float, default=defaults.request_timeout_s, metavar="S",
                         help=f"seconds before a request gets 504 (default: {defaults.request_timeout_s:g})")
+    limits.add_argument("--max-header-bytes", type=at_least_one, default=defaults.max_header_bytes, metavar="N",
+                        help=f"bytes of a request's header block before 431 (default: {defaults.max_header_bytes})")
+    limits.add_argument("--header-timeout", type=float, default=defaults.header_timeout_s, metavar="S",
+                        help=f"seconds for a request's headers to arrive before 408 (default: "
+                             f"{defaults.header_timeout_s:g})")
+    limits.add_argument("--body-timeout", type=float, default=defaults.body_timeout_s, metavar="S",
+                        help=f"seconds for a request's body to arrive after its headers before 408 (default: "
+                             f"{defaults.body_timeout_s:g})")
+    limits.add_argument("--max-connections", type=at_least_one, default=defaults.max_connections, metavar="N",
+                        help=f"connections served at once; the next gets 503 (default: {defaults.max_connections})")
+    limits.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout_s, metavar="S",
+                        help=f"on SIGTERM, seconds to judge the accepted requests; the rest get 503 with "
+                             f"Retry-After (default: {defaults.shutdown_timeout_s:g})")
     limits.add_argument("--failed-reward", type=float, default=defaults.failed_reward, metavar="R",
                         help="/get_reward's reward for a query that could not be judged (default: 0)")
     add_judge_flags(parser)
@@ -67,8 +81,8 @@ def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
         import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as error:
         raise MissingDependencyError(error.name or "uvicorn", "serve", "critic serve") from None
     if args.kind == "reward":
@@ -79,20 +93,21 @@ def run_serve(args: argparse.Namespace) -> int:
         max_pairs_per_request=args.max_pairs, max_text_chars=args.max_text_chars, max_queue=args.max_queue,
         max_batch_pairs=args.max_batch_pairs or options.limits.max_batch_size, max_wait_ms=args.max_wait_ms,
         request_timeout_s=args.request_timeout, failed_reward=args.failed_reward,
+        max_header_bytes=args.max_header_bytes, header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+        max_connections=args.max_connections, shutdown_timeout_s=args.shutdown_timeout,
     ).with_env_key()
     sock = _bind(settings.host, settings.port)  # a taken port is said now, before the model loads
     try:
         judge = load_judge(args.judge_factory, args.model, options, args.kind, quiet=args.quiet)
         from critic.serve.app import create_app
+        from critic.serve.server import server
 
         app = create_app(judge, settings)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         key = ", API key required" if settings.api_key else ""
         say(f"serving {judge.describe().summary()} at http://{shown}:{port}{key} (Ctrl-C or SIGTERM stops)")
-        config = uvicorn.Config(app, log_level="info" if getattr(args, "verbose", False) else "warning",
-                                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on", access_log=False)
-        uvicorn.Server(config).run(sockets=[sock])
+        server(app, settings, log_level="info" if getattr(args, "verbose", False) else "warning").run(sockets=[sock])
     finally:
         sock.close()
     return EXIT_OK

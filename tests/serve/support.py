@@ -12,16 +12,17 @@ STARTUP_S = 30.0
 
 
 @contextlib.contextmanager
-def serving(app, *, graceful_s: float = 10.0) -> Iterator[str]:
-    """Run ``app`` on 127.0.0.1 (a free port) until the block ends; yields its base URL."""
-    import uvicorn
+def serving(app, *, port: int = 0) -> Iterator[str]:
+    """Run ``app`` on 127.0.0.1 (a free port, or ``port``) with critic's server until the block ends (a
+    shutdown as on SIGTERM, within the app's shutdown budget); yields its base URL."""
+    from critic.serve.server import server as critic_server
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=graceful_s, lifespan="on")
-    server = uvicorn.Server(config)
+    settings = app.state.service.settings
+    server = critic_server(app, settings)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_S
@@ -34,5 +35,5 @@ def serving(app, *, graceful_s: float = 10.0) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=graceful_s + 10)
+        thread.join(timeout=settings.shutdown_timeout_s + 20)
         sock.close()

@@ -193,20 +193,3 @@ def test_a_client_killed_mid_request_is_dropped_and_the_server_keeps_serving_oth
         assert httpx.post(f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30).status_code == 200
     assert all(call.pair.prompt != "from the killed client" for call in judge.backend.calls)
     assert service.metrics.requests.value(endpoint="/v1/compare", outcome="499") == 1
-
-
-def test_openrlhfs_own_client_code_gets_its_rewards():
-    """The request exactly as OpenRLHF's remote_rm_utils sends it (requests.post, json=, its one header)."""
-    requests = pytest.importorskip("requests")
-    prompts = ["<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"] * 2
-    data = {"query": [prompts[0] + "4<|im_end|>", prompts[1] + "5<|im_end|>"], "prompts": prompts,
-            "labels": ["4", "4"]}
-    with serving(create_app(text_judge())) as url:
-        response = requests.post(url=f"{url}/get_reward", json=data, headers={"Content-Type": "application/json"},
-                                 timeout=180)
-        response.raise_for_status()
-        response = response.json()
-    assert "rewards" in response  # OpenRLHF: assert score_key in response; response.get(score_key)
-    expected = [text_judge().compare(prompts[0], answer, "4").p_a for answer in ("4<|im_end|>", "5<|im_end|>")]
-    assert response["rewards"] == expected == response["scores"]
-    assert response["extra_logs"] == {"critic_failed": [0.0, 0.0]}
