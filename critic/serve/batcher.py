@@ -91,7 +91,7 @@ class Batcher:
         self.max_queue = max_queue
         self.metrics = metrics or Metrics()
         self._pending: deque[Job] = deque()
-        self._running: list[Job] = []
+        self._running: list[Job] = []  # the jobs of the call being gathered or run
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -174,6 +174,7 @@ class Batcher:
                 return
             if self._deadline is not None and not self._fits(loop, batch):
                 self._refuse_unanswered("the rest would not be judged within the shutdown budget")
+                self._running = []
                 return
             await self._execute(loop, batch)
 
@@ -207,6 +208,7 @@ class Batcher:
 
     def _take(self, job: Job, most: int) -> Slice:
         """The job's next ``most`` items at most; a job fully handed out leaves the queue."""
+        self._running.append(job)
         start = job.sent
         job.sent = min(len(job.items), start + most)
         if job.sent == len(job.items):
@@ -236,11 +238,11 @@ class Batcher:
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[Slice]) -> None:
         live = [(job, start, stop) for job, start, stop in batch if not job.dropped]
         if not live:
+            self._running = []
             return
         items = [item for job, start, stop in live for item in job.items[start:stop]]
         kind = live[0][0].kind
         self.metrics.batch_items.observe(len(items))
-        self._running = [job for job, _, _ in live]
         started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._executor, self._run, kind, items)

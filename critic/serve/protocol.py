@@ -91,9 +91,9 @@ def parse_json(body: bytes) -> Any:
     except RecursionError:
         raise HTTPProblem(400, "the body nests lists or objects too deeply to read; no request needs more than a "
                                "few levels") from None
-    except ValueError as error:  # an integer of more digits than Python converts (sys.int_info)
-        raise HTTPProblem(400, f"the body holds a number that cannot be read ({error}); send at most "
-                               f"{sys.get_int_max_str_digits()} digits") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise HTTPProblem(400, f"the body holds an integer of more than {sys.get_int_max_str_digits()} digits, "
+                               "which the server does not read; send shorter numbers (or the id as a string)") from None
 
 
 def _non_finite(name: str) -> Any:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from critic.serve.settings import ServeSettings
 
 RETRY_AFTER_S = 1
+LINGER_S = 2.0  # after an early answer, what the client still sends is read and dropped this long, then the close
 SHUTDOWN_GRACE_S = 5.0  # uvicorn's own last resort (cancelling tasks) comes this long after critic's budget
 CONNECTION = "(connection)"  # the /metrics endpoint label of what uvicorn answers before the app sees a request
 
@@ -122,6 +123,7 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
             self.conn = Connection(h11.SERVER, settings.max_header_bytes)
             self.header_timer: asyncio.TimerHandle | None = None
             self.body_timer: asyncio.TimerHandle | None = None
+            self.answered_early = False  # then the rest of what the client sends is dropped unread
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)  # type: ignore[arg-type]
@@ -132,6 +134,8 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
             self.header_timer = self.loop.call_later(settings.header_timeout_s, self.too_slow, "headers")
 
         def data_received(self, data: bytes) -> None:
+            if self.answered_early:
+                return
             if self.header_timer is None and self.conn.their_state is h11.IDLE:  # the next request begins
                 self.header_timer = self.loop.call_later(settings.header_timeout_s, self.too_slow, "headers")
             super().data_received(data)
@@ -152,6 +156,12 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
             elif state is not h11.SEND_BODY and self.body_timer is not None:
                 self.body_timer.cancel()
                 self.body_timer = None
+
+        def shutdown(self) -> None:
+            if self.answered_early:
+                self.transport.close()
+                return
+            super().shutdown()
 
         def connection_lost(self, exc: Exception | None) -> None:
             for timer in (self.header_timer, self.body_timer):
@@ -194,9 +204,12 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
                 self.write_problem(status, message, headers)
 
         def write_problem(self, status: int, message: str, headers: dict[str, str]) -> None:
-            """A JSON error response written straight to the socket (whatever h11's state), then the close."""
-            if self.transport.is_closing():
+            """A JSON error response written straight to the socket (whatever h11's state), then a lingering close:
+            the write side is shut, and what the client still sends (the rest of a huge header) is dropped for
+            LINGER_S, so the client reads the answer instead of a reset connection."""
+            if self.transport.is_closing() or self.answered_early:
                 return
+            self.answered_early = True
             body = dumps_row(problem_object(status, message))
             phrase = http.HTTPStatus(status).phrase
             lines = [f"HTTP/1.1 {status} {phrase}", "content-type: application/json",
@@ -204,7 +217,9 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
                      f"{ERROR_HEADER.lower()}: {problem_header(message)}",
                      *(f"{name.lower()}: {value}" for name, value in headers.items())]
             self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-            self.transport.close()
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
 
     return CriticProtocol
 

@@ -45,13 +45,16 @@ def test_a_taken_port_and_bad_limits_fail_before_the_model_loads(loaders, capsys
     assert not loaders["generative"].calls and not loaders["reward"].calls
 
 
-def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
-    """`critic serve --port 0` in a subprocess; its URL from the one line it prints."""
+def start_server(*extra: str) -> tuple[subprocess.Popen, str, list[str]]:
+    """`critic serve --port 0` in a subprocess; its URL from the one line it prints, and its stderr lines so far
+    (the list grows as it writes)."""
     process = subprocess.Popen([sys.executable, "-m", "critic.cli", "serve", "--port", "0", *extra], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "CRITIC_API_KEY": ""})
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
+    log: list[str] = []
+    threading.Thread(target=lambda: [(lines.put(line), log.append(line)) for line in process.stderr],
+                     daemon=True).start()
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
         try:
@@ -61,28 +64,48 @@ def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
                 break
             continue
         if " at http://" in line:
-            return process, "http://" + line.split(" at http://", 1)[1].split()[0]
+            return process, "http://" + line.split(" at http://", 1)[1].split()[0], log
     process.kill()
     raise AssertionError("critic serve did not say where it listens")
 
 
-def test_sigterm_lets_the_requests_in_flight_finish():
-    process, url = start_server("--judge-factory", FACTORY, "--model", "slow:2", "--max-batch-pairs", "1")
+def queue_depth(url: str) -> int:
+    line = next(line for line in httpx.get(f"{url}/metrics").text.splitlines() if line.startswith("critic_queue_depth "))
+    return int(float(line.split()[1]))
+
+
+def test_sigterm_with_more_accepted_work_than_the_budget_answers_each_request_200_or_a_json_503_and_exits_0():
+    """Each request takes 0.5 s and 12 are accepted; SIGTERM leaves 1 s: the ones that fit get 200, the others a
+    JSON 503 with Retry-After (never a 500, never a dropped connection), and the server exits 0."""
+    process, url, log = start_server("--judge-factory", FACTORY, "--model", "slow:0.5", "--max-batch-pairs", "1",
+                                     "--shutdown-timeout", "1")
     try:
         assert url.startswith("http://127.0.0.1:")
-        with ThreadPoolExecutor(3) as pool:
-            sent = [pool.submit(httpx.post, f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=60)
-                    for _ in range(3)]
+
+        def post():
+            try:
+                return httpx.post(f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=60)
+            except httpx.HTTPError as error:
+                return error
+
+        with ThreadPoolExecutor(12) as pool:
+            sent = [pool.submit(post) for _ in range(12)]
             deadline = time.monotonic() + 30
-            while "critic_queue_depth 2" not in httpx.get(f"{url}/metrics").text:  # 1 judging, 2 waiting
+            while queue_depth(url) < 9:  # 1 judging, the others waiting
                 assert time.monotonic() < deadline, "the requests never queued up"
                 time.sleep(0.02)
             process.send_signal(signal.SIGTERM)
             answers = [future.result() for future in sent]
-        assert [answer.status_code for answer in answers] == [200, 200, 200]
-        assert all(answer.json()["results"][0]["label"] == "A" for answer in answers)
-        # uvicorn re-raises the signal once it has shut down gracefully: the exit says SIGTERM ended it
-        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert all(isinstance(answer, httpx.Response) for answer in answers), answers  # none dropped
+        statuses = sorted(answer.status_code for answer in answers)
+        assert set(statuses) == {200, 503}, statuses
+        for answer in answers:
+            if answer.status_code == 200:
+                assert answer.json()["results"][0]["label"] == "A"
+            else:
+                assert answer.json()["error"]["status"] == 503 and int(answer.headers["retry-after"]) >= 1
+        assert process.wait(timeout=60) == 0  # a requested stop, every request answered: success
+        assert not any("Traceback" in line or "CancelledError" in line for line in log), "".join(log)
     finally:
         if process.poll() is None:
             process.kill()
