@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from critic import Judge, cli
-from critic.serve import create_app
+from critic.serve import ServeSettings, create_app
 from critic.testing import FakeBackend
 
 from ..jobs.support import generated_lines, outputs, read_jsonl
@@ -141,6 +141,26 @@ def test_eval_with_judge_url(tmp_path, remote, capsys):
     report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
     assert report["overall"]["accuracy"]["accuracy"] == 1.0 and len(read_jsonl(tmp_path / "report" /
                                                                                "pairs.jsonl")) == 4
+
+
+def test_eval_with_judge_url_fails_only_the_pair_the_server_refuses_as_too_long(tmp_path, capsys):
+    """One answer over the server's --max-text-chars: that pair fails with the server's reason, every other pair
+    is judged and the report is written (it aborted the whole evaluation with exit 2 before)."""
+    rows = [{"id": i, "prompt": f"q{i}", "response_a": "good" if i % 2 else "bad",
+             "response_b": "bad" if i % 2 else "good", "label": "A" if i % 2 else "B"} for i in range(6)]
+    rows[3]["response_a"] = "good" + "x" * 2000
+    source = tmp_path / "labelled.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    judge = Judge(FakeBackend.prefer(lambda text: text.startswith("good")), model_name="fake-good")
+    with serving(create_app(judge, ServeSettings(max_text_chars=1000))) as url:
+        code = cli.main(["eval", str(source), "-o", str(tmp_path / "report"), "--judge-url", url, "--quiet",
+                         "--no-figure"])
+    assert code in (0, 1), capsys.readouterr().err  # 1 once eval reports failed rows with its exit code
+    records = read_jsonl(tmp_path / "report" / "pairs.jsonl")
+    failed = [record for record in records if record["error"] is not None]
+    assert len(records) == 6 and len(failed) == 1
+    assert failed[0]["error"] == "the judge server refused its response_a (413): 2004 characters, over the limit of 1000"
+    assert all(record["prediction"] == record["gold"] for record in records if record["error"] is None)
 
 
 def test_a_judge_url_with_nothing_there_fails_in_one_line(tmp_path, capsys, monkeypatch):
