@@ -70,7 +70,8 @@ def start_server(*extra: str) -> tuple[subprocess.Popen, str, list[str]]:
 
 
 def queue_depth(url: str) -> int:
-    line = next(line for line in httpx.get(f"{url}/metrics").text.splitlines() if line.startswith("critic_queue_depth "))
+    lines = httpx.get(f"{url}/metrics").text.splitlines()
+    line = next(line for line in lines if line.startswith("critic_queue_depth "))
     return int(float(line.split()[1]))
 
 
@@ -159,7 +160,8 @@ def test_eval_with_judge_url_fails_only_the_pair_the_server_refuses_as_too_long(
     records = read_jsonl(tmp_path / "report" / "pairs.jsonl")
     failed = [record for record in records if record["error"] is not None]
     assert len(records) == 6 and len(failed) == 1
-    assert failed[0]["error"] == "the judge server refused its response_a (413): 2004 characters, over the limit of 1000"
+    assert failed[0]["error"] == ("the judge server refused its response_a (413): 2004 characters, over the limit of "
+                                  "1000")
     assert all(record["prediction"] == record["gold"] for record in records if record["error"] is None)
 
 

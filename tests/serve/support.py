@@ -49,3 +49,12 @@ def serving(app, *, port: int = 0) -> Iterator[str]:
         yield served.url
     finally:
         served.stop()
+
+
+def wait_until(condition, what: str, *, within_s: float = 20.0) -> None:
+    """Poll ``condition`` until it holds (bounded)."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.01)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,7 +13,7 @@ from critic.serve import ServeSettings, create_app
 from critic.types import Pair
 
 from .fakes import Gate, reward_judge, text_judge
-from .support import serving
+from .support import serving, wait_until
 
 KEY = "s3cret-key"
 PAIR = {"prompt": "What is 2+2?", "response_a": "4", "response_b": "5"}
@@ -140,13 +139,6 @@ def test_a_judge_exception_fails_its_batch_with_500_and_the_server_goes_on(clien
     assert "RuntimeError: the backend crashed" in response.json()["error"]["message"]
     assert client.post("/v1/compare", json={"pairs": [PAIR]}).status_code == 200
 
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + POLL_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.01)
 
 
 def test_a_full_queue_answers_503_with_retry_after_and_the_waiting_requests_complete():

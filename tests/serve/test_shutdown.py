@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,18 +17,11 @@ from critic.serve import ServeSettings, create_app
 from critic.types import Pair
 
 from .fakes import HeldAfter, slow_judge, text_judge
-from .support import Served
+from .support import Served, wait_until
 
 POLL_S = 20.0
 PAIR = {"prompt": "What is 2+2?", "response_a": "4", "response_b": "5"}
 
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + POLL_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.01)
 
 
 def post(url: str) -> tuple[object, object, str | None]:
