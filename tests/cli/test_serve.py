@@ -39,6 +39,10 @@ def test_a_taken_port_and_bad_limits_fail_before_the_model_loads(loaders, capsys
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
     assert cli.main(["serve", "--model", "demo", "--max-wait-ms", "-1"]) == 2
     assert "max_wait_ms must be 0 or more" in capsys.readouterr().err
+    assert cli.main(["serve", "--model", "demo", "--shutdown-timeout", "-1"]) == 2
+    assert "shutdown_timeout_s must be 0 or more" in capsys.readouterr().err
+    assert cli.main(["serve", "--model", "demo", "--header-timeout", "0"]) == 2
+    assert "header_timeout_s must be more than 0" in capsys.readouterr().err
     assert cli.main(["serve", "--kind", "reward", "--overflow", "truncate"]) == 2
     assert "Drop --overflow with --kind reward" in capsys.readouterr().err
     assert cli.main(["serve", "--model", "demo", "--port", "70000"]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -23,6 +24,17 @@ class Recorder:
         if any(item < 0 for item in items):
             raise ValueError("negative item")
         return [item * 10 for item in items]
+
+
+def held_recorder() -> tuple[threading.Event, Recorder, Callable[[str, list[int]], list[int]]]:
+    """A recorder whose calls wait for the gate (an Event) before answering."""
+    gate, recorder = threading.Event(), Recorder()
+
+    def held(kind, items):
+        gate.wait(10)
+        return recorder(kind, items)
+
+    return gate, recorder, held
 
 
 def run(coroutine):
@@ -114,12 +126,7 @@ def test_a_job_bigger_than_max_items_is_judged_over_several_calls_in_order():
 
 def test_a_job_whose_time_is_up_has_none_of_its_waiting_items_judged():
     """It timed out while its first call ran: that call cannot be interrupted, but nothing more of it is judged."""
-    gate = threading.Event()
-    recorder = Recorder()
-
-    def held(kind, items):
-        gate.wait(10)
-        return recorder(kind, items)
+    gate, recorder, held = held_recorder()
 
     async def main():
         batcher = Batcher(held, max_items=2, max_wait_s=0.0, max_queue=10)
@@ -136,12 +143,7 @@ def test_a_job_whose_time_is_up_has_none_of_its_waiting_items_judged():
 
 
 def test_drain_judges_what_fits_its_budget_and_refuses_the_rest():
-    gate = threading.Event()
-    recorder = Recorder()
-
-    def held(kind, items):
-        gate.wait(10)
-        return recorder(kind, items)
+    gate, recorder, held = held_recorder()
 
     async def main():
         batcher = Batcher(held, max_items=1, max_wait_s=0.0, max_queue=10)

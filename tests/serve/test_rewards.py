@@ -69,7 +69,7 @@ async def post_request(url, data, try_max_times=5):
     timeout = aiohttp.ClientTimeout(total=180)
     for _ in range(try_max_times):
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with aiohttp.ClientSession(timeout=timeout) as session:  # noqa: SIM117 - as OpenRLHF wrote it
                 async with session.post(url, json=data) as response:
                     response.raise_for_status()
                     return await response.json()
