@@ -109,7 +109,7 @@ def _finite_float(text: str) -> float:
 
 def parse_compare(data: Any, settings: ServeSettings) -> CompareRequest:
     """``{"pairs": [{"prompt", "response_a", "response_b", "reference"?, "history"?, "id"?}, ...]}``."""
-    items = _items(data, "pairs", COMPARE_FIELDS, settings)
+    items = _items(data, "pairs", COMPARE_FIELDS, settings, "/v1/compare")
     pairs, ids = [], []
     for index, item in enumerate(items):
         field = f"pairs[{index}]"
@@ -130,7 +130,7 @@ def parse_compare(data: Any, settings: ServeSettings) -> CompareRequest:
 
 def parse_score(data: Any, settings: ServeSettings) -> ScoreRequest:
     """``{"conversations": [[{"role", "content"}, ...], ...]}``, each ending with the answer scored."""
-    items = _items(data, "conversations", SCORE_FIELDS, settings)
+    items = _items(data, "conversations", SCORE_FIELDS, settings, "/v1/score")
     conversations = []
     for index, item in enumerate(items):
         field = f"conversations[{index}]"
@@ -144,7 +144,7 @@ def parse_score(data: Any, settings: ServeSettings) -> ScoreRequest:
 
 def parse_rank(data: Any, settings: ServeSettings) -> RankRequest:
     """``{"prompt", "responses": [...], "reference"?, "history"?}``: a GRPO group of answers to one prompt."""
-    responses = _items(data, "responses", RANK_FIELDS, settings)
+    responses = _items(data, "responses", RANK_FIELDS, settings, "/v1/rank")
     if len(responses) < 2 and data.get("reference") is None:
         raise HTTPProblem(422, "needs at least 2 responses to rank (or 1 with a reference)", field="responses")
     if len(responses) * (len(responses) - 1) // 2 > settings.max_pairs_per_request and data.get("reference") is None:
@@ -164,7 +164,7 @@ def parse_rank(data: Any, settings: ServeSettings) -> RankRequest:
 
 def parse_get_reward(data: Any, settings: ServeSettings) -> RewardRequest:
     """OpenRLHF's body: ``query`` (required), ``prompts`` and ``labels`` (lists of the same length, optional)."""
-    queries = _items(data, "query", REWARD_FIELDS, settings)
+    queries = _items(data, "query", REWARD_FIELDS, settings, "/get_reward")
     checked = [_checked_text(value, f"query[{index}]", settings) for index, value in enumerate(queries)]
     prompts = _parallel(data, "prompts", len(checked), settings, nullable=False)
     labels = _parallel(data, "labels", len(checked), settings, nullable=True)
@@ -172,7 +172,7 @@ def parse_get_reward(data: Any, settings: ServeSettings) -> RewardRequest:
                          tuple(labels) if labels is not None else (None,) * len(checked))
 
 
-def _items(data: Any, name: str, fields: Sequence[str], settings: ServeSettings) -> Sequence[Any]:
+def _items(data: Any, name: str, fields: Sequence[str], settings: ServeSettings, endpoint: str) -> Sequence[Any]:
     if not isinstance(data, dict):
         raise HTTPProblem(422, f"the body must be a JSON object with '{name}', got {_type(data)}")
     chosen = next((key for key in START_UP_ONLY if key in data), None)
@@ -180,7 +180,7 @@ def _items(data: Any, name: str, fields: Sequence[str], settings: ServeSettings)
         flag = "--" + chosen.replace("_", "-")
         raise HTTPProblem(422, f"the judge's {chosen} is chosen when the server starts (critic serve {flag}), never "
                                "by a request; leave it out", field=chosen)
-    _known(data, fields, None, "this endpoint's body")
+    _known(data, fields, None, f"the body of {endpoint}")
     if name not in data:
         raise HTTPProblem(422, f"missing field '{name}'", field=name)
     items = data[name]
