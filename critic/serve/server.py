@@ -107,10 +107,15 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
 
         def next_event(self) -> Any:
             try:
-                return super().next_event()
+                event = super().next_event()
             except h11.RemoteProtocolError as error:
                 self.error = error
                 raise
+            # h11 bounds a header block only while it is incomplete; one that came in one read is measured here
+            if isinstance(event, h11.Request) and _header_bytes(event) > settings.max_header_bytes:
+                self.error = h11.RemoteProtocolError("header block too big", error_status_hint=431)
+                raise self.error
+            return event
 
         def send(self, event: Any) -> bytes | None:  # type: ignore[override]
             if isinstance(event, h11.Response) and event.status_code >= 400:
@@ -222,6 +227,12 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
             self.loop.call_later(LINGER_S, self.transport.close)
 
     return CriticProtocol
+
+
+def _header_bytes(request: h11.Request) -> int:
+    """The size of a request's header block as sent (request line and header lines)."""
+    return (len(request.method) + len(request.target) + 12
+            + sum(len(name) + len(value) + 4 for name, value in request.headers))
 
 
 def _with_reason(response: h11.Response) -> h11.Response:

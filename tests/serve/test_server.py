@@ -47,14 +47,18 @@ def answer(received: bytes) -> tuple[int, dict[str, str], dict]:
     return int(status_line.split()[1]), headers, json.loads(body)
 
 
-def test_a_header_block_over_the_limit_gets_431_in_json_and_the_connection_closed(server):
+@pytest.mark.parametrize("size", [4200, 1 << 20], ids=["just-over", "1MiB"])
+def test_a_header_block_over_the_limit_gets_431_in_json_and_the_connection_closed(server, size):
+    """Just over the limit (it arrives in one read) or far over it (it does not): 431 either way."""
     port, metrics = server
-    received = exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+    received = exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n")
     status, headers, body = answer(received)
     assert status == 431 and headers["content-type"] == "application/json"
     assert body == {"error": {"status": 431, "message": "the request could not be read as HTTP/1.1: the request's "
                                                         "header block is over 4096 bytes"}}
     assert metrics.requests.value(endpoint="(connection)", outcome="431") >= 1
+    just_under = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 3900 + b"\r\nConnection: close\r\n\r\n"
+    assert exchange(port, just_under).startswith(b"HTTP/1.1 200 ")
 
 
 @pytest.mark.parametrize("sent", [b"", b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: "], ids=["nothing", "half"])
