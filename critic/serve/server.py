@@ -76,6 +76,7 @@ def _server_class() -> Any:  # a uvicorn.Server subclass, made when uvicorn is i
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             self.service.batcher.drain(self.service.settings.shutdown_timeout_s)
+            await asyncio.sleep(0)  # one turn of the loop: connections the kernel has queued are taken (and answered)
             await super().shutdown(sockets)
 
         @contextlib.contextmanager
@@ -129,6 +130,7 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
             self.header_timer: asyncio.TimerHandle | None = None
             self.body_timer: asyncio.TimerHandle | None = None
             self.answered_early = False  # then the rest of what the client sends is dropped unread
+            self.last_request = False  # the server is stopping: the request arriving is answered, then the close
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)  # type: ignore[arg-type]
@@ -153,6 +155,8 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
         def watch_phase(self) -> None:
             """Header timer while the headers come, body timer while the body comes, neither otherwise."""
             state = self.conn.their_state
+            if self.last_request and self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.keep_alive = False
             if state is not h11.IDLE and self.header_timer is not None:
                 self.header_timer.cancel()
                 self.header_timer = None
@@ -163,8 +167,13 @@ def protocol_class(settings: ServeSettings, service: Service) -> type[asyncio.Pr
                 self.body_timer = None
 
         def shutdown(self) -> None:
+            """Close an idle connection; one whose request is arriving gets its answer first (503: stopping)."""
             if self.answered_early:
                 self.transport.close()
+                return
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
+                self.last_request = True  # its header timer still bounds how long it may take
                 return
             super().shutdown()
 

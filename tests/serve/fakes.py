@@ -65,10 +65,13 @@ class HeldAfter(Gate):
         return respond(request) if free else super().__call__(request)
 
 
-def slow_judge(seconds_per_pair: float) -> Judge:
-    """The text judge, taking ``seconds_per_pair`` per pair (its two orders): more work than a budget holds."""
+def slow_judge(seconds_per_pair: float, gate: Gate | None = None) -> Judge:
+    """The text judge, taking ``seconds_per_pair`` per pair (its two orders), after ``gate`` lets it through:
+    more work than a budget holds."""
 
     def slow(request: VerdictRequest) -> BackendOutput:
+        if gate is not None:
+            gate(request)
         time.sleep(seconds_per_pair / 2)
         return respond(request)
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +18,7 @@ from critic.integrations.trl import AsyncRemoteJudgeReward, JudgeReward
 from critic.serve import ServeSettings, create_app
 from critic.types import Pair
 
-from .fakes import HeldAfter, slow_judge, text_judge
+from .fakes import Gate, HeldAfter, slow_judge, text_judge
 from .support import Served, wait_until
 
 POLL_S = 20.0
@@ -34,12 +36,14 @@ def post(url: str) -> tuple[object, object, str | None]:
 
 
 def test_a_shutdown_with_more_queued_work_than_its_budget_answers_every_request_200_or_a_json_503():
-    app = create_app(slow_judge(0.2), ServeSettings(max_batch_pairs=1, shutdown_timeout_s=1.0))
+    gate = Gate()
+    app = create_app(slow_judge(0.2, gate), ServeSettings(max_batch_pairs=1, shutdown_timeout_s=1.0))
     service = app.state.service
     served = Served(app)
     with ThreadPoolExecutor(24) as pool:
         sent = [pool.submit(post, served.url) for _ in range(24)]
-        wait_until(lambda: service.batcher.waiting >= 20, "the requests queue up")  # about 4 s of work queued
+        wait_until(lambda: service.batcher.waiting == 23, "every request is accepted")  # 1 held, 23 waiting
+        gate.open.set()  # about 4.8 s of work
         served.stop()  # as SIGTERM: 1 s to judge what fits
         answers = [future.result() for future in sent]
     statuses = Counter(status for status, _, _ in answers)
@@ -102,3 +106,24 @@ def test_the_async_remote_reward_gets_every_reward_across_a_shutdown_and_restart
     got, first = restarted_mid_job(rewards)
     assert got == JudgeReward(text_judge())(prompts, completions, reference=references)
     assert first.metrics.requests.value(endpoint="/v1/compare", outcome="503") == 1
+
+
+def test_a_request_arriving_when_the_server_stops_is_answered_503_not_dropped():
+    """Its connection is open and its headers half sent when the shutdown begins: it is read and answered."""
+    app = create_app(text_judge(), ServeSettings(shutdown_timeout_s=0.0))
+    served = Served(app)
+    body = b'{"pairs": [{"prompt": "q", "response_a": "a", "response_b": "b"}]}'
+    with socket.create_connection(("127.0.0.1", served.port), timeout=20) as sock:
+        sock.sendall(b"POST /v1/compare HTTP/1.1\r\nHost: x\r\n")
+        wait_until(lambda: len(served.server.server_state.connections) == 1, "the connection is taken")
+        stopping = threading.Thread(target=served.stop)
+        stopping.start()
+        wait_until(lambda: all(getattr(c, "last_request", False) or c.transport.is_closing()
+                               for c in list(served.server.server_state.connections)), "the shutdown reaches it")
+        sock.sendall(b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        stopping.join(30)
+    assert received.startswith(b"HTTP/1.1 503 ")
+    assert b'"message": "the server is shutting down' in received and b"retry-after: 2" in received
