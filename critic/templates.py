@@ -149,6 +149,30 @@ def _size(pair: Pair) -> int:
     return sum(map(len, texts)) + sum(len(message["content"]) for message in turns)
 
 
+# A pair of two conversations (history_a, history_b: MT-Bench's second turn, multi-turn Arena rows) is judged, as
+# FastChat does (run_judge_pair(..., multi_turn=True)), with the multi-turn variant of the built-in template in use;
+# the default template shows one conversation, so such pairs get MT-Bench's multi-turn prompt.
+MULTI_TURN_TEMPLATES = {"mt-bench": "mt-bench-multi-turn", "mt-bench-math": "mt-bench-math-multi-turn",
+                        DEFAULT_TEMPLATE: "mt-bench-multi-turn"}
+
+
+def template_for_pair(template: JudgeTemplate, pair: Pair) -> JudgeTemplate:
+    """``template``, or its multi-turn variant when ``pair`` holds two conversations it cannot show.
+
+    A template that reads ``history_a``/``history_b`` itself, or one without a
+    variant (a user's template), is returned as it is: it says so when it renders.
+    """
+    two = bool(pair.history_a or pair.history_b) and not {"history_a", "history_b"} & template.fields
+    if not two or template.name not in MULTI_TURN_TEMPLATES:
+        return template
+    return _builtin(MULTI_TURN_TEMPLATES[template.name])
+
+
+@functools.cache
+def _builtin(name: str) -> JudgeTemplate:
+    return load_template(name)
+
+
 def builtin_templates() -> list[str]:
     """Names of the templates shipped with critic."""
     folder = resources.files("critic.prompts")

@@ -7,8 +7,9 @@
 # PandaLM rows (instruction, input, response1, response2, annotator1..3) are read
 # as prompt/chosen/rejected by the annotators' majority; a pair without a majority
 # goes to rejected.jsonl as a tie, so that rows in = kept + dropped + rejected.
-# --resume makes the script restartable: run it again after a crash or Ctrl-C and
-# it continues where the last checkpoint left it (it starts fresh when there is none).
+# The script is restartable: run it again after a crash or Ctrl-C and it continues
+# (--resume) where the last checkpoint left it; it starts the job when there is none.
+# critic filter exits 1 when rows were rejected (PandaLM's ties always are): not a failure here.
 #
 # The demo model (135M parameters) is a weak judge with a strong first-position
 # bias: it keeps almost nothing. Use the real judge on a GPU for useful labels:
@@ -19,7 +20,9 @@ OUT=${2:-out/pandalm}
 MODEL=${3:-demo}
 CRITIC=${CRITIC:-critic}
 
-"$CRITIC" filter "$INPUT" --output-dir "$OUT" --model "$MODEL" --resume
+RESUME=""
+if [ -f "$OUT/checkpoint.json" ]; then RESUME="--resume"; fi
+"$CRITIC" filter "$INPUT" --output-dir "$OUT" --model "$MODEL" $RESUME || [ $? -eq 1 ]
 
 echo
 echo "first kept pair (if any), first dropped pair, first rejected row:"

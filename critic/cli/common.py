@@ -6,17 +6,18 @@ Everything here runs before a model loads, so a typo costs a second, not a model
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from collections.abc import Callable, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from critic.errors import CriticError, InputError
-from critic.judges.each import judged_in_place, read_each
+from critic.errors import CriticError, InputError, Reason
 from critic.io.readers import STDIN
-from critic.io.writers import dumps_row
+from critic.io.writers import check_parquet_writer, output_format, refuse_inputs_as_outputs
+from critic.judges.each import judged_in_place, read_each
 
 if TYPE_CHECKING:
     from critic.io.source import InputSource
@@ -31,11 +32,15 @@ CHUNK_PAIRS = 32  # rows read, judged and written at a time by judge and score
 
 
 def open_input(args: argparse.Namespace) -> InputSource:
-    """The command's input (``-`` is stdin), checked: it exists, its format is known, its first row opens."""
+    """The command's input (``-`` is stdin), checked: it exists, its format is known, its first row opens, and
+    the columns its field flags name are there."""
+    from critic.cli.options import _columns
+    from critic.io.checks import check_columns
     from critic.io.source import open_source
 
     source = open_source(str(args.input), format=args.format, split=args.split, limit=args.limit)
     source.check()
+    check_columns(source, _columns(vars(args)))
     return source
 
 
@@ -44,10 +49,31 @@ def expected_rows(source: InputSource) -> int | None:
     return None if source.location == STDIN else source.count()
 
 
-def check_output_file(path: Path | None, *, force: bool) -> None:
-    """``-o FILE``: not a folder, its folder exists (or can be made) and is writable; an existing file needs --force."""
+def rows_to_do(source: InputSource, *, verb: str) -> tuple[Iterator[tuple[int, Any]], int | None]:
+    """The input's rows (its first one read already) and their count when cheap to know.
+
+    An input without a single row is an :class:`InputError` now, before a model loads.
+    """
+    total = expected_rows(source)
+    rows = source.rows() if total != 0 else iter(())
+    first = next(rows, None)
+    if first is None:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+        where = "on standard input" if source.location == STDIN else f"in '{source.location}'"
+        raise InputError(f"no rows {where}: nothing to {verb}", kind=Reason.BAD_ARGUMENT)
+    return itertools.chain([first], rows), total
+
+
+def check_output_file(path: Path | None, *, force: bool, inputs: Sequence[str | Path] = ()) -> None:
+    """``-o FILE``: not one of the ``inputs``, not a folder, named as JSONL or Parquet (pyarrow installed),
+    its folder exists (or can be made) and is writable; an existing file needs --force."""
     if path is None:
         return
+    refuse_inputs_as_outputs([path], inputs)
+    if output_format(path) == "parquet":
+        check_parquet_writer()
     if path.is_dir():
         raise InputError(f"output '{path}' is a folder; give a file name such as '{path / 'out.jsonl'}'")
     if path.exists() and not force:
@@ -97,11 +123,6 @@ def through_judge(
 ) -> list[Any]:
     """Each row of a chunk read by ``read`` and the readable ones judged by ``run`` in one call (errors in place)."""
     return judged_in_place(read_each([row for _, row in chunk], read), run)
-
-
-def write_record(out: IO[str], record: dict[str, Any]) -> None:
-    """One JSONL line; text that is not valid Unicode (a lone surrogate) is written escaped, never a crash."""
-    out.write(dumps_row(record).decode("utf-8"))
 
 
 def say_what_rows_are(source: InputSource, columns: Any, *, quiet: bool) -> None:

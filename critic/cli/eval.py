@@ -8,7 +8,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from critic.cli.common import EXIT_OK, check_output_dir, refuse_existing, say
+from critic.cli.common import EXIT_OK, EXIT_ROW_ERRORS, check_output_dir, refuse_existing, say
 from critic.cli.judge import INPUTS
 from critic.cli.loading import load_judge, remote_judge_factory
 from critic.cli.options import (
@@ -16,11 +16,13 @@ from critic.cli.options import (
     add_input_flags,
     add_judge_flags,
     add_load_flags,
+    add_quiet_flags,
     add_remote_flag,
     build_options,
 )
 from critic.cli.output import progress, written
 from critic.errors import InputError, MissingDependencyError
+from critic.io.writers import refuse_inputs_as_outputs, staged_files
 
 REPORT_FILES = ("report.json", "report.md", "report.png", "pairs.jsonl")
 
@@ -38,7 +40,7 @@ def add_eval_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> No
     parser.add_argument("input", help=INPUTS)
     parser.add_argument("--output-dir", "-o", type=Path, required=True, metavar="DIR", help="folder for the reports")
     parser.add_argument("--force", action="store_true", help="overwrite the reports of an earlier run in DIR")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no loading lines")
+    add_quiet_flags(parser)
     add_judge_flags(parser)
     add_remote_flag(parser)
     parser.add_argument("--reward-model", metavar="R",
@@ -76,7 +78,8 @@ def run_eval(args: argparse.Namespace) -> int:
     options = build_options(args)
     if args.bins < 1:
         raise InputError(f"--bins must be at least 1, got {args.bins}")
-    _check_outputs(args)
+    sources = _prediction_sources(args)
+    _check_outputs(args, inputs=[args.input, *(path for path, _ in sources.values())])
     loaded = load_labelled_pairs(args.input, limit=args.limit, format=args.format, split=args.split,
                                  columns=options.columns)
     if not loaded.pairs:
@@ -84,27 +87,48 @@ def run_eval(args: argparse.Namespace) -> int:
         raise InputError(f"no labelled pairs in '{args.input}' ({first})")
     if loaded.detected is not None:
         say(loaded.detected.describe(), quiet=args.quiet)
-    others = [load_predictions(name, path, field=field) for name, (path, field) in _prediction_sources(args).items()]
+    others = [load_predictions(name, path, field=field) for name, (path, field) in sources.items()]
     if args.judge_url:
         judges = {"generative": remote_judge_factory(args, quiet=args.quiet)()}
     else:
         judges = {"generative": load_judge(None, args.model, options, "generative", quiet=args.quiet)}
     if args.reward_model:
         judges["reward"] = load_judge(None, args.reward_model, options, "reward", quiet=args.quiet)
-    with progress(len(loaded.pairs) * len(judges), args.quiet, "evaluating") as bar:
+    with progress(len(loaded.pairs) * len(judges), args.quiet, "evaluating", every=args.progress_every) as bar:
         reports = evaluate_side_by_side(judges, loaded.pairs, others=others, tie_policy=args.tie_policy,
                                         failed_as=args.failed_as,
                                         bins=args.bins, source=str(args.input), skipped_rows=loaded.skipped,
                                         on_progress=bar.update)
     _write(args, reports)
+    return _exit_code(args, reports, skipped=len(loaded.skipped))
+
+
+def _exit_code(args: argparse.Namespace, reports: dict[str, Any], *, skipped: int) -> int:
+    """1 (saying how many and where to look) when a pair could not be judged or an input row was skipped."""
+    problems = []
+    for name, report in reports.items():
+        failed = sum(1 for record in report.records if record.error is not None)
+        if failed:
+            where = args.output_dir if name == "generative" else args.output_dir / name
+            problems.append(f"{failed} pair(s) could not be judged by the {name} judge (see 'error' in "
+                            f"{where / 'pairs.jsonl'})")
+    if skipped:
+        problems.append(f"{skipped} input row(s) were skipped (see 'skipped_rows' in "
+                        f"{args.output_dir / 'report.json'})")
+    if problems:
+        say("; ".join(problems))
+        return EXIT_ROW_ERRORS
     return EXIT_OK
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """DIR can be written and holds no earlier reports (unless --force); the figure can be drawn."""
+def _check_outputs(args: argparse.Namespace, *, inputs: list[Any]) -> None:
+    """No report is an input; DIR can be written and holds no earlier reports (unless --force); the figure
+    can be drawn."""
+    folders = (args.output_dir, args.output_dir / "reward")
+    refuse_inputs_as_outputs([folder / name for folder in folders for name in REPORT_FILES], inputs)
     check_output_dir(args.output_dir)
     if not args.force:
-        for folder in (args.output_dir, args.output_dir / "reward"):
+        for folder in folders:
             refuse_existing(folder, REPORT_FILES, what="an evaluation", hint="use --force to overwrite them")
     if not args.no_figure and importlib.util.find_spec("matplotlib") is None:
         raise MissingDependencyError("matplotlib", "eval", "report.png (or pass --no-figure)")
@@ -136,14 +160,19 @@ def _prediction_sources(args: argparse.Namespace) -> dict[str, tuple[Path, str |
 
 
 def _write(args: argparse.Namespace, reports: dict[str, Any]) -> None:
+    """Each judge's reports, written beside each other and moved into place together (an earlier report is
+    replaced only once the new one is whole)."""
     from critic.eval.reports import markdown, write_reports
 
     for name, report in reports.items():
         directory = args.output_dir if name == "generative" else args.output_dir / name
+        with staged_files(directory) as staging:
+            staged = write_reports(report, staging, figure=not args.no_figure)
         if args.no_figure:
             (directory / "report.png").unlink(missing_ok=True)  # a figure of an earlier run would be stale
-        paths = write_reports(report, directory, figure=not args.no_figure)
+        paths = [None if path is None else directory / path.name
+                 for path in (staged.json, staged.markdown, staged.figure, staged.records)]
         if len(reports) > 1:
             print(f"## {name} judge\n")
         print(markdown(report))
-        say(written((paths.json, paths.markdown, paths.figure, paths.records)))
+        say(written(paths))

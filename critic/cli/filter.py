@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from critic.backends.loading import DEFAULT_MODEL
-from critic.cli.common import EXIT_INTERRUPTED, EXIT_OK, check_output_dir, say_what_rows_are
+from critic.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_ROW_ERRORS, check_output_dir, say, say_what_rows_are
 from critic.cli.judge import INPUTS
 from critic.cli.loading import announce, judge_factory, judge_options, remote_judge_factory
 from critic.cli.options import (
@@ -20,6 +21,7 @@ from critic.cli.options import (
     add_input_flags,
     add_judge_flags,
     add_load_flags,
+    add_quiet_flags,
     add_remote_flag,
     at_least_one,
     build_options,
@@ -39,7 +41,8 @@ def add_filter_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> 
         help="clean a preference dataset: keep the pairs whose 'chosen' the judge confirms",
         description="Judge every pair of a preference dataset (prompt, chosen, rejected) and write "
                     "DIR/kept.jsonl, DIR/dropped.jsonl, DIR/rejected.jsonl (bad input, with row number and "
-                    "reason) and DIR/summary.json. Resumable after a crash with --resume.",
+                    "reason) and DIR/summary.json. Resumable after a crash with --resume. Exit status 1 when any row "
+                    "was rejected (see DIR/rejected.jsonl).",
     )
     parser.add_argument("input", help=INPUTS)
     parser.add_argument("--output-dir", "-o", type=Path, required=True, metavar="DIR", help="folder for the outputs")
@@ -75,10 +78,14 @@ def add_filter_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> 
     job.add_argument("--chunk-size", type=at_least_one, default=DEFAULT_CHUNK_SIZE, metavar="N",
                      help=f"rows judged between checkpoints (default: {DEFAULT_CHUNK_SIZE})")
     again = job.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true", help="continue the job whose checkpoint is in --output-dir")
-    again.add_argument("--force", action="store_true", help="overwrite earlier outputs in --output-dir")
+    again.add_argument("--resume", action="store_true",
+                       help="continue the job whose checkpoint is in --output-dir (checked against this command's "
+                            "input and settings before the model loads; a finished job only shows its summary)")
+    again.add_argument("--force", action="store_true",
+                       help="start over, replacing the earlier job in --output-dir; its outputs stay as they are "
+                            "until the new job has judged its first chunk")
     job.add_argument("--max-rejects", type=zero_or_more, metavar="N", help="stop once more than N rows are rejected")
-    job.add_argument("--quiet", action="store_true", help="no progress bar and no loading line")
+    add_quiet_flags(job)
     engine = parser.add_argument_group("engine")
     engine.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: judge in this process; ray: on a pool of Ray Data actors (default: local)")
@@ -90,6 +97,7 @@ def add_filter_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> 
 
 
 def run_filter(args: argparse.Namespace) -> int:
+    from critic.io.checks import check_columns
     from critic.io.source import open_source
     from critic.jobs.filejob import filter_file
 
@@ -98,20 +106,29 @@ def run_filter(args: argparse.Namespace) -> int:
     policy = policy_from_args(args)
     source = open_source(args.input, format=args.format, split=args.split)
     source.check()
+    check_columns(source, options.columns)
     _check_output_dir(args)
+    if args.resume:
+        finished = _check_resume(args, source, options.columns, policy)
+        if finished is not None:
+            say(f"the job in '{args.output_dir}' is already complete; nothing to do (its summary follows)",
+                quiet=args.quiet)
+            return _finish(finished)
     say_what_rows_are(source, options.columns, quiet=args.quiet or args.resume)
     if args.judge_url:
         factory = remote_judge_factory(args, quiet=args.quiet)
     else:
         factory = judge_factory(args.judge_factory, args.model, judge_options(options, args.judge), args.judge)
     engine = _engine(args, factory, options.load)
-    bar = progress(None, args.quiet, "filtering", unit="row")
-    done = 0
+    bar = progress(None, args.quiet, "filtering", unit="row", every=args.progress_every)
+    done, first = 0, True
 
     def on_progress(update: Any) -> None:
-        nonlocal done
+        nonlocal done, first
         if bar.total is None and update.total is not None:
             bar.total = update.total
+        if first:  # the rows of an earlier run (a resume) are not this run's progress
+            bar.n, first = update.rows_done, False
         bar.set_postfix(kept=str(update.kept), dropped=str(update.dropped), rejected=str(update.rejected),
                         refresh=False)
         bar.update(update.rows_done - bar.n)
@@ -125,8 +142,50 @@ def run_filter(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"critic: interrupted after {done} rows; continue with the same command and --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    return _finish(summary)
+
+
+def _finish(summary: Any) -> int:
+    """The table on stdout; exit 1 (and where to look) when rows were rejected."""
     print(filter_table(summary))
+    rejected = summary.counts.rejected
+    if rejected:
+        say(f"{rejected} row(s) rejected; see {summary.files['rejected']} (each line has the row and the reason)")
+        return EXIT_ROW_ERRORS
     return EXIT_OK
+
+
+def _check_resume(args: argparse.Namespace, source: Any, columns: Any, policy: Any) -> Any:
+    """Before any model loads: the checkpoint is this job's (the same input, columns, policy, and the judge
+    as far as the flags tell); a finished job's summary (then nothing is loaded), else ``None``."""
+    from critic.jobs import checkpoint
+    from critic.jobs.summary import FilterSummary
+    from critic.judges import JudgeDescription
+
+    state = checkpoint.read_checkpoint(args.output_dir)
+    job: dict[str, Any] = {"input": source.fingerprint(), "columns": columns.to_dict()}
+    if not args.judge_factory:  # a factory's judge says what it is only once built
+        job["policy"] = policy.for_judge(JudgeDescription(kind=args.judge)).describe()
+        if not args.judge_url:
+            job["judge"] = _known_judge(args)
+    checkpoint.check_same_job(args.output_dir, state, job, partial=True)
+    if not state.get("complete"):
+        return None
+    try:
+        return FilterSummary.from_dict(json.loads((args.output_dir / checkpoint.SUMMARY_FILE).read_text("utf-8")),
+                                       resumed=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no readable summary (killed just before writing it): the job writes it again
+
+
+def _known_judge(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of the judge's description that the flags fix (its backend is known once it is loaded)."""
+    if args.judge == "reward":
+        return {"kind": "reward", "model": args.model}
+    described = _judge_description(args, "")
+    if described is None:
+        return {"kind": "generative", "model": args.model}
+    return {key: value for key, value in described.to_dict().items() if key != "backend"}
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -148,11 +207,14 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 
 def _check_output_dir(args: argparse.Namespace) -> None:
-    """DIR can be written; earlier outputs there need --resume or --force (said now, before the model loads)."""
+    """DIR's files are not the input, DIR can be written, earlier outputs there need --resume or --force, and
+    --resume needs a checkpoint (said now, before the model loads)."""
+    from critic.io.writers import refuse_inputs_as_outputs
     from critic.jobs import checkpoint
 
-    check_output_dir(args.output_dir)
+    refuse_inputs_as_outputs([args.output_dir / name for name in checkpoint.JOB_FILES], [args.input])
     checkpoint.check_output_dir(args.output_dir, resume=args.resume, force=args.force)
+    check_output_dir(args.output_dir)  # (creates DIR)
 
 
 def _engine(args: argparse.Namespace, factory: Any, load: LoadOptions) -> Any:
@@ -165,17 +227,13 @@ def _engine(args: argparse.Namespace, factory: Any, load: LoadOptions) -> Any:
         return LocalEngine(factory())
     from critic.jobs.ray import RayEngine
 
-    from critic.backends.select import choose_backend
+    from critic.backends.registry import choose_backend
 
     backend = choose_backend(load)
     local_model = not (args.judge_factory or args.judge_url)
-    describe = _judge_description(args, backend) if local_model and args.judge != "reward" else None
-    prepare = None
-    if local_model and backend == "vllm":
-        from critic.backends._vllm_engine import engine_source
-
-        # The demo GGUF is converted to the folder vLLM reads once, here, not by every actor at once.
-        prepare = functools.partial(engine_source, args.model)
+    describe = _judge_description(args, backend.name) if local_model and args.judge != "reward" else None
+    # Work every actor would repeat when it loads the model (vLLM's converted demo folder) is done once, here.
+    prepare = functools.partial(backend.prepare_model, args.model) if local_model else None
     if not args.judge_url:
         announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet,
                  where=f" on {args.ray_actors} Ray actors", load=load)

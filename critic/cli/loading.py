@@ -69,18 +69,20 @@ class FileCommand:
     source: Any
     total: int | None
     judge: Any
+    rows: Any = ()  # the input's rows, the first one read before the judge loaded
 
 
 def start_file_command(args: Any, kind: JudgeKind) -> FileCommand:
-    """Check everything the user typed (options, input, output), then load the judge: in that order."""
-    from critic.cli.common import check_output_file, expected_rows, open_input
+    """Check everything the user typed (options, input and its first row, output), then load the judge."""
+    from critic.cli.common import check_output_file, open_input, rows_to_do
     from critic.cli.options import build_options
 
     options = build_options(args)
     source = open_input(args)
-    check_output_file(args.output, force=args.force)
-    total = expected_rows(source)
-    return FileCommand(options, source, total, load_judge(None, args.model, options, kind, quiet=args.quiet))
+    check_output_file(args.output, force=args.force, inputs=[source.location])
+    rows, total = rows_to_do(source, verb="score" if kind == "reward" else "judge")
+    judge = load_judge(None, args.model, options, kind, quiet=args.quiet)
+    return FileCommand(options, source, total, judge, rows)
 
 
 def remote_judge_factory(args: Any, *, quiet: bool) -> Callable[[], Any]:
@@ -103,10 +105,15 @@ def announce(model: str, kind: JudgeKind, *, factory: str | None = None, quiet: 
     """``critic: loading demo (generative, transformers backend) ...`` on stderr."""
     via = f", with --judge-factory {factory}" if factory else ""
     on = ""
-    if load is not None and factory is None:
-        from critic.backends.select import choose_backend
+    if factory is None:  # a model folder or file that is not there: said now, not after "loading ..."
+        from critic.backends.loading import MODEL_ALTERNATIVES, resolve_model
+        from critic.backends.reward import REWARD_ALTERNATIVES
 
-        on = f", {choose_backend(load)} backend"
+        resolve_model(model, alternatives=REWARD_ALTERNATIVES if kind == "reward" else MODEL_ALTERNATIVES)
+    if load is not None and factory is None:
+        from critic.backends.registry import choose_backend
+
+        on = f", {choose_backend(load).name} backend"
     say(f"loading {model} ({kind}{on}{via}){where} ...", quiet=quiet)
 
 

@@ -1,46 +1,123 @@
-"""What the commands show: progress bars, the output stream, and the tables printed at the end.
+"""What the commands show: progress (a bar on a terminal, timed lines in a log), the output stream,
+and the tables printed at the end.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from critic.errors import CriticError, InputError
+from critic.errors import CriticError
+from critic.io.writers import RowFile, dumps_row
 
 REASON_ROWS = 8  # reasons listed in the filter table; the rest are summed as "other"
 EXAMPLE_CHARS = 72  # an example message in the filter table is cut to this length
+DEFAULT_PROGRESS_SECONDS = 30.0  # a progress line this often when stderr is not a terminal
 
 
-class _Stdout:
-    def __enter__(self) -> IO[str]:
-        return sys.stdout
+class _StdoutRows:
+    """Records as JSONL on stdout (what ``judge`` and ``score`` write without ``-o``)."""
+
+    def __enter__(self) -> _StdoutRows:
+        return self
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        sys.stdout.write(dumps_row(record).decode("utf-8"))
+
+    def flush(self) -> None:
+        sys.stdout.flush()
 
     def __exit__(self, *exc: object) -> None:
         sys.stdout.flush()
 
+    def describe(self) -> str:
+        return "stdout"
+
 
 def open_output(path: Path | None) -> Any:
-    """A text stream for ``-o FILE`` (its folder made), or stdout when there is no file."""
-    if path is None:
-        return _Stdout()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path.open("w", encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot write output file '{path}': {error.strerror}") from None
+    """Where ``judge`` and ``score`` write their records: ``-o FILE`` (JSONL, or Parquet by its name; it
+    replaces FILE only when the command ends without an error), or stdout."""
+    return _StdoutRows() if path is None else RowFile(path)
 
 
-def progress(total: int | None, quiet: bool, description: str, unit: str = "pair") -> Any:
-    """A tqdm bar on stderr, shown only on a terminal and without --quiet."""
+def progress(total: int | None, quiet: bool, description: str, unit: str = "pair", *,
+             every: float = DEFAULT_PROGRESS_SECONDS) -> Any:
+    """Progress on stderr: a tqdm bar on a terminal; elsewhere (a log file, a pipe) a plain line every
+    ``every`` seconds; nothing with --quiet."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, desc=description, file=sys.stderr, dynamic_ncols=True,
-                disable=quiet or not sys.stderr.isatty())
+    if not quiet and not sys.stderr.isatty():
+        return ProgressLines(total, description, unit, every=every)
+    return tqdm(total=total, unit=unit, desc=description, file=sys.stderr, dynamic_ncols=True, disable=quiet)
+
+
+class ProgressLines:
+    """A progress bar for a stderr that is not a terminal: ``critic: judging 64/200 pairs (32%), ...``.
+
+    It takes the calls a tqdm bar takes (``update``, ``n``, ``total``, ``set_postfix``).
+    Rows counted by setting ``n`` directly (a resumed job's earlier rows) are not
+    part of the rate.
+    """
+
+    def __init__(self, total: int | None, description: str, unit: str, *, every: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.description, self.unit, self.every, self.clock = total, description, unit, every, clock
+        self.started = self.last = clock()
+        self._n = self._before = 0
+        self.postfix: dict[str, str] = {}
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+    @n.setter
+    def n(self, value: int) -> None:  # done before this run: not counted in the rate
+        self._before += value - self._n
+        self._n = value
+
+    def __enter__(self) -> ProgressLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def set_postfix(self, refresh: bool = True, **values: Any) -> None:
+        self.postfix = {key: str(value) for key, value in values.items()}
+
+    def update(self, count: int = 1) -> None:
+        self._n += count
+        now = self.clock()
+        if count and now - self.last >= self.every:
+            self.last = now
+            print(f"critic: {self.line(now)}", file=sys.stderr, flush=True)
+
+    def line(self, now: float) -> str:
+        units = f"{self.unit}s"
+        done = f"{self._n}/{self.total}" if self.total else str(self._n)
+        share = f" ({100 * self._n / self.total:.0f}%)" if self.total else ""
+        parts = [f"{self.description} {done} {units}{share}"]
+        elapsed, counted = now - self.started, self._n - self._before
+        if elapsed > 0 and counted > 0:
+            rate = counted / elapsed
+            parts.append(f"{rate:.2f} {units}/s")
+            if self.total:
+                parts.append(f"{_duration(max(self.total - self._n, 0) / rate)} left")
+        parts += [f"{key} {value}" for key, value in self.postfix.items()]
+        return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def judge_table(rows: Iterable[tuple[str, Any]]) -> str:
@@ -65,7 +142,7 @@ def reason_lines(reasons: Mapping[Any, int], examples: Mapping[Any, str] | None 
     shown = {_reason_name(kind): message for kind, message in (examples or {}).items()}
     lines = []
     for kind, count in counted.most_common(REASON_ROWS):
-        example = f"  (e.g. {_cut(shown[kind])})" if kind in shown and shown[kind] != kind else ""
+        example = f"  (e.g. {_cut(cli_wording(shown[kind]))})" if kind in shown and shown[kind] != kind else ""
         lines.append(f"    {count:>8}  {kind}{example}")
     if len(counted) > REASON_ROWS:
         rest = sum(counted.values()) - sum(count for _, count in counted.most_common(REASON_ROWS))
@@ -110,6 +187,36 @@ def filter_table(summary: Any) -> str:
     if not summary.complete:
         lines.append(f"  stopped at the first {counts.rows_in} rows (--limit); continue with --resume")
     return "\n".join(lines)
+
+
+def file_table(summary: Any) -> str:
+    """The lines ``critic judge`` and ``critic score`` print on stderr at the end (a
+    :class:`~critic.cli.files.FileSummary`)."""
+    rate = f", {summary.rows / summary.elapsed_s:.2f} rows/s" if summary.elapsed_s > 0 and summary.rows else ""
+    lines = [
+        f"critic {summary.command}: {summary.input} -> {summary.output}",
+        f"  {'rows':<12}{summary.rows:>8}",
+        f"  {summary.verb:<12}{summary.done:>8}",
+        f"  {'errors':<12}{summary.failed:>8}",
+        *reason_lines(summary.reasons, summary.examples),
+        f"  {'time':<12}{summary.elapsed_s:.1f} s{rate}",
+    ]
+    return "\n".join(lines)
+
+
+# The library words its advice for Python callers (``overflow='truncate'``, ``max_length``); a command-line
+# user needs the flag that does the same. Keyed by what the library writes, so new wording is left as it is.
+_FLAG_WORDING = (
+    (re.compile(r"overflow='truncate'(?: \(--overflow truncate\))?"), "--overflow truncate"),
+    (re.compile(r"\braise max_length(?: \(--max-length\))?"), "raise --max-length"),
+)
+
+
+def cli_wording(message: str) -> str:
+    """A library message with its Python option names as the command line's flags."""
+    for pattern, flag in _FLAG_WORDING:
+        message = pattern.sub(flag, message)
+    return message
 
 
 def written(paths: Iterable[Path | None]) -> str:

@@ -6,14 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from critic.cli.common import (
-    CHUNK_PAIRS,
-    EXIT_OK,
-    EXIT_ROW_ERRORS,
-    say,
-    through_judge,
-    write_record,
-)
+from critic.cli.common import CHUNK_PAIRS
+from critic.cli.files import finish, write_results
 from critic.cli.judge import INPUTS
 from critic.cli.loading import start_file_command
 from critic.io.rows import conversation_from_row
@@ -25,9 +19,8 @@ from critic.cli.options import (
     add_load_flags,
     add_model_flag,
 )
-from critic.cli.output import open_output, progress
+from critic.cli.output import cli_wording
 from critic.errors import CriticError
-from critic.judges.each import chunked
 
 
 def add_score_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -54,27 +47,19 @@ def add_score_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
 
 def run_score(args: argparse.Namespace) -> int:
     started = start_file_command(args, "reward")
-    options, source, total, judge = started.options, started.source, started.total, started.judge
-    rows = source.rows()
-    columns = options.columns
+    columns = started.options.columns
 
-    def read(row: Any) -> Any:
-        return conversation_from_row(row, columns)
+    def record(number: int, row: Any, result: Any) -> dict[str, Any]:
+        # The row comes back whole with the score added; a row that is not an object cannot.
+        line: dict[str, Any] = dict(row) if isinstance(row, dict) else {"line": number}
+        line[args.score_field] = None if isinstance(result, CriticError) else result
+        if isinstance(result, CriticError):
+            error = cli_wording(str(result))
+            line["error"] = f"line {number}: {error}" if isinstance(row, dict) else error
+        return line
 
-    failures = 0
-    with open_output(args.output) as out, progress(total, args.quiet, "scoring", unit="row") as bar:
-        for chunk in chunked(rows, max(CHUNK_PAIRS, options.limits.max_batch_size)):
-            for (number, row), result in zip(chunk, through_judge(chunk, read, judge.score_each), strict=True):
-                # The row comes back whole with the score added; a row that is not an object cannot.
-                record: dict[str, Any] = dict(row) if isinstance(row, dict) else {"line": number}
-                record[args.score_field] = None if isinstance(result, CriticError) else result
-                if isinstance(result, CriticError):
-                    failures += 1
-                    record["error"] = f"line {number}: {result}" if isinstance(row, dict) else str(result)
-                write_record(out, record)
-            out.flush()
-            bar.update(len(chunk))
-    if failures:
-        say(f"{failures} line(s) could not be scored; see their 'error' field")
-        return EXIT_ROW_ERRORS
-    return EXIT_OK
+    summary = write_results(args, started.rows, total=started.total,
+                            chunk_size=max(CHUNK_PAIRS, started.options.limits.max_batch_size),
+                            read=lambda row: conversation_from_row(row, columns), run=started.judge.score_each,
+                            record=record)
+    return finish(summary, quiet=args.quiet)

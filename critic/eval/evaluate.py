@@ -40,6 +40,7 @@ from critic.eval.bias import (
 )
 from critic.eval.pairs import LabelledPair, Predictions
 from critic.eval.rewardbench import SectionScore, section_scores
+from critic.eval.rewardbench2 import TIES, RewardBench2Scores, rewardbench2_scores
 from critic.judges import JudgeDescription
 from critic.judges.each import chunked, judged_in_place
 from critic.types import Label, Preference
@@ -61,7 +62,8 @@ class PairRecord:
 
     ``outcomes`` are the per-order outcomes (original responses), ``shown`` the
     per-order verdict letters as shown; lengths are in characters. ``group``
-    is the pair's :attr:`~critic.eval.pairs.LabelledPair.group`.
+    and ``answers`` are the pair's :class:`~critic.eval.pairs.LabelledPair`'s;
+    ``scores`` a reward judge's two scores (RewardBench 2's Ties score reads them).
     """
 
     key: str
@@ -77,6 +79,8 @@ class PairRecord:
     flipped: bool = False
     error: str | None = None
     group: str | None = None
+    answers: tuple[int, int] | None = None  # a group's pair: (chosen index, rejected index), see LabelledPair
+    scores: tuple[float, float] | None = None  # a reward judge's scores of the two responses, as shown
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -87,10 +91,14 @@ def record_for(item: LabelledPair, result: Preference | CriticError) -> PairReco
     lengths = len(item.pair.response_a), len(item.pair.response_b)
     if isinstance(result, CriticError):
         return PairRecord(item.key, item.subset, item.label, None, None, None, (), (), *lengths,
-                          flipped=item.flipped, error=str(result), group=item.group)
+                          flipped=item.flipped, error=str(result), group=item.group, answers=item.answers)
+    first = result.orders[0] if len(result.orders) == 1 else None
+    scores = None
+    if first is not None and first.score_a is not None and first.score_b is not None:
+        scores = (float(first.score_a), float(first.score_b))
     return PairRecord(item.key, item.subset, item.label, result.label, result.p_a, result.consistent,
                       tuple(o.outcome for o in result.orders), tuple(o.verdict for o in result.orders), *lengths,
-                      flipped=item.flipped, group=item.group)
+                      flipped=item.flipped, group=item.group, answers=item.answers, scores=scores)
 
 
 def judge_pairs(
@@ -191,6 +199,12 @@ class EvalReport:
     seconds: float | None = None
     records: tuple[PairRecord, ...] = field(default=(), repr=False)
     failed_as: FailedAs = "wrong"
+    rewardbench2: RewardBench2Scores | None = None  # RewardBench 2's subset and overall scores, when its rows are in
+
+    @property
+    def rewardbench2_score(self) -> float | None:
+        """RewardBench 2's overall score as its leaderboard shows it (the mean of its six subsets), else None."""
+        return None if self.rewardbench2 is None else self.rewardbench2.overall
 
     @property
     def rewardbench_score(self) -> float | None:
@@ -205,6 +219,7 @@ class EvalReport:
             "overall": self.overall.to_dict(), "subsets": [s.to_dict() for s in self.subsets],
             "sections": [vars(s) | {"subsets": list(s.subsets)} for s in self.sections],
             "rewardbench_score": self.rewardbench_score,
+            "rewardbench2": None if self.rewardbench2 is None else self.rewardbench2.to_dict(),
             "other_judges": [o.to_dict() for o in self.other_judges],
             "agreement": [a.to_dict() for a in self.agreement],
             "skipped_rows": {"count": len(self.skipped_rows), "first": list(self.skipped_rows[:20])},
@@ -240,6 +255,8 @@ def slice_report(
     p_a = [r.p_a for r in records]
     counts = Counter(r.prediction or "failed" for r in records)
     grouped = any(r.group is not None for r in records)
+    # RewardBench 2's Ties rows (and any row of several correct answers): every correct answer must win
+    all_win = {r.group for r in records if r.answers is not None and (r.answers[0] > 0 or r.subset == TIES)}
     return SliceReport(
         name=name,
         n=len(records),
@@ -252,8 +269,8 @@ def slice_report(
         length=length_bias([r.length_a for r in records], [r.length_b for r in records], predictions, gold, p_a),
         calibration=calibration(p_a, gold, bins=bins),
         f1=class_f1(predictions, gold, failed_as=failed_as),
-        groups=group_accuracy(predictions, gold, [r.group for r in records], tie_policy=tie_policy,
-                              failed_as=failed_as) if grouped else None,
+        groups=group_accuracy(predictions, gold, [r.group for r in records],
+                              all_must_win=[r.group in all_win for r in records]) if grouped else None,
     )
 
 
@@ -301,6 +318,7 @@ def summarize(
         skipped_rows=tuple(skipped_rows),
         seconds=seconds,
         records=tuple(records),
+        rewardbench2=rewardbench2_scores(records),
     )
 
 

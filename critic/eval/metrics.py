@@ -44,14 +44,17 @@ __all__ = [
     "F1",
     "FailedAs",
     "GroupAccuracy",
+    "Outcome",
     "Rate",
     "TiePolicy",
     "accuracy",
     "agreement_table",
+    "best_of_credit",
     "cohen_kappa",
     "credit",
     "group_accuracy",
     "macro_f1",
+    "outcome",
 ]
 
 
@@ -238,19 +241,51 @@ def _class_score(label: Label, tp: int, predicted: int, support: int) -> ClassSc
 # --------------------------------------------------------------------------- groups
 
 
+Outcome = Literal["win", "tie", "loss"]  # a pair of a best-of row, for the chosen answer (None: failed)
+
+
+def outcome(prediction: Label | None, gold: Label) -> Outcome | None:
+    """How the gold winner fared in one judged pair: ``"win"``, ``"tie"``, ``"loss"`` (``None``: the pair failed).
+
+    A gold tie (no winner) is a ``"win"`` when the judge also said tie, else a ``"loss"``.
+    """
+    if prediction is None:
+        return None
+    if gold == "tie":
+        return "win" if prediction == "tie" else "loss"
+    return "win" if prediction == gold else "tie" if prediction == "tie" else "loss"
+
+
+def best_of_credit(outcomes: Sequence[Outcome | None]) -> float:
+    """RewardBench 2's credit for a row: its chosen answer against each rejected one (``outcomes``, one per pair).
+
+    As ``reroll_and_score_dataset`` (``rewardbench/utils.py``) scores a row: 1
+    when the chosen answer is alone at the top, ``1/k`` when it ties at the top
+    with ``k - 1`` others, 0 when another answer is above it. A failed pair
+    means the row's judgment failed: the chance credit ``1/n`` for its ``n``
+    answers, RewardBench 2's 0.25 for its four (``scripts/run_generative_v2.py``,
+    "effectively a tie"), RewardBench's 0.5 for a lone pair.
+    """
+    if any(o is None for o in outcomes):
+        return 1.0 / (len(outcomes) + 1)
+    if "loss" in outcomes:
+        return 0.0
+    return 1.0 / (1 + sum(1 for o in outcomes if o == "tie"))
+
+
 @dataclass(frozen=True)
 class GroupAccuracy:
-    """Accuracy over items, where an item is a group of pairs or a pair without a group.
+    """Accuracy over rows, where a row is a group of pairs (RewardBench 2) or a pair without a group.
 
-    An item is correct only when every pair in it earns full credit (1) under
-    the tie policy (RewardBench 2's best-of-4 rule: the chosen answer must beat
-    every rejected one); there is no partial credit. ``failed`` counts items
-    with at least one failed pair (they are not correct, whatever ``failed_as``
-    says, unless a failure read as a tie matches a gold tie).
+    A best-of row earns :func:`best_of_credit` (1, ``1/k`` for a tie at the top,
+    0, or the chance credit when a pair failed); a row of RewardBench 2's
+    ``Ties`` subset (one or several correct answers) earns 1 only when every
+    correct answer beats every incorrect one (the accuracy part of its Ties
+    score), else 0. ``failed`` counts rows with at least one failed pair.
     """
 
     n: int
-    correct: int
+    correct: float
     failed: int
     grouped: int  # items that are groups (the rest are single pairs)
     pairs: int
@@ -269,21 +304,27 @@ def group_accuracy(
     gold: Sequence[Label],
     groups: Sequence[str | None],
     *,
-    tie_policy: TiePolicy = "strict",
-    failed_as: FailedAs = "wrong",
+    all_must_win: Sequence[bool] | None = None,
 ) -> GroupAccuracy:
-    """:class:`GroupAccuracy` of pairs labelled with their ``groups`` (``None``: a pair of its own)."""
-    same_length(predictions, gold, groups)
-    _check_policies(tie_policy, failed_as)
-    items: dict[tuple[str, str], list[tuple[Label | None, Label]]] = {}
-    for index, (prediction, truth, group) in enumerate(zip(predictions, gold, groups, strict=True)):
-        items.setdefault(("pair", str(index)) if group is None else ("group", group), []).append((prediction, truth))
-    correct = failed = 0
+    """:class:`GroupAccuracy` of pairs labelled with their ``groups`` (``None``: a pair of its own).
+
+    ``all_must_win`` marks the pairs of rows scored by RewardBench 2's Ties
+    accuracy: correct only when the correct answer(s) beat every incorrect one.
+    """
+    marks = all_must_win if all_must_win is not None else [False] * len(gold)
+    same_length(predictions, gold, groups, marks)
+    items: dict[tuple[str, str], list[tuple[Outcome | None, bool]]] = {}
+    for index, (prediction, truth, group, mark) in enumerate(zip(predictions, gold, groups, marks, strict=True)):
+        key = ("pair", str(index)) if group is None else ("group", group)
+        items.setdefault(key, []).append((outcome(prediction, truth), mark))
+    correct, failed = 0.0, 0
     for members in items.values():
-        read = [("tie" if failed_as == "tie" else None) if p is None else p for p, _ in members]
-        correct += all(p is not None and credit(p, t, tie_policy) == 1.0
-                       for p, (_, t) in zip(read, members, strict=True))
-        failed += any(p is None for p, _ in members)
+        outcomes = [o for o, _ in members]
+        if any(mark for _, mark in members):
+            correct += all(o == "win" for o in outcomes)
+        else:
+            correct += best_of_credit(outcomes)
+        failed += any(o is None for o in outcomes)
     grouped = sum(1 for kind, _ in items if kind == "group")
     return GroupAccuracy(len(items), correct, failed, grouped, len(gold))
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from critic.errors import CriticError, InputError, Reason
+from critic.io.checks import check_columns
 from critic.io.labels import label_or_none
 from critic.io.readers import RowError
 from critic.io.rows import detect, read_pairs, row_label
@@ -39,8 +40,8 @@ class LabelledPair:
 
     ``row`` is the input row it was read from (``None`` when built in code).
     ``group`` ties together the pairs one input row expands into (RewardBench 2:
-    one chosen answer against each of several rejected ones); ``None`` for a
-    row that is one pair.
+    each chosen answer against each of several rejected ones; ``answers`` holds
+    the pair's two indices); ``None`` for a row that is one pair.
     """
 
     key: str
@@ -50,6 +51,7 @@ class LabelledPair:
     flipped: bool = False
     row: int | None = None
     group: str | None = None
+    answers: tuple[int, int] | None = None  # a group's pair: (index among the chosen answers, among the rejected)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,13 @@ class LoadedPairs:
     @property
     def label_column(self) -> str | None:
         return None if self.detected is None else self.detected.label_column
+
+    def __iter__(self) -> Iterator[LabelledPair]:
+        """The pairs, so that ``evaluate(judge, load_labelled_pairs(path))`` works as it reads."""
+        return iter(self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
 
 
 def load_labelled_pairs(
@@ -95,15 +104,27 @@ def load_labelled_pairs(
         source = location if limit is None else dataclasses.replace(location, limit=limit)
     else:
         source = open_source(location, format=format, split=split, limit=limit)
+    if columns is not None:
+        check_columns(source, columns)
     pairs: list[LabelledPair] = []
     skipped: list[str] = []
     detected: Detected | None = None
+    rows_of: dict[str, int] = {}  # the row each key came from: a key twice is an error
     for number, row in source.rows():
         try:
-            pairs.extend(labelled_pairs(number, row, columns, flip=len(pairs) % 2 == 1))
+            read = labelled_pairs(number, row, columns, flip=len(pairs) % 2 == 1)
         except CriticError as error:
             skipped.append(f"row {number}: {error}")
             continue
+        key = read[0].group or read[0].key
+        explicit = isinstance(row, Mapping) and any(row.get(name) is not None for name in KEY_FIELDS)
+        if explicit and key in rows_of:
+            raise InputError(f"'{source.location}' has the id {key!r} twice (rows {rows_of[key]} and {number}); "
+                             "other judges' predictions and the report's pairs are matched by id, so give each "
+                             "row its own", kind=Reason.BAD_ARGUMENT)
+        if explicit:
+            rows_of[key] = number
+        pairs.extend(read)
         if detected is None:
             detected = detect(row, columns)
             logger.info("%s: %s", source.location, detected.describe())
@@ -128,9 +149,10 @@ def labelled_pairs(number: int, row: Any, columns: Columns | None = None, *,
                    flip: bool = False) -> tuple[LabelledPair, ...]:
     """Every :class:`LabelledPair` one input row holds (``flip``: show the first one's chosen answer second).
 
-    A RewardBench 2 row (one chosen answer, a list of rejected ones) gives one
-    pair per rejected answer, keyed ``<row key>:<index>`` (from 0) and grouped
-    by the row key, alternating the chosen side from pair to pair. Raises
+    A RewardBench 2 row (one chosen answer, or several in its ``Ties`` subset,
+    and a list of rejected ones) gives one pair per (chosen, rejected) answer,
+    keyed ``<row key>:<index>`` (from 0) and grouped by the row key,
+    alternating the chosen side from pair to pair. Raises
     :class:`InputError` (with its kind) for a row that cannot be read or has no label.
     """
     reads = read_pairs(row, columns)
@@ -151,7 +173,8 @@ def labelled_pairs(number: int, row: Any, columns: Columns | None = None, *,
 def _chosen_first(read: RowPair, key: str, subset: str | None, number: int, flip: bool,
                   group: str | None) -> LabelledPair:
     pair = read.pair.swapped() if flip else read.pair
-    return LabelledPair(key, pair, "B" if flip else "A", subset, flip, row=number, group=group)
+    return LabelledPair(key, pair, "B" if flip else "A", subset, flip, row=number, group=group,
+                        answers=read.answers if group is not None else None)
 
 
 def row_key(row: Mapping[str, Any], number: int) -> str:

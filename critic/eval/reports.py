@@ -112,7 +112,8 @@ def markdown(report: EvalReport) -> str:
         "| --- | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [_slice_row(s) for s in (overall, *report.subsets)]
-    lines += _class_lines(report) + _group_lines(report) + _section_lines(report) + _agreement_lines(report)
+    lines += _class_lines(report) + _group_lines(report) + _rewardbench2_lines(report) + _section_lines(report)
+    lines += _agreement_lines(report)
     lines += ["", f"Calibration of p_a (overall; {overall.calibration.n} pairs with a gold winner, "
                   f"Brier {_num(overall.calibration.brier)}):", "",
               "| p_a bin | pairs | mean p_a | share where response A is better |", "| --- | ---: | ---: | ---: |"]
@@ -153,9 +154,11 @@ def _group_lines(report: EvalReport) -> list[str]:
     slices = [s for s in (report.overall, *report.subsets) if s.groups is not None]
     if not slices:
         return []
-    lines = ["", "Accuracy over rows (RewardBench 2's rule: a row that expands into several pairs, one chosen "
-                 "answer against each rejected one, is correct only when every one of its pairs earns full credit; "
-                 "a row of one pair counts as itself):", "",
+    lines = ["", "Accuracy over rows (RewardBench 2's rule: a row that expands into several pairs, its chosen answer "
+                 "against each rejected one, earns 1 when the chosen answer wins every pair, 1/k when it ties at the "
+                 "top with k answers in all, 0 when it loses one, and the chance credit 1/n of its n answers when a "
+                 "pair failed (0.25 for four); a Ties row earns 1 when each correct answer beats every incorrect "
+                 "one; a row of one pair counts as itself):", "",
              "| slice | rows | of them groups | pairs | rows with a failed pair | accuracy over rows |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {s.name} | {g.n} | {g.grouped} | {g.pairs} | {g.failed} | {_pct(g.accuracy)} |"
@@ -163,13 +166,30 @@ def _group_lines(report: EvalReport) -> list[str]:
     return lines
 
 
+def _rewardbench2_lines(report: EvalReport) -> list[str]:
+    scores = report.rewardbench2
+    if scores is None:
+        return []
+    lines = _table("RewardBench 2 (scored as its own code scores: `reroll_and_score_dataset` for the best-of-4 "
+                   "subsets, `process_single_model` for Ties; a failed row 0.25, as its generative runner):",
+                   ("subset", "score", "rows", "rows with a failed pair", "note"), "-:::-",
+                   [(s.name, _pct(s.score), s.rows, s.failed_rows, s.note) for s in scores.subsets])
+    if scores.overall is not None:
+        lines += [f"| **Overall** | {_pct(scores.overall)} | | | the mean of the six subsets, as on the RewardBench 2 "
+                  "leaderboard |"]
+    else:
+        lines += ["", f"No RewardBench 2 overall score: the leaderboard's is the mean of all six subsets, and "
+                      f"{', '.join(scores.missing)} {'is' if len(scores.missing) == 1 else 'are'} missing or not "
+                      "scored."]
+    return lines
+
+
 def _section_lines(report: EvalReport) -> list[str]:
     if not report.sections:
         return []
-    lines = ["", "RewardBench sections (subset accuracies weighted as in RewardBench's `EXAMPLE_COUNTS`, as its "
-                 "`calculate_scores_per_section` does):", "",
-             "| section | score | pairs | subsets present |", "| --- | ---: | ---: | --- |"]
-    lines += [f"| {s.name} | {_pct(s.score)} | {s.n} | {', '.join(s.subsets)} |" for s in report.sections]
+    lines = _table("RewardBench sections (subset accuracies weighted as in RewardBench's `EXAMPLE_COUNTS`, as its "
+                   "`calculate_scores_per_section` does):", ("section", "score", "pairs", "subsets present"), "-::-",
+                   [(s.name, _pct(s.score), s.n, ", ".join(s.subsets)) for s in report.sections])
     if report.rewardbench_score is not None:
         lines.append(f"| **Score** | {_pct(report.rewardbench_score)} | | |")
         lines += ["", "Score: the mean of the four section scores, as on RewardBench's current leaderboard. (Its "
@@ -199,6 +219,16 @@ def _agreement_lines(report: EvalReport) -> list[str]:
                      f"| {_kappa(kappas.get(frozenset((GOLD, other.name))))} "
                      f"| {_kappa(kappas.get(frozenset((JUDGE, other.name))))} |")
     return lines
+
+
+def _table(intro: str, header: tuple[str, ...], align: str, rows: list[tuple[object, ...]]) -> list[str]:
+    """A Markdown table after a blank line and its introduction; ``align`` has one ``-`` (left) or ``:`` (right)
+    per column."""
+    if len(align) != len(header):
+        raise ValueError(f"a table of {len(header)} columns needs {len(header)} alignments, got {align!r}")
+    rules = ["---" if a == "-" else "---:" for a in align]
+    return ["", intro, "", f"| {' | '.join(header)} |", f"| {' | '.join(rules)} |",
+            *(f"| {' | '.join(str(value) for value in row)} |" for row in rows)]
 
 
 def _setting(key: str, value: object) -> str:

@@ -9,6 +9,12 @@ check that refuses a message list serialized into a text field.
   ``fastchat/llm_judge/compute_agreement.py``): ``question_id``, ``model_a``,
   ``model_b``, ``winner``, ``judge``, ``turn`` and the two conversations
   ``conversation_a`` / ``conversation_b`` (:func:`mt_bench_pair`).
+- Arena (``lmarena-ai/arena-human-preference-55k``): ``prompt``, ``response_a``
+  and ``response_b`` are lists of turns, one string per turn, stored as
+  JSON-encoded text in its CSV (``'["What is 17 + 25?"]'``) or as lists in
+  Parquet/datasets (:func:`arena_pair`); the label is its one-hot
+  ``winner_model_a`` / ``winner_model_b`` / ``winner_tie`` columns
+  (:func:`critic.io.labels.one_hot_label`).
 - A text field holding ``[{"role": "user", "content": ...}]`` as JSON or Python
   repr text (UltraFeedback exported to CSV) is refused (:func:`check_not_serialized`).
 """
@@ -131,6 +137,60 @@ def mt_bench_pair(row: Mapping[str, Any]) -> Pair:
     if turn == 1:
         return pair
     return Pair(pair.prompt, pair.response_a, pair.response_b, history_a=first[:2], history_b=second[:2])
+
+
+def arena_pair(values: list[Any], names: tuple[str, str, str], history: tuple[Message, ...] = ()) -> Pair | None:
+    """The pair of an Arena row whose prompt and two responses are lists of turns; ``None`` when they are not.
+
+    ``values`` are the prompt, response_a and response_b fields as stored: each
+    a list of strings, or text holding one as JSON. All three must be such
+    lists (otherwise the row is plain text: ``None``), with one entry per turn.
+    One turn: the pair is that question and the two answers. Several turns:
+    the last question and each model's last answer, with each model's own
+    earlier turns (the questions and *its* answers) as ``history_a`` /
+    ``history_b``, as MT-Bench's second turn is read (:func:`mt_bench_pair`).
+    A null turn (Arena records one where a model gave no answer) or lists of
+    different lengths are an :class:`InputError`.
+    """
+    turns = [_turn_list(value) for value in values]
+    if any(t is None for t in turns):
+        return None
+    prompts, first, second = (t for t in turns if t is not None)
+    lengths = {len(prompts), len(first), len(second)}
+    if len(lengths) != 1:
+        counts = ", ".join(f"'{name}' {len(t)}" for name, t in zip(names, (prompts, first, second), strict=True))
+        raise InputError(f"an Arena row needs one answer per turn in each response; turns: {counts}",
+                         kind=Reason.BAD_MESSAGES)
+    for name, column in zip(names, (prompts, first, second), strict=True):
+        for number, text in enumerate(column, start=1):
+            if text is None:
+                raise InputError(f"field '{name}' turn {number} of {len(column)} is null (no text was recorded); "
+                                 "the row cannot be judged", kind=Reason.MISSING_FIELD)
+    if len(prompts) == 1:
+        return Pair(prompts[0], first[0], second[0], history=history)
+
+    def conversation(answers: list[str]) -> tuple[Message, ...]:
+        messages: list[Message] = list(history)
+        for question, answer in zip(prompts[:-1], answers[:-1], strict=True):
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        return tuple(messages)
+
+    return Pair(prompts[-1], first[-1], second[-1], history_a=conversation(first), history_b=conversation(second))
+
+
+def _turn_list(value: Any) -> list[Any] | None:
+    """``value`` as a non-empty list of turns (strings or nulls): a list, or text holding one as JSON; else None."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.startswith("[") and text.endswith("]")) or len(text) > SERIALIZED_LIMIT * 64:
+            return None
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+    if isinstance(value, list) and value and all(isinstance(t, str) or t is None for t in value):
+        return value
+    return None
 
 
 def check_not_serialized(value: str, field: str) -> str:

@@ -12,18 +12,22 @@ import codecs
 import csv
 import io
 import json
+import logging
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from critic.errors import InputError, MissingDependencyError, Reason
+from critic.io.opening import STDIN, inner_name
+from critic.io.opening import open_binary as _open_binary
+
+logger = logging.getLogger("critic")
 
 FORMATS = ("jsonl", "json", "parquet", "csv", "hf", "hub")
 
-
-STDIN = "-"  # the location that reads standard input
+__all__ = ["FORMATS", "STDIN", "RowError", "read_csv", "read_hf_dataset", "read_json_array", "read_jsonl",
+           "read_parquet"]
 
 
 READ_CHUNK = 1 << 20  # characters read at a time from a JSON array
@@ -41,8 +45,19 @@ class RowError(InputError):
 
 
 def read_jsonl(path: str | Path, *, skip: int = 0) -> Iterator[tuple[int, Any]]:
-    """Rows of a JSONL file, one per non-blank line; the first ``skip`` rows are passed over unparsed."""
+    """Rows of a JSONL file, one per non-blank line; the first ``skip`` rows are passed over unparsed.
+
+    A file (or standard input) that opens with ``[`` then ``{`` or ``]`` (spaces
+    allowed) holds a JSON array of objects, not JSON lines (a JSONL row is an
+    object): it is read as that array, and a warning says so. A first line such
+    as ``[[1]]`` stays a JSONL row (and is rejected as one).
+    """
     with _open_binary(path) as stream:
+        if starts_with_array(stream):
+            where = "standard input" if str(path) == STDIN else f"'{path}'"
+            logger.warning("%s starts with '[': reading it as a JSON array, not as JSON lines", where)
+            yield from _array_elements(stream, str(path), skip, hint=_NOT_LINES)
+            return
         seen = 0
         for line_number, raw in enumerate(stream, start=1):
             if line_number == 1 and raw.startswith(codecs.BOM_UTF8):
@@ -64,7 +79,8 @@ def _parse_json_line(raw: bytes, line_number: int) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        message = f"line {line_number} is not valid JSON ({error.msg} at column {error.colno})"
+        # json's messages may end in "at" ("Invalid control character at"): one "at" before the column
+        message = f"line {line_number} is not valid JSON ({error.msg.removesuffix(' at')} at column {error.colno})"
         return RowError(message, text.rstrip("\r\n"))
     except RecursionError:
         return RowError(f"line {line_number} is nested too deeply to parse", text.rstrip("\r\n"))
@@ -77,31 +93,51 @@ def read_json_array(path: str | Path, *, skip: int = 0) -> Iterator[tuple[int, A
     breaks the array itself (where the next element starts is unknown), so it
     raises :class:`InputError` naming the position.
     """
+    named_json = str(path) != STDIN and inner_name(path).lower().endswith(".json")
     with _open_binary(path) as binary:
-        scan = _ArrayScanner(io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape"), str(path))
-        if scan.opens_empty():
+        yield from _array_elements(binary, str(path), skip, hint="" if named_json else _NOT_LINES)
+
+
+_NOT_LINES = " (read as one JSON array because it opens with '[{'; JSON lines must each be an object)"
+
+
+def starts_with_array(stream: io.BufferedIOBase) -> bool:
+    """Whether a stream opens a JSON array of objects (see :func:`opens_object_array`), looked at, not consumed."""
+    peek = getattr(stream, "peek", None)
+    return opens_object_array(peek(4096) if peek is not None else b"")
+
+
+def opens_object_array(head: bytes) -> bool:
+    """Whether text starts (after a BOM and spaces) with ``[`` followed by ``{`` or ``]``: an array of objects."""
+    text = head.lstrip(codecs.BOM_UTF8).lstrip()
+    return text.startswith(b"[") and text[1:].lstrip()[:1] in (b"{", b"]")
+
+
+def _array_elements(binary: Any, path: str, skip: int, *, hint: str = "") -> Iterator[tuple[int, Any]]:
+    scan = _ArrayScanner(io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape"), path, hint)
+    if scan.opens_empty():
+        return
+    number = 0
+    while True:
+        value, text = scan.element()
+        number += 1
+        if number > skip:
+            # Only undecodable bytes put surrogates in the source text: an escaped one ("\ud800",
+            # valid JSON) is six ASCII characters there, and its value is read as it is.
+            if _SURROGATE.search(text):
+                raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                yield number, RowError(f"row {number} is not valid UTF-8", raw)
+            else:
+                yield number, value
+        if scan.closes():
             return
-        number = 0
-        while True:
-            value, text = scan.element()
-            number += 1
-            if number > skip:
-                # Only undecodable bytes put surrogates in the source text: an escaped one ("\ud800",
-                # valid JSON) is six ASCII characters there, and its value is read as it is.
-                if _SURROGATE.search(text):
-                    raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                    yield number, RowError(f"row {number} is not valid UTF-8", raw)
-                else:
-                    yield number, value
-            if scan.closes():
-                return
 
 
 class _ArrayScanner:
     """The reading position in a JSON array file, one chunk of text at a time."""
 
-    def __init__(self, stream: IO[str], path: str) -> None:
-        self.stream, self.path = stream, path
+    def __init__(self, stream: IO[str], path: str, hint: str = "") -> None:
+        self.stream, self.path, self.hint = stream, path, hint
         self.decoder = json.JSONDecoder()
         self.buffer, self.position, self.eof = "", 0, False
         self.consumed = 0  # characters dropped from the front of the buffer so far, for error positions
@@ -130,8 +166,9 @@ class _ArrayScanner:
                 return False
 
     def broken(self, what: str) -> InputError:
-        return InputError(f"'{self.path}' is not a valid JSON array: {what} at character "
-                          f"{self.consumed + self.position}", kind=Reason.UNREADABLE_ROW)
+        where = "standard input" if self.path == STDIN else f"'{self.path}'"
+        return InputError(f"{where} is not a valid JSON array: {what} at character "
+                          f"{self.consumed + self.position}{self.hint}", kind=Reason.UNREADABLE_ROW)
 
     def opens_empty(self) -> bool:
         """Read the opening '['; True when the array is empty."""
@@ -152,7 +189,7 @@ class _ArrayScanner:
             except json.JSONDecodeError as error:
                 if self.fill():
                     continue
-                raise self.broken(error.msg) from None
+                raise self.broken(error.msg.removesuffix(" at")) from None
             except RecursionError:
                 raise self.broken("an element nested too deeply to parse") from None
             # A number cut by the end of the chunk parses as a shorter number ("-0.5e" -> -0.5):
@@ -181,10 +218,11 @@ class _ArrayScanner:
 def read_csv(path: str | Path, *, skip: int = 0, delimiter: str | None = None) -> Iterator[tuple[int, Any]]:
     """Records of a CSV file (TSV for ``.tsv``) as dicts of strings, keyed by the header."""
     if delimiter is None:
-        delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
+        delimiter = "\t" if inner_name(path).lower().endswith(".tsv") else ","
     csv.field_size_limit(2**31 - 1)  # answers are long; the default limit is 128 KiB per field
     with _open_binary(path) as binary:
-        stream = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        stream = io.TextIOWrapper(binary,  # type: ignore[type-var]
+                                   encoding="utf-8-sig", errors="surrogateescape", newline="")
         reader = csv.reader(stream, delimiter=delimiter)
         try:
             header = next(reader, None)
@@ -300,32 +338,6 @@ def _pick_split(loaded: Any, split: str | None, where: str) -> Any:
                              kind=Reason.BAD_ARGUMENT)
         return loaded[split]
     return loaded
-
-
-def _open_binary(path: str | Path) -> IO[bytes]:
-    if str(path) == STDIN:
-        return io.BufferedReader(_Unclosed(sys.stdin.buffer))  # the caller's with-block must not close stdin
-    try:
-        return open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
-    except OSError as error:
-        raise InputError(f"cannot read input file '{path}': {error.strerror}", kind=Reason.BAD_ARGUMENT) from None
-
-
-class _Unclosed(io.RawIOBase):
-    """A readable view of a binary stream that leaves the stream open when it is closed."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        super().__init__()
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        read = getattr(self._stream, "read1", self._stream.read)  # read1: what is there, without waiting for more
-        data = read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def _import(module: str, package: str, extra: str, feature: str) -> Any:

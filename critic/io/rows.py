@@ -44,17 +44,27 @@ from critic.io.formats import (
     shared_conversation,
     type_name,
 )
-from critic.io.labels import majority_label, other_spelling, parse_label
+from critic.io.formats import arena_pair
+from critic.io.labels import (
+    ONE_HOT_COLUMNS,
+    flipped_label,
+    majority_label,
+    one_hot_label,
+    parse_label,
+    sign_for,
+)
 from critic.io.readers import RowError
 from critic.io.shapes import (
-    Columns,
-    DEFAULT_COLUMNS,
-    RowPair,
     CHOSEN_SHAPES,
-    WINNER_COLUMN,
+    DEFAULT_COLUMNS,
+    HELPSTEER2,
     LLMBAR,
-    Detected,
+    ONE_HOT_LABEL,
+    WINNER_COLUMN,
     Candidate,
+    Columns,
+    Detected,
+    RowPair,
 )
 from critic.types import Label, Message, Pair, check_conversation, check_text, conversation
 
@@ -91,12 +101,15 @@ def read_pair(row: Any, columns: Columns | None = None) -> RowPair:
         if pairs is None:
             return _chosen_rejected_pair(row, c)
         if len(pairs) > 1:
-            raise InputError(f"field '{c.rejected}' holds a list of {len(pairs)} rejected answers (RewardBench 2 "
-                             "shape): critic eval judges it as one pair per rejected answer; to filter or judge it, "
-                             "give each rejected answer its own row", kind=Reason.WRONG_TYPE)
+            raise InputError(f"the row holds {len(pairs)} pairs (RewardBench 2 shape: each chosen answer against "
+                             "each rejected one); read it with read_pairs", kind=Reason.WRONG_TYPE)
         return pairs[0]
     if c.response_a in row or c.response_b in row:
         return _labelled_pair(row, c, "ab")
+    if HELPSTEER2["response_a"] in row and HELPSTEER2["response_b"] in row:
+        defaults = {name: value for name, value in HELPSTEER2.items()
+                    if getattr(c, name) == getattr(DEFAULT_COLUMNS, name)}  # the user's own names win
+        return _labelled_pair(row, dataclasses.replace(c, **defaults), "helpsteer2")
     if is_mt_bench_row(row):
         return _labelled_pair(row, c, "mt-bench")
     if LLMBAR["response_a"] in row and LLMBAR["response_b"] in row:
@@ -123,25 +136,48 @@ def read_pairs(row: Any, columns: Columns | None = None) -> tuple[RowPair, ...]:
 def detect(row: Any, columns: Columns | None = None) -> Detected:
     """What :func:`read_pairs` reads ``row`` as (the command line prints it for the first row)."""
     read = read_pairs(row, columns)[0]
-    return Detected(read.shape, read.label_column)
+    sign = None if read.label_column in (None, ONE_HOT_LABEL) else sign_for(read.label_column, read.columns.label_sign)
+    return Detected(read.shape, read.label_column, sign)
 
 
 def _labelled_pair(row: Mapping[str, Any], c: Columns, shape: str) -> RowPair:
     label_column = _label_column(row, c)
+    fields = (c.response_a, c.response_b)
     if shape == "mt-bench":
         pair, fields = mt_bench_pair(row), ("conversation_a", "conversation_b")
     else:
-        prompt, a, b = (required_string(row, name) for name in (c.prompt, c.response_a, c.response_b))
-        pair = Pair(prompt, a, b, reference=optional_string(row, c.reference), history=history_of(row, c))
-        fields = (c.response_a, c.response_b)
-    if label_column is not None and label_column != c.label:
+        values = [required(row, name) for name in (c.prompt, c.response_a, c.response_b)]
+        arena = arena_pair(values, (c.prompt, c.response_a, c.response_b), history_of(row, c))
+        if arena is not None:
+            pair, shape = arena, "arena"
+        else:
+            prompt, a, b = (required_string(row, name) for name in (c.prompt, c.response_a, c.response_b))
+            pair = Pair(prompt, a, b, reference=optional_string(row, c.reference), history=history_of(row, c))
+    if label_column not in (None, c.label, ONE_HOT_LABEL):
         _log_once(logging.INFO, "reading labels from column '%s' (there is no '%s' column)", label_column, c.label)
     return RowPair(pair, shape, dict(row), c, label_column, fields)
 
 
 def _label_column(row: Mapping[str, Any], c: Columns) -> str | None:
+    """Where a labelled row's label is: the label column, Arena's one-hot columns, a ``winner`` column, or nowhere.
+
+    The one-hot triple is always read together (naming one of its columns with
+    ``--label-field`` reads all three): one column alone cannot tell a B win
+    from a tie. A label column the user named must be in every row.
+    """
+    one_hot = all(name in row for name in ONE_HOT_COLUMNS)
+    if c.label in ONE_HOT_COLUMNS:
+        if not one_hot:
+            missing = ", ".join(name for name in ONE_HOT_COLUMNS if name not in row)
+            raise InputError(f"label column '{c.label}' is one of Arena's one-hot columns, which are read together; "
+                             f"this row lacks {missing}", kind=Reason.MISSING_FIELD)
+        return ONE_HOT_LABEL
     if c.label in row:
         return c.label
+    if c.label != DEFAULT_COLUMNS.label:
+        required(row, c.label)  # the column the user named is missing from this row: say so, never guess
+    if one_hot:
+        return ONE_HOT_LABEL
     return WINNER_COLUMN if WINNER_COLUMN in row else None
 
 
@@ -168,8 +204,12 @@ def row_label(read: RowPair) -> Label | None:
         return "A"
     if read.label_column is None:
         return None
+    if read.label_column == ONE_HOT_LABEL:
+        return one_hot_label(read.row)
     value = read.row.get(read.label_column)
-    return None if value is None else parse_label(value, read.label_column)
+    if value is None:
+        return None
+    return parse_label(value, read.label_column, sign=sign_for(read.label_column, read.columns.label_sign))
 
 
 def prepare_row(row: Any, columns: Columns | None = None) -> Candidate:
@@ -178,7 +218,12 @@ def prepare_row(row: Any, columns: Columns | None = None) -> Candidate:
     A tie (a label such as ``tie``, or PandaLM annotators without a majority) is
     refused with kind ``NO_PREFERENCE``: a preference pair needs a winner.
     """
-    read = read_pair(row, columns)
+    reads = read_pairs(row, columns)
+    read = reads[0]
+    if read.shape == "best-of":  # RewardBench 2: the chosen answer(s) against each rejected one, chosen first
+        first, second = read.answer_fields
+        return Candidate(read.pair, read.row, read.shape, ("swap", first, second),
+                         more=tuple(r.pair for r in reads[1:]), answers=tuple(r.answers or (0, 0) for r in reads))
     label = row_label(read)
     if read.shape == "pandalm":
         return _pandalm_candidate(read, label)
@@ -190,19 +235,30 @@ def prepare_row(row: Any, columns: Columns | None = None) -> Candidate:
                   WINNER_COLUMN)
         return Candidate(read.pair, read.row, read.shape, ("swap", first, second))
     column = read.label_column or read.columns.label
-    value = read.row[column]
+    if column == ONE_HOT_LABEL:
+        value: Any = ", ".join(f"{name}={read.row[name]}" for name in ONE_HOT_COLUMNS)
+        relabel: tuple[str, str, Any] = ("swap", ONE_HOT_COLUMNS[0], ONE_HOT_COLUMNS[1])
+    else:
+        value = read.row[column]
+        relabel = ("set", column, flipped_label(value, sign_for(column, read.columns.label_sign)))
     if label == "tie":
         raise InputError(f"tie: label {value!r} prefers neither response", kind=Reason.NO_PREFERENCE)
     pair = read.pair if label == "A" else read.pair.swapped()
-    return Candidate(pair, read.row, read.shape, ("set", column, other_spelling(value)))
+    return Candidate(pair, read.row, read.shape, relabel)
 
 
 def pair_from_row(row: Any, columns: Columns | None = None) -> Pair:
-    """The pair a row shows, in its own order, for ``critic judge`` (chosen/rejected rows: chosen as A).
+    """The pair a row shows, in its own order (chosen/rejected rows: chosen as A); a row of several pairs is an error.
 
     A label in the row is not read: judging needs none.
     """
     return read_pair(row, columns).pair
+
+
+def pairs_from_row(row: Any, columns: Columns | None = None) -> tuple[tuple[Pair, tuple[int, int] | None], ...]:
+    """Every pair a row shows, for ``critic judge``: one, or (RewardBench 2) each chosen answer against each
+    rejected one, with its (chosen index, rejected index)."""
+    return tuple((read.pair, read.answers) for read in read_pairs(row, columns))
 
 
 def conversation_from_row(row: Any, columns: Columns | None = None) -> tuple[Message, ...]:
@@ -315,10 +371,14 @@ def _chosen_rejected_pair(row: Mapping[str, Any], c: Columns) -> RowPair:
 
 
 def _best_of_pairs(row: Mapping[str, Any], c: Columns) -> tuple[RowPair, ...] | None:
-    """RewardBench 2's rows (``rejected`` a list of answer strings): one pair per rejected answer; else ``None``.
+    """RewardBench 2's rows (``rejected`` a list of answer strings): one pair per (chosen, rejected) answer; else None.
 
-    A list of one rejected answer is this shape only beside a chosen string (two
-    one-string lists stay what they always were: malformed message lists).
+    ``chosen`` is one answer (a string or a list of one) or, in its ``Ties``
+    subset, a list of several correct answers: every chosen answer is paired
+    with every rejected one, chosen first. ``RowPair.answers`` holds each
+    pair's (chosen index, rejected index). A list of one rejected answer is
+    this shape only beside a chosen string (two one-string lists stay what they
+    always were: malformed message lists).
     """
     rejected, chosen = row.get(c.rejected), row.get(c.chosen)
     if not isinstance(rejected, list) or not rejected or not all(isinstance(r, str) for r in rejected):
@@ -326,16 +386,18 @@ def _best_of_pairs(row: Mapping[str, Any], c: Columns) -> tuple[RowPair, ...] | 
     if len(rejected) == 1 and not isinstance(chosen, str):  # ["a"] against ["b"]: read (and refused) as messages
         return None
     chosen = required(row, c.chosen)
-    if isinstance(chosen, list) and len(chosen) == 1:
-        chosen = chosen[0]
-    if not isinstance(chosen, str):
-        what = f"a list of {len(chosen)}" if isinstance(chosen, list) else type_name(chosen)
-        raise InputError(f"field '{c.chosen}' must be one answer (a string or a list of one) beside a list of "
-                         f"rejected answers, got {what} (RewardBench 2's 'Ties' rows are scored differently and "
-                         "are not read)", kind=Reason.WRONG_TYPE)
-    for index, text in enumerate([chosen, *rejected]):
-        check_not_serialized(text, c.chosen if index == 0 else f"{c.rejected}[{index - 1}]")
+    answers = [chosen] if isinstance(chosen, str) else chosen
+    if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+        what = "an empty list" if answers == [] else type_name(chosen)
+        raise InputError(f"field '{c.chosen}' must be an answer or a list of answers (strings) beside a list of "
+                         f"rejected answers, got {what}", kind=Reason.WRONG_TYPE)
+    for index, text in enumerate(answers):
+        check_not_serialized(text, c.chosen if isinstance(chosen, str) else f"{c.chosen}[{index}]")
+    for index, text in enumerate(rejected):
+        check_not_serialized(text, f"{c.rejected}[{index}]")
     prompt, history = prompt_and_history(row, c)
     reference = optional_string(row, c.reference)
-    return tuple(RowPair(Pair(prompt, chosen, answer, reference=reference, history=history), "best-of", dict(row),
-                         c, None, (c.chosen, c.rejected)) for answer in rejected)
+    kept = dict(row)
+    return tuple(RowPair(Pair(prompt, good, bad, reference=reference, history=history), "best-of", kept, c, None,
+                         (c.chosen, c.rejected), (i, j))
+                 for i, good in enumerate(answers) for j, bad in enumerate(rejected))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import functools
 import itertools
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,19 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from critic.errors import CriticError, InputError, Reason
+from critic.io.opening import COMPRESSED, PARQUET, SNIFF_BYTES, inner_name, is_compressed, raw_head, sniff
+from critic.io.opening import open_binary as _open_binary
 from critic.io.readers import (
     FORMATS,
     STDIN,
     _import,
-    _open_binary,
     load_hf_disk,
     load_hub_cached,
+    opens_object_array,
     read_csv,
     read_hf_dataset,
     read_json_array,
     read_jsonl,
     read_parquet,
 )
+
+logger = logging.getLogger("critic")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -124,6 +129,9 @@ def open_source(
         raise InputError(f"the row limit must be a whole number, 0 or more, got {limit!r}", kind=Reason.BAD_ARGUMENT)
     if location == STDIN:
         chosen = format or "jsonl"
+        if chosen == "parquet":
+            raise InputError("Parquet cannot be read from standard input (a Parquet file is read from its footer, "
+                             "at the end); save it to a file and pass its path", kind=Reason.BAD_ARGUMENT)
         if chosen not in {"jsonl", "json", "csv"}:
             raise InputError(f"standard input can be read as jsonl, json or csv, not {chosen}",
                              kind=Reason.BAD_ARGUMENT)
@@ -138,7 +146,16 @@ def open_source(
 
 
 def detect_format(location: str | Path) -> str:
-    """The format of an input, from its name (and the first character of a ``.json`` file)."""
+    """The format of an input, from what it holds and its name.
+
+    A folder saved with ``save_to_disk`` is ``hf``; a name that is no file but
+    looks like ``org/name`` is a cached hub dataset. A file is Parquet when it
+    starts with Parquet's magic bytes, whatever its name. Otherwise its name
+    (without a ``.gz``/``.zst`` suffix when it is compressed) says JSONL, JSON or
+    CSV, and for JSON names the first character decides: ``[`` opens a JSON
+    array, anything else is JSON lines (a ``.jsonl`` file holding an array is
+    read as the array, with a warning).
+    """
     path = Path(location)
     if path.is_dir():
         if any((path / name).exists() for name in ("dataset_info.json", "state.json", "dataset_dict.json")):
@@ -149,20 +166,37 @@ def detect_format(location: str | Path) -> str:
         if _HUB_ID.match(str(location)) and suffix not in {".json", ".jsonl", ".csv", ".tsv", ".parquet"}:
             return "hub"
         raise InputError(f"cannot read input file '{location}': no such file or folder", kind=Reason.BAD_ARGUMENT)
+    stored = sniff(raw_head(path))
+    if stored == PARQUET:
+        if suffix not in {".parquet", ".pq"}:
+            logger.warning("'%s' is a Parquet file (it starts with Parquet's magic bytes): reading it as Parquet",
+                           location)
+        return "parquet"
+    if stored in COMPRESSED:
+        suffix = Path(inner_name(path)).suffix.lower()
+        logger.info("'%s' is %s-compressed: decompressing it as it is read", location, stored)
+    if suffix == ".json":
+        return "json" if _head(path).startswith(b"[") else "jsonl"
     if suffix in {".jsonl", ".ndjson"}:
+        if opens_object_array(_head(path)):
+            logger.warning("'%s' starts with '[': reading it as a JSON array, not as JSON lines", location)
+            return "json"
         return "jsonl"
     if suffix in {".parquet", ".pq"}:
         return "parquet"
     if suffix in {".csv", ".tsv"}:
         return "csv"
-    if suffix == ".json":
-        with _open_binary(path) as stream:
-            head = stream.read(4096).lstrip(codecs.BOM_UTF8).lstrip()
-        return "json" if head.startswith(b"[") else "jsonl"
     raise InputError(
         f"cannot tell the format of '{location}' from its name; pass --format ({', '.join(FORMATS)})",
         kind=Reason.BAD_ARGUMENT,
     )
+
+
+def _head(path: Path) -> bytes:
+    """The start of a (possibly compressed) text file, after a BOM and spaces."""
+    with _open_binary(path) as stream:
+        head = stream.read(SNIFF_BYTES)
+    return head.lstrip(codecs.BOM_UTF8).lstrip()
 
 
 def count_rows(source: InputSource) -> int | None:
@@ -170,12 +204,14 @@ def count_rows(source: InputSource) -> int | None:
 
     JSONL: its non-blank lines; Parquet: its metadata; a dataset: its length
     (the dataset the rows then come from); CSV: its records when no field is
-    quoted (a quoted field may hold newlines); JSON arrays and standard input:
-    ``None`` (counting would mean parsing the whole file once more).
+    quoted (a quoted field may hold newlines); JSON arrays, compressed files and
+    standard input: ``None`` (counting would mean reading the whole input once more).
     """
     if source.location == STDIN:
         return None
     try:
+        if source.format in {"jsonl", "csv"} and is_compressed(source.location):
+            return None
         if source.format == "jsonl":
             with _open_binary(source.location) as stream:
                 return sum(1 for line in stream if line.strip())

@@ -22,15 +22,16 @@ from typing import Any
 from critic.errors import InputError
 from critic.io.shapes import Columns
 from critic.io.source import InputSource, open_source
-from critic.io.writers import dumps_row
+from critic.io.writers import dumps_row, refuse_inputs_as_outputs, write_json_atomic
 from critic.jobs.checkpoint import (
     CHECKPOINT_FILE,
+    JOB_FILES,
     OUTPUT_FILES,
     OUTPUTS,
     SUMMARY_FILE,
     OutputFiles,
-    _prepare_output_dir,
-    _write_json_atomic,
+    prepare_output_dir,
+    start_fresh,
 )
 from critic.jobs.engines import Engine, LocalEngine
 from critic.jobs.items import DEFAULT_CHUNK_SIZE, DEFAULT_COLUMNS, decide
@@ -69,8 +70,11 @@ def filter_file(
         chunk_size: rows per chunk; outputs are synced and checkpointed after each.
         resume: continue a job whose checkpoint is in ``output_dir`` (outputs are
             cut back to the checkpoint, so a half-written row never survives).
-        force: delete earlier outputs in ``output_dir`` and start over.
-            Without ``resume`` or ``force``, existing outputs are an error.
+        force: replace earlier outputs in ``output_dir`` and start over. They are
+            kept until the new job has judged its first chunk, so a job that cannot
+            start (its model or server fails) leaves them as they were. Without
+            ``resume`` or ``force``, existing outputs are an error; ``resume``
+            without a checkpoint in ``output_dir`` is an error too.
         max_rejects: stop with :class:`TooManyRejects` once more rows than this
             are rejected (the outputs so far stay checkpointed).
         limit: stop once this many input rows are done (a sample of a big job); the
@@ -85,6 +89,7 @@ def filter_file(
               else open_source(input, format=format, split=split, limit=limit))
     source.check()
     out = Path(output_dir)
+    refuse_inputs_as_outputs([out / name for name in JOB_FILES], [source.location])
     description = engine.describe()
     policy = policy.for_judge(description)
     job = {
@@ -93,8 +98,8 @@ def filter_file(
         "policy": policy.describe(),
         "judge": description.to_dict(),
     }
-    state = _prepare_output_dir(out, job, resume=resume, force=force)
-    run = _Run(source, out, engine, policy, columns, chunk_size, max_rejects, progress)
+    state, pending_start = prepare_output_dir(out, job, resume=resume, force=force)
+    run = _Run(source, out, engine, policy, columns, chunk_size, max_rejects, progress, pending_start)
     if state.get("complete"):
         return run.already_complete(state)
     resumed = state["rows_done"] > 0
@@ -105,8 +110,8 @@ def filter_file(
     stopped = limit is not None and counts.rows_in >= limit
     state = dict(state, complete=not stopped)
     summary = run.summary(state, resumed=resumed)
-    _write_json_atomic(out / SUMMARY_FILE, summary.to_dict())
-    _write_json_atomic(out / CHECKPOINT_FILE, state)
+    write_json_atomic(out / SUMMARY_FILE, summary.to_dict())
+    write_json_atomic(out / CHECKPOINT_FILE, state)
     logger.info("filtered %d rows: %d kept, %d dropped, %d rejected%s", counts.rows_in, counts.kept, counts.dropped,
                 counts.rejected, " (stopped at the limit; resume to go on)" if stopped else "")
     return summary
@@ -151,17 +156,19 @@ class _Run:
     chunk_size: int
     max_rejects: int | None
     progress: Callable[[FilterProgress], None] | None
+    pending_start: bool = False  # --force over earlier outputs: replace them once the first chunk is judged
 
     def chunks(self, state: dict[str, Any], *, total: int | None) -> tuple[dict[str, Any], Counts]:
         """Judge the rows after the checkpoint ``state``; the state after the last chunk, and the counts."""
         counts = Counts.from_dict(state["counts"])
         elapsed_before = float(state.get("elapsed_s", 0.0))
         started = time.monotonic()
-        files = OutputFiles(self.out, state)
+        files: OutputFiles | None = None if self.pending_start else OutputFiles(self.out, state)
         try:
             self._report(counts, total, elapsed_before)
             for chunk in self.engine.judged_chunks(self.source, self.columns, skip=state["rows_done"],
                                                    chunk_size=self.chunk_size):
+                files = files or self._start(state)
                 buffers: dict[str, list[bytes]] = {name: [] for name in OUTPUTS}
                 for item, result in chunk:
                     outcome = decide(item, result, self.policy)
@@ -171,13 +178,20 @@ class _Run:
                 elapsed = elapsed_before + time.monotonic() - started
                 state = dict(state, rows_done=counts.rows_in, counts=counts.to_dict(), elapsed_s=elapsed,
                              sizes=files.sizes())
-                _write_json_atomic(self.out / CHECKPOINT_FILE, state)
+                write_json_atomic(self.out / CHECKPOINT_FILE, state)
                 self._report(counts, total, elapsed)
                 self._check_rejects(counts)
+            files = files or self._start(state)
             files.check(counts)
         finally:
-            files.close()
+            if files is not None:
+                files.close()
         return state, counts
+
+    def _start(self, state: Mapping[str, Any]) -> OutputFiles:
+        """The earlier job's outputs replaced by this one's (empty) outputs, open for appending."""
+        start_fresh(self.out, state)
+        return OutputFiles(self.out, state)
 
     def _report(self, counts: Counts, total: int | None, elapsed: float) -> None:
         if self.progress is not None:
@@ -197,7 +211,7 @@ class _Run:
         logger.info("the job in %s is already complete", self.out)
         summary = self.summary(state, resumed=True)
         if not (self.out / SUMMARY_FILE).exists():  # killed between the last checkpoint and the summary
-            _write_json_atomic(self.out / SUMMARY_FILE, summary.to_dict())
+            write_json_atomic(self.out / SUMMARY_FILE, summary.to_dict())
         return summary
 
     def summary(self, state: Mapping[str, Any], *, resumed: bool) -> FilterSummary:

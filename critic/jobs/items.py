@@ -3,6 +3,14 @@
 A rejection carries its :class:`~critic.errors.Reason` (set where the error was
 raised) and its ``stage``: ``"input"`` (the row could not be read or shaped) or
 ``"judge"`` (the judge could not judge the pair).
+
+A RewardBench 2 row holds several pairs (its chosen answer, or each of its
+``Ties`` answers, against each rejected one). Its pairs are judged together with
+the other rows' and read as one combined verdict (see
+:meth:`~critic.jobs.policy.Verdict.combined`): the row is kept when the policy
+keeps every pair, its output row gains ``critic_pairs`` (each pair's
+``chosen``/``rejected`` indices, label, ``p_chosen``, ``consistent``, and a
+reward judge's scores), and one failed pair rejects the row, naming the pair.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from critic.io.readers import RowError
 from critic.io.rows import prepare_row
 from critic.io.shapes import Candidate, Columns
 from critic.judges import JudgeDescription
-from critic.judges.each import chunked, judged_in_place
+from critic.judges.each import chunked, grouped, judged_in_place
 from critic.jobs.policy import _LABEL_NAMES, DEFAULT_POLICY, SCORE_COLUMNS, Policy, Verdict
 
 logger = logging.getLogger("critic")
@@ -89,8 +97,8 @@ def judge_items(judge: Any, items: Sequence[Item]) -> list[Result]:
     exception but an interrupt), the pairs are judged one by one so that only
     the guilty ones are rejected; nothing of the chunk is lost.
     """
-    pairs: list[Any] = [item.candidate.pair if item.candidate is not None else _REJECTED for item in items]
-    judged = judged_in_place(pairs, lambda valid: list(judge.compare_each(valid)), isolate_failures=True)
+    groups: list[Any] = [item.candidate.pairs if item.candidate is not None else _REJECTED for item in items]
+    judged = judged_in_place(groups, grouped(lambda valid: list(judge.compare_each(valid))), isolate_failures=True)
     results: list[Result] = []
     for item, result in zip(items, judged, strict=True):
         if item.candidate is None:
@@ -98,8 +106,21 @@ def judge_items(judge: Any, items: Sequence[Item]) -> list[Result]:
         elif isinstance(result, BaseException):
             results.append(Rejection.from_error(result, "judge"))
         else:
-            results.append(Verdict.from_preference(result))
+            results.append(_verdict(item.candidate, result))
     return results
+
+
+def _verdict(candidate: Candidate, results: Sequence[Any]) -> Verdict | Rejection:
+    """The (combined) verdict of a row's judged pairs; the first failed pair rejects the row, naming the pair."""
+    for index, result in enumerate(results):
+        if isinstance(result, BaseException):
+            rejection = Rejection.from_error(result, "judge")
+            if len(results) == 1:
+                return rejection
+            chosen, rejected = candidate.answers[index]
+            where = f"pair chosen[{chosen}] vs rejected[{rejected}]: "
+            return Rejection(JUDGE_PREFIX + where + rejection.reason[len(JUDGE_PREFIX):], rejection.kind, "judge")
+    return Verdict.combined([Verdict.from_preference(result) for result in results])
 
 
 # Stands in for an item rejected before judging: judged_in_place passes errors through untouched.
@@ -123,6 +144,9 @@ def decide(item: Item, result: Result, policy: Policy) -> Outcome:
     if item.candidate is None or not isinstance(result, Verdict):
         return _rejected(item, result)
     action = policy.decide(result)
+    several = len(item.candidate.pairs) > 1
+    if action == "relabel" and several:
+        action = "drop"  # a row of several pairs is not relabelled: which rejected answer would be chosen?
     row = item.candidate.row
     if action == "relabel":
         row = item.candidate.relabelled()
@@ -133,10 +157,23 @@ def decide(item: Item, result: Result, policy: Policy) -> Outcome:
     record["critic_consistent"] = result.consistent
     if result.margin is not None:
         record.update(zip(SCORE_COLUMNS, (result.score_chosen, result.score_rejected, result.margin), strict=True))
+    if several and result.pairs:
+        record["critic_pairs"] = [_pair_record(answers, verdict)
+                                  for answers, verdict in zip(item.candidate.answers, result.pairs, strict=True)]
     if policy.relabel:
         record["critic_relabelled"] = action == "relabel"
     return Outcome("dropped" if action == "drop" else "kept", record, relabelled=action == "relabel",
                    judged=True, consistent=bool(result.consistent))
+
+
+def _pair_record(answers: tuple[int, int], verdict: Verdict) -> dict[str, Any]:
+    """One pair of a several-pair row, as its output row lists it in ``critic_pairs``."""
+    record: dict[str, Any] = {"chosen": answers[0], "rejected": answers[1],
+                              "label": _LABEL_NAMES.get(verdict.label, verdict.label), "p_chosen": verdict.p_chosen,
+                              "consistent": verdict.consistent}
+    if verdict.margin is not None:
+        record.update(score_chosen=verdict.score_chosen, score_rejected=verdict.score_rejected, margin=verdict.margin)
+    return record
 
 
 def _rejected(item: Item, result: Result) -> Outcome:

@@ -5,6 +5,12 @@ its ``p_a`` is P(chosen is better). Generative judges: keep when the judge prefe
 chosen in both orders (default) or when P(chosen) >= ``min_p``. Reward judges read
 the margin ``score_chosen - score_rejected``: keep when > 0 (default) or >= ``min_margin``.
 ``relabel`` swaps chosen and rejected where the judge confirms the rejected one.
+
+A row holding several pairs (RewardBench 2: one chosen answer, or several in its
+``Ties`` subset, against each rejected one) is judged pair by pair and read as
+one :meth:`Verdict.combined`: the chosen side must win every pair, so the rule
+reads the weakest pair. Such a row is never relabelled (which rejected answer
+would become the chosen one?): where the rule would relabel, it is dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import dataclasses
 import logging
 import math
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from critic.errors import CriticError, InputError
@@ -43,6 +50,26 @@ class Verdict:
     consistent: bool | None
     score_chosen: float | None = None
     score_rejected: float | None = None
+    pairs: tuple[Verdict, ...] = ()  # a row of several pairs: each pair's verdict (see combined)
+
+    @classmethod
+    def combined(cls, verdicts: Sequence[Verdict]) -> Verdict:
+        """One verdict for a row of several pairs, chosen first in each: the chosen side must win them all.
+
+        ``label``: ``"A"`` when every pair is A, ``"B"`` when any pair is B,
+        else ``"tie"``; ``consistent``: every pair consistent (``None`` when a
+        pair was judged in one order); ``p_chosen`` and the scores: the weakest
+        pair's (lowest margin for a reward judge, else lowest P(chosen)).
+        ``pairs`` keeps every pair's verdict.
+        """
+        if len(verdicts) == 1:
+            return verdicts[0]
+        labels = {v.label for v in verdicts}
+        label = "A" if labels == {"A"} else "B" if "B" in labels else "tie"
+        consistent = None if any(v.consistent is None for v in verdicts) else all(v.consistent for v in verdicts)
+        weakest = min(verdicts, key=lambda v: v.p_chosen if v.margin is None else v.margin)
+        return cls(label, weakest.p_chosen, consistent, weakest.score_chosen, weakest.score_rejected,
+                   tuple(verdicts))
 
     @property
     def margin(self) -> float | None:

@@ -135,6 +135,24 @@ class FilterSummary:
         }
 
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, resumed: bool | None = None) -> FilterSummary:
+        """The summary :meth:`to_dict` wrote (``summary.json``); ``resumed`` overrides the recorded one."""
+        return cls(
+            input=str(data["input"]),
+            format=str(data["format"]),
+            output_dir=str(data["output_dir"]),
+            judge=JudgeDescription.from_dict(data["judge"]),
+            engine=str(data["engine"]),
+            policy=dict(data["policy"]),
+            counts=Counts.from_dict(data["counts"]),
+            elapsed_s=float(data["elapsed_s"]),
+            files={str(key): str(value) for key, value in data["files"].items()},
+            resumed=bool(data["resumed"]) if resumed is None else resumed,
+            complete=bool(data["complete"]),
+        )
+
+
 def _top_reasons(counts: Counts, limit: int = 3) -> str:
     return "; ".join(f"{kind}: {count}" for kind, count in counts.reasons.most_common(limit))
 

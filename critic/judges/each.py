@@ -106,6 +106,26 @@ async def ajudged_in_place(
     return _placed(items, todo, results)
 
 
+def grouped(run: Run[Item, Result]) -> Callable[[list[Sequence[Item]]], list[list[Result | CriticError]]]:
+    """``run`` for items that are groups (an input row holding several pairs): one call over all their members,
+    the results handed back per group, each member's error in its place.
+
+    Pass it to :func:`judged_in_place` so that rows of one pair and rows of
+    several go through the same path: ``judged_in_place(groups, grouped(judge.compare_each))``.
+    """
+
+    def run_groups(groups: list[Sequence[Item]]) -> list[list[Result | CriticError]]:
+        members = [member for group in groups for member in group]
+        results = _checked(run(members), len(members)) if members else []
+        regrouped, start = [], 0
+        for group in groups:
+            regrouped.append(results[start : start + len(group)])
+            start += len(group)
+        return regrouped
+
+    return run_groups
+
+
 def as_critic_error(error: BaseException) -> CriticError:
     """``error`` as a :class:`CriticError`: itself, or a :class:`ModelError` saying what unexpected thing happened.
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from critic import Judge, RewardJudge
-from critic.testing import FakeBackend
+from critic.errors import VerdictError
+from critic.testing import FakeBackend, FakeScorer
 from critic.options import BatchLimits, LoadOptions
 
 from ..jobs.support import read_jsonl, write_jsonl  # noqa: F401 (the CLI tests import them from here)
@@ -72,4 +73,57 @@ def fake_judge(monkeypatch):
                      mode=options["mode"], swap=options["swap"])
 
     monkeypatch.setattr(Judge, "from_pretrained", staticmethod(from_pretrained))
+    return loads
+
+
+class Stopping:
+    """Wraps a judge's batch call: the ``after``-th call and later raise ``error`` (a Ctrl-C, a crash)."""
+
+    def __init__(self, call, error: BaseException, after: int) -> None:
+        self.call, self.error, self.left = call, error, after
+
+    def __call__(self, items):
+        self.left -= 1
+        if self.left < 0:
+            raise self.error
+        return self.call(items)
+
+
+@pytest.fixture
+def fake_models(monkeypatch):
+    """`--model NAME` for judge, score, filter and eval without a model; the names loaded are recorded.
+
+    NAME is ``fake`` (prefers answers containing 'good'; a reward model scores 'good' 1.0, else 0.0),
+    ``interrupt`` (a Ctrl-C on the second chunk), ``crash`` (a RuntimeError on the second chunk) or
+    ``unreadable`` (a generative judge whose verdict on a prompt containing 'unreadable' cannot be read).
+    """
+    loads: list[str] = []
+    stops = {"interrupt": KeyboardInterrupt(), "crash": RuntimeError("the judge broke")}
+
+    def generative(model, **options):
+        loads.append(model)
+        judge = Judge(FakeBackend.prefer(lambda text: "good" in text), model_name=model,
+                      template=options["template"], mode=options["mode"], swap=options["swap"])
+        if model in stops:
+            judge.compare_each = Stopping(judge.compare_each, stops[model], 1)  # type: ignore[method-assign]
+        if model == "unreadable":
+            compare_each = judge.compare_each
+
+            def unreadable(pairs):
+                results = compare_each(pairs)
+                return [VerdictError("no verdict", "I cannot decide.") if "unreadable" in pair.prompt else result
+                        for pair, result in zip(pairs, results, strict=True)]
+
+            judge.compare_each = unreadable  # type: ignore[method-assign]
+        return judge
+
+    def reward(model, **options):
+        loads.append(model)
+        judge = RewardJudge(FakeScorer.by_response({"good": 1.0}), model_name=model)
+        if model in stops:
+            judge.score_each = Stopping(judge.score_each, stops[model], 1)  # type: ignore[method-assign]
+        return judge
+
+    monkeypatch.setattr(Judge, "from_pretrained", staticmethod(generative))
+    monkeypatch.setattr(RewardJudge, "from_pretrained", staticmethod(reward))
     return loads

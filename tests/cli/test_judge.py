@@ -64,6 +64,19 @@ def test_bad_lines_get_an_error_record_and_the_rest_are_judged(tmp_path, demo_ju
     assert "6 line(s) could not be judged" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("line, message", [
+    (b'{"prompt": "a\tb"}', "not valid JSON (Invalid control character at column 14)"),
+    (b'{"prompt": "unterminated}', "not valid JSON (Unterminated string starting at column 12)"),
+    (b'{"prompt" "q"}', "not valid JSON (Expecting ':' delimiter at column 11)"),
+])
+def test_json_errors_say_where_once(tmp_path, fake_models, line, message):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(line)  # no newline after the last line: the unterminated string ends the file
+    out = tmp_path / "out.jsonl"
+    assert cli.main(["judge", str(source), "--model", "fake", "-o", str(out), "--quiet"]) == 1
+    assert read_jsonl(out)[0]["error"] == f"line 1 is {message}"
+
+
 def test_field_flags_rename_input_columns(tmp_path, demo_judge_factory):
     source = write_jsonl(tmp_path / "in.jsonl", [{"question": "2+2?", "first": "4", "second": "5"}])
     out = tmp_path / "out.jsonl"
@@ -131,8 +144,13 @@ def test_missing_input_file_is_a_clear_error_before_loading(tmp_path, loaders, c
 
 def test_the_loading_line_names_the_model(tmp_path, demo_judge_factory, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", [GOOD])
-    assert cli.main(["judge", str(source), "--model", "demo", "-o", str(tmp_path / "o.jsonl")]) == 0
-    assert capsys.readouterr().err == "critic: loading demo (generative, transformers backend) ...\n"
+    out = tmp_path / "o.jsonl"
+    assert cli.main(["judge", str(source), "--model", "demo", "-o", str(out), "--progress-every", "3600"]) == 0
+    loading, *summary, time = capsys.readouterr().err.splitlines()
+    assert loading == "critic: loading demo (generative, transformers backend) ..."
+    assert summary == [f"critic judge: {source} -> {out}", "  rows               1", "  judged             1",
+                       "  errors             0"]
+    assert time.startswith("  time        ") and time.endswith(" rows/s")
 
 
 @pytest.mark.parametrize("overflow", [None, "truncate"])
@@ -147,16 +165,22 @@ def test_overflow_option_reaches_the_engine(tmp_path, tiny_model_loader, overflo
     assert "label" in short_record
     if overflow is None:
         assert code == 1 and "the model reads at most 300" in long_record["error"]
+        # said as the command line's flags, not the Python options
+        assert "--overflow truncate" in long_record["error"] and "raise --max-length" in long_record["error"]
+        assert "overflow='truncate'" not in long_record["error"]
     else:
         assert code == 0 and "label" in long_record
 
 
-@pytest.mark.parametrize("model", ["/no/such/model-folder", "no-such-org/no-such-model"])
-def test_wrong_model_ends_with_one_sentence_not_a_traceback(model):
+@pytest.mark.parametrize("model, loads", [("/no/such/model-folder", False), ("./missing", False),
+                                          ("missing.gguf", False), ("no-such-org/no-such-model", True)])
+def test_wrong_model_ends_with_one_sentence_not_a_traceback(model, loads):
+    """A model folder or file that is not there is said before the loading line; a hub id is tried first."""
     result = run_critic("judge", str(EXAMPLE), "--model", model)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"critic: loading {model} (generative, transformers backend) ...\ncritic: error:")
+    loading = f"critic: loading {model} (generative, transformers backend) ...\n" if loads else ""
+    assert result.stderr.startswith(f"{loading}critic: error:")
     assert model in result.stderr and "'demo'" in result.stderr
 
 
@@ -169,3 +193,20 @@ def test_demo_command_end_to_end(tmp_path):
     assert len(read_jsonl(out)) == len(read_jsonl(EXAMPLE))
     assert "arith" in result.stdout and "consistent" in result.stdout
     assert "INFO critic" in result.stderr  # -v after the subcommand turns on the library's log
+
+
+def test_judge_writes_one_line_per_rewardbench2_row_with_each_pair(tmp_path, fake_judge, capsys):
+    """Issue 17: judge rejected every RewardBench 2 row; now each row is one line with a 'pairs' list."""
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "data" / "rewardbench2.jsonl"
+    out = tmp_path / "out.jsonl"
+    code = cli.main(["judge", str(source), "--model", "fake", "-o", str(out), "--quiet"])
+    assert code == 0
+    records, inputs = read_jsonl(out), read_jsonl(source)
+    assert [(r["line"], r["id"]) for r in records] == [(n, row["id"]) for n, row in enumerate(inputs, start=1)]
+    for record, row in zip(records, inputs, strict=True):
+        assert [(p["chosen"], p["rejected"]) for p in record["pairs"]] == [
+            (i, j) for i in range(len(row["chosen"])) for j in range(len(row["rejected"]))]
+        assert all(p["label"] in {"A", "B", "tie"} and len(p["orders"]) == 2 for p in record["pairs"])
+        assert "label" not in record and "error" not in record

@@ -91,3 +91,19 @@ def test_a_usage_error_is_one_line_with_where_to_look(capsys):
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert error.startswith("critic judge: error: argument --mode") and "critic judge --help" in error
+
+
+@pytest.mark.parametrize("command", ["judge", "score", "filter", "eval"])
+@pytest.mark.parametrize("model", ["./missing", "/no/such/folder", "missing.gguf"])
+def test_a_model_folder_or_file_that_is_not_there_is_said_before_the_loading_line(tmp_path, loaders, capsys,
+                                                                                   command, model):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "q", "chosen": "a", "rejected": "b", "response": "a"}\n', encoding="utf-8")
+    output = tmp_path / ("out" if command in {"filter", "eval"} else "out.jsonl")
+    extra = ["--no-figure"] if command == "eval" else []
+    assert cli.main([command, str(source), "--model", model, "-o", str(output), *extra]) == 2
+    error = capsys.readouterr().err
+    said = error.splitlines()
+    assert not any(line.startswith("critic: loading") for line in said)
+    assert said[-1].startswith("critic: error: model ") and "does not exist" in said[-1]
+    assert loaders["generative"].calls == loaders["reward"].calls == []

@@ -52,18 +52,18 @@ def test_cli_filter_reward_refuses_overflow_truncate(tmp_path, capsys):
 
 def test_cli_filter_reward_margin_columns_and_resume(tmp_path, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", rows(30))
-    assert run_filter(source, tmp_path / "whole") == 0
+    assert run_filter(source, tmp_path / "whole") == 1  # six rows lack 'rejected': rejected, exit 1
     assert "reward model" in capsys.readouterr().out
     default = json.loads((tmp_path / "whole" / "summary.json").read_text(encoding="utf-8"))["counts"]
     assert (default["kept"], default["dropped"], default["rejected"]) == (12, 12, 6)  # margins 4 and 0.5 kept
 
-    assert run_filter(source, tmp_path / "margin", "--min-margin", "1") == 0
+    assert run_filter(source, tmp_path / "margin", "--min-margin", "1") == 1
     kept = read_jsonl(tmp_path / "margin" / "kept.jsonl")
     assert len(kept) == 6 and all(row["critic_margin"] >= 1 for row in kept)
     assert {"critic_score_chosen", "critic_score_rejected", "critic_margin"} <= set(kept[0])
 
-    assert run_filter(source, tmp_path / "part", "--min-margin", "1", "--limit", "10") == 0
-    assert run_filter(source, tmp_path / "part", "--min-margin", "1", "--resume") == 0
+    assert run_filter(source, tmp_path / "part", "--min-margin", "1", "--limit", "10") == 1
+    assert run_filter(source, tmp_path / "part", "--min-margin", "1", "--resume") == 1
     assert outputs(tmp_path / "part") == outputs(tmp_path / "margin")
 
 

@@ -127,10 +127,10 @@ def remote():
 def test_filter_with_judge_url_gives_the_outputs_of_the_same_judge_in_process(tmp_path, remote, capsys):
     source = generated_lines(tmp_path / "in.jsonl", 40)
     local = ["filter", str(source), "-o", str(tmp_path / "local"), "--judge-factory", FACTORY, "--model", "fast"]
-    assert cli.main(local) == 0
+    assert cli.main(local) == 1  # a broken input line is rejected: exit 1
     capsys.readouterr()
     assert cli.main(["filter", str(source), "-o", str(tmp_path / "remote"), "--judge-url", remote,
-                     "--model", "ignored", "--device", "cpu"]) == 0
+                     "--model", "ignored", "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert "--model, --device are not used" in err and "judging with fake-good · skywork-critic" in err
     assert outputs(tmp_path / "remote") == outputs(tmp_path / "local")

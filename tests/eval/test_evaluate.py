@@ -140,18 +140,17 @@ def _grouped_pairs() -> list[LabelledPair]:
     return out
 
 
-def test_a_group_counts_as_one_item_correct_only_when_every_pair_is():
+def test_a_group_counts_as_one_row_scored_by_rewardbench_2s_rule():
     judge = Judge(FakeBackend.prefer(lambda text: text.startswith("good")))
     report = evaluate(judge, _grouped_pairs())
     assert [r.group for r in report.records] == ["r0"] * 3 + ["r1"] * 3 + [None]
     # "good too" against "good 1": both preferred, orders disagree -> a tie, not a win for the chosen
     assert report.overall.accuracy.correct == 6 and report.overall.n == 7
     groups = report.overall.groups
-    assert groups is not None and (groups.n, groups.correct, groups.grouped, groups.pairs) == (3, 2, 2, 7)
-    assert groups.accuracy == pytest.approx(2 / 3)
-    half = summarize(report.records, tie_policy="half").overall.groups
-    assert half is not None and half.correct == 2  # half credit is not a win: r1 stays wrong
-    assert report.to_dict()["overall"]["groups"]["accuracy"] == pytest.approx(2 / 3)
+    # r0: the chosen answer alone at the top (1); r1: tied at the top with one other (1/2); the lone pair won (1)
+    assert groups is not None and (groups.n, groups.correct, groups.grouped, groups.pairs) == (3, 2.5, 2, 7)
+    assert groups.accuracy == pytest.approx(2.5 / 3)
+    assert report.to_dict()["overall"]["groups"]["accuracy"] == pytest.approx(2.5 / 3)
 
 
 def test_without_groups_there_is_no_group_accuracy():

@@ -163,22 +163,29 @@ def test_macro_f1_equals_scikit_learn(rows, failed_as):
 
 
 @pytest.mark.parametrize(
-    ("predictions", "gold", "groups", "policy", "failed_as", "expected"),
+    ("predictions", "gold", "groups", "several", "expected"),
     [
-        # g1: both pairs right; g2: one wrong, one failed; the lone pair wrong -> 1 of 3 items
-        (["A", "A", "B", None, "A"], ["A", "A", "A", "A", "B"], ["g1", "g1", "g2", "g2", None], "strict", "wrong",
-         (3, 1, 1, 2, 5)),
-        # half credit is not full credit: the group is not correct
-        (["tie", "A"], ["A", "A"], ["g", "g"], "half", "wrong", (1, 0, 0, 1, 2)),
-        (["A", None], ["A", "A"], ["g", "g"], "rewardbench", "wrong", (1, 0, 1, 1, 2)),
-        ([None], ["tie"], [None], "strict", "tie", (1, 1, 1, 0, 1)),  # read as a tie, it matches
-        (["A", "B"], ["A", "B"], [None, None], "strict", "wrong", (2, 2, 0, 0, 2)),  # no groups: pairs are items
+        # g1: chosen wins both; g2: a failed pair, the row's chance 1/3; the lone pair lost -> 1 + 1/3 of 3 rows
+        (["A", "A", "B", None, "A"], ["A", "A", "A", "A", "B"], ["g1", "g1", "g2", "g2", None], None,
+         (3, 1 + 1 / 3, 1, 2, 5)),
+        # a tie at the top with one other answer: 1/2; with two: 1/3; a loss anywhere: 0
+        (["tie", "A", "A"], ["A", "A", "A"], ["g"] * 3, None, (1, 1 / 2, 0, 1, 3)),
+        (["tie", "B", "tie"], ["A", "B", "A"], ["g"] * 3, None, (1, 1 / 3, 0, 1, 3)),  # flipped pair: B is chosen
+        (["tie", "A", "A"], ["A", "B", "A"], ["g"] * 3, None, (1, 0, 0, 1, 3)),
+        (["A", None, "A"], ["A", "A", "A"], ["g"] * 3, None, (1, 0.25, 1, 1, 3)),  # RewardBench 2's 0.25
+        ([None], ["A"], [None], None, (1, 0.5, 1, 0, 1)),  # a lone failed pair: RewardBench's 0.5
+        (["tie"], ["tie"], [None], None, (1, 1, 0, 0, 1)),  # a gold tie matched
+        # a Ties row (several correct answers): every correct answer must beat every incorrect one
+        (["A", "A", "tie", "A"], ["A"] * 4, ["t"] * 4, [True] * 4, (1, 0, 0, 1, 4)),
+        (["A", "B", "A", "B"], ["A", "B", "A", "B"], ["t"] * 4, [True] * 4, (1, 1, 0, 1, 4)),
+        (["A", "B"], ["A", "B"], [None, None], None, (2, 2, 0, 0, 2)),  # no groups: pairs are rows
     ],
 )
-def test_group_accuracy_table(predictions, gold, groups, policy, failed_as, expected):
-    result = group_accuracy(predictions, gold, groups, tie_policy=policy, failed_as=failed_as)
-    assert (result.n, result.correct, result.failed, result.grouped, result.pairs) == expected
-    assert result.accuracy == expected[1] / expected[0]
+def test_group_accuracy_follows_rewardbench_2s_row_rule(predictions, gold, groups, several, expected):
+    result = group_accuracy(predictions, gold, groups, all_must_win=several)
+    assert (result.n, result.failed, result.grouped, result.pairs) == (expected[0], *expected[2:])
+    assert result.correct == pytest.approx(expected[1])
+    assert result.accuracy == pytest.approx(expected[1] / expected[0])
 
 
 @pytest.mark.parametrize(

@@ -237,16 +237,20 @@ def test_rewardbench_filtered_rows_are_keyed_by_id_with_their_subset():
 def test_rewardbench2_rows_expand_into_one_group_per_row():
     rows = [row for _, row in open_source(DATA / "rewardbench2.jsonl").rows()]
     loaded = load_labelled_pairs(DATA / "rewardbench2.jsonl")
-    assert [(p.key, p.group, p.subset, p.row) for p in loaded.pairs] == [
-        ("1007:0", "1007", "Math", 1), ("1007:1", "1007", "Math", 1), ("1007:2", "1007", "Math", 1),
-        ("2214:0", "2214", "Focus", 2), ("2214:1", "2214", "Focus", 2), ("2214:2", "2214", "Focus", 2)]
-    assert [p.label for p in loaded.pairs] == ["A", "B"] * 3  # the chosen side alternates pair by pair
+    assert loaded.skipped == ()  # the Ties rows too (before: "are not read")
+    expected = [(f"{row['id']}:{k}", row["id"], row["subset"], number, (i, j))
+                for number, row in enumerate(rows, start=1)
+                for k, (i, j) in enumerate((i, j) for i in range(len(row["chosen"]))
+                                           for j in range(len(row["rejected"])))]
+    assert [(p.key, p.group, p.subset, p.row, p.answers) for p in loaded.pairs] == expected
+    assert len(loaded.pairs) == 6 * 3 + 2 + 6
+    assert [p.label for p in loaded.pairs[:6]] == ["A", "B"] * 3  # the chosen side alternates pair by pair
     for item in loaded.pairs:
         row = rows[item.row - 1]
+        assert item.answers is not None
         chosen = item.pair.response_a if item.label == "A" else item.pair.response_b
         other = item.pair.response_b if item.label == "A" else item.pair.response_a
-        assert chosen == row["chosen"][0] and other == row["rejected"][int(item.key.split(":")[1])]
-    assert len(loaded.skipped) == 1 and loaded.skipped[0].startswith("row 3: field 'chosen' must be one answer")
+        assert chosen == row["chosen"][item.answers[0]] and other == row["rejected"][item.answers[1]]
     with pytest.raises(InputError, match="holds 3 pairs"):
         labelled_pair(1, rows[0])
 
@@ -293,3 +297,31 @@ def test_filter_and_eval_read_the_public_formats_the_same_way(name):
             assert mine.history == theirs.history
             assert {(mine.response_a, repr(mine.history_a)), (mine.response_b, repr(mine.history_b))} == {
                 (theirs.response_a, repr(theirs.history_a)), (theirs.response_b, repr(theirs.history_b))}
+
+
+# --------------------------------------------------------------------------- issue 17, item 8
+
+
+def test_an_id_twice_in_an_eval_input_is_an_error_naming_the_rows(tmp_path):
+    """Before: accepted silently, and other judges' predictions for that id went to one of the two rows."""
+    rows = [{"id": "a", "prompt": "q", "chosen": "x", "rejected": "y"},
+            {"id": "b", "prompt": "q", "chosen": "x", "rejected": "y"},
+            {"prompt": "q", "chosen": "x", "rejected": "y"},  # no id: keyed by its row number
+            {"id": "a", "prompt": "q2", "chosen": "x", "rejected": "y"}]
+    path = tmp_path / "dup.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(InputError, match=r"has the id 'a' twice \(rows 1 and 4\)") as caught:
+        load_labelled_pairs(path)
+    assert caught.value.kind == Reason.BAD_ARGUMENT
+    assert len(load_labelled_pairs(path, limit=3)) == 3
+
+
+def test_loaded_pairs_are_iterable_so_evaluate_takes_them_as_they_are():
+    """Before: critic.evaluate(judge, critic.load_labelled_pairs(p)) raised TypeError (not iterable)."""
+    import critic
+    from critic.testing import FakeBackend
+
+    loaded = critic.load_labelled_pairs(DATA / "mt_bench_human_judgments.jsonl")
+    assert list(loaded) == list(loaded.pairs) and len(loaded) == len(loaded.pairs) == 5 and loaded.skipped == ()
+    report = critic.evaluate(critic.Judge(FakeBackend.first_position(0.7)), loaded)
+    assert report.overall.n == 5 and report.overall.predicted["failed"] == 0

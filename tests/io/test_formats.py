@@ -10,7 +10,7 @@ import pytest
 import critic.io.rows
 from critic.errors import InputError, Reason
 from critic.io.formats import SERIALIZED_LIMIT, check_not_serialized, split_transcript, transcript_messages
-from critic.io.rows import detect, pair_from_row, prepare_row, read_pair, read_pairs, row_label
+from critic.io.rows import detect, pair_from_row, pairs_from_row, prepare_row, read_pair, read_pairs, row_label
 from critic.io.shapes import SHAPE_NAMES, Columns
 from critic.io.source import open_source
 
@@ -44,6 +44,8 @@ def _fresh_log_once(monkeypatch):
     ("mt_bench_human_judgments.jsonl", "mt-bench", "winner"),
     ("llmbar.json", "llmbar", "label"),
     ("arena_winner.jsonl", "ab", "winner"),
+    ("arena_55k.csv", "arena", "winner_model_a/winner_model_b/winner_tie"),
+    ("helpsteer2_preference.jsonl", "helpsteer2", "preference_strength"),
 ])
 def test_each_public_shape_is_detected_by_its_columns(name, shape, label_column):
     detected = detect(rows_of(name)[0])
@@ -63,20 +65,24 @@ def test_rewardbench_filtered_rows_keep_subset_and_id():
         assert candidate.relabelled()["chosen"] == row["rejected"]
 
 
-def test_rewardbench2_rows_are_one_pair_per_rejected_answer_in_eval_and_a_reason_in_filter():
-    first, second, ties = rows_of("rewardbench2.jsonl")
-    for row in (first, second):
+def test_rewardbench2_rows_are_one_pair_per_chosen_and_rejected_answer_in_every_command():
+    """Before: filter and judge refused every RewardBench 2 row, and its Ties rows were read by no command."""
+    *best_of_4, ref, tied = rows_of("rewardbench2.jsonl")
+    for row in best_of_4:
         reads = read_pairs(row)
         assert [r.pair.response_b for r in reads] == row["rejected"]
         assert all(r.pair.response_a == row["chosen"][0] and r.pair.prompt == row["prompt"] for r in reads)
-        assert all(row_label(r) == "A" for r in reads)
-        for read in (prepare_row, pair_from_row):
-            with pytest.raises(InputError, match="holds a list of 3 rejected answers .RewardBench 2") as caught:
-                read(row)
-            assert caught.value.kind == Reason.WRONG_TYPE
-    with pytest.raises(InputError, match="must be one answer .* got a list of 3 .*'Ties'") as caught:
-        read_pairs(ties)
-    assert caught.value.kind == Reason.WRONG_TYPE
+        assert [r.answers for r in reads] == [(0, 0), (0, 1), (0, 2)] and all(row_label(r) == "A" for r in reads)
+        candidate = prepare_row(row)  # filter: one candidate holding the row's three pairs, chosen first
+        assert candidate.pairs == tuple(r.pair for r in reads) and candidate.answers == ((0, 0), (0, 1), (0, 2))
+        assert [pair for pair, _ in pairs_from_row(row)] == [r.pair for r in reads]  # judge
+        with pytest.raises(InputError, match="holds 3 pairs .*read it with read_pairs") as caught:
+            read_pair(row)
+        assert caught.value.kind == Reason.WRONG_TYPE
+    assert [r.answers for r in read_pairs(ref)] == [(0, 0), (0, 1)]
+    reads = read_pairs(tied)  # three correct answers against two incorrect: six pairs, each correct one first
+    assert [(r.answers, r.pair.response_a, r.pair.response_b) for r in reads] == [
+        ((i, j), good, bad) for i, good in enumerate(tied["chosen"]) for j, bad in enumerate(tied["rejected"])]
 
 
 @pytest.mark.parametrize("row, expected", [
@@ -94,6 +100,8 @@ def test_one_rejected_answer_or_a_message_list_prompt_reads_as_one_pair_everywhe
 @pytest.mark.parametrize("row, reason, kind", [
     ({"prompt": "q", "chosen": None, "rejected": ["r", "s"]}, "field 'chosen' is null", Reason.MISSING_FIELD),
     ({"prompt": "q", "chosen": 3, "rejected": ["r", "s"]}, "got number", Reason.WRONG_TYPE),
+    ({"prompt": "q", "chosen": [], "rejected": ["r", "s"]}, "got an empty list", Reason.WRONG_TYPE),
+    ({"prompt": "q", "chosen": ["c", 3], "rejected": ["r", "s"]}, "got list", Reason.WRONG_TYPE),
     ({"prompt": [user("q"), assistant("a")], "chosen": "c", "rejected": ["r"]},
      "field 'prompt' must end with a user message, not 'assistant'", Reason.BAD_MESSAGES),
     ({"prompt": "q", "chosen": ["c"], "rejected": ["r"]}, "field 'chosen'[0] must be an object", Reason.BAD_MESSAGES),
@@ -267,3 +275,114 @@ def test_only_text_that_parses_as_a_message_list_is_refused(text, refused):
             prepare_row(row)
     else:
         assert prepare_row(row).pair.response_a == text
+
+
+# --------------------------------------------------------------------------- Arena (arena-human-preference-55k)
+
+
+def test_arena_55k_rows_read_their_turns_and_one_hot_winner():
+    """Before: the one-hot columns were ignored ("assuming response_a is chosen") and the literal text
+    '["17 + 25 = 42."]' was judged."""
+    a_wins, b_wins, tie, two_turns_a, two_turns_b, null_answer, no_winner = rows_of("arena_55k.csv")
+    read = read_pair(a_wins)
+    assert (read.shape, read.pair.prompt, read.pair.response_a, read.pair.response_b) == (
+        "arena", "What is 17 + 25?", "17 + 25 = 42.", "17 + 25 = 32.")
+    assert (read.pair.history, read.pair.history_a, read.pair.history_b) == ((), (), ())
+    assert [row_label(read_pair(row)) for row in (a_wins, b_wins, tie, two_turns_a, two_turns_b)] == [
+        "A", "B", "tie", "A", "B"]
+    # filter: the winner is shown first, and relabelling swaps the one-hot columns
+    candidate = prepare_row(b_wins)
+    assert candidate.pair.response_a == "Canberra is the capital of Australia."
+    assert candidate.relabelled()["winner_model_a"] == "1" and candidate.relabelled()["winner_model_b"] == "0"
+    with pytest.raises(InputError, match="^tie: label .* prefers neither") as caught:
+        prepare_row(tie)
+    assert caught.value.kind == Reason.NO_PREFERENCE
+    with pytest.raises(InputError, match="none of them is set, and exactly one must be") as caught:
+        row_label(read_pair(no_winner))
+    assert caught.value.kind == Reason.UNKNOWN_LABEL
+    with pytest.raises(InputError, match="field 'response_b' turn 1 of 1 is null") as caught:
+        read_pair(null_answer)
+    assert caught.value.kind == Reason.MISSING_FIELD
+
+
+def test_a_multi_turn_arena_row_is_the_last_turn_with_each_models_own_history():
+    row = rows_of("arena_55k.csv")[4]
+    pair = read_pair(row).pair
+    assert (pair.prompt, pair.response_a, pair.response_b) == (
+        "What are its factors?", "It has no factors other than 1 and 91.", "Its factors are 1, 7, 13 and 91.")
+    assert pair.history == ()
+    assert pair.history_a == (user("Is 91 a prime number?"), assistant("Yes, 91 is prime."))
+    assert pair.history_b == (user("Is 91 a prime number?"), assistant("No: 91 = 7 \u00d7 13."))
+    assert prepare_row(row).pair == pair.swapped()  # B won: shown first as the chosen one, histories and all
+
+
+@pytest.mark.parametrize("label_field", ["winner_model_a", "winner_model_b", "winner_tie"])
+def test_naming_one_one_hot_column_reads_all_three_never_a_b_win_as_a_tie(label_field):
+    """Before: --label-field winner_model_a read 0 as a tie, so every B win became a tie."""
+    b_wins = rows_of("arena_55k.csv")[1]
+    read = read_pair(b_wins, Columns(label=label_field))
+    assert row_label(read) == "B"
+    assert prepare_row(b_wins, Columns(label=label_field)).pair.response_a.startswith("Canberra")
+    lone = {"prompt": "q", "response_a": "a", "response_b": "b", label_field: 0}
+    with pytest.raises(InputError, match="one-hot columns, which are read together; this row lacks") as caught:
+        read_pair(lone, Columns(label=label_field))
+    assert caught.value.kind == Reason.MISSING_FIELD
+
+
+@pytest.mark.parametrize("row, expected", [
+    # the same rows from Parquet or a datasets dataset: real lists, not JSON text
+    ({"prompt": ["q"], "response_a": ["a"], "response_b": ["b"]}, ("q", "a", "b", 0)),
+    ({"prompt": ["q1", "q2"], "response_a": ["a1", "a2"], "response_b": ["b1", "b2"]}, ("q2", "a2", "b2", 2)),
+    ({"prompt": '["q"]', "response_a": ' ["a"] ', "response_b": '["b"]'}, ("q", "a", "b", 0)),
+    # not all three are turn lists: plain text, as before
+    ({"prompt": '["q"]', "response_a": "a", "response_b": "b"}, ('["q"]', "a", "b", 0)),
+    ({"prompt": "q", "response_a": '["a"]', "response_b": "[1, 2]"}, ("q", '["a"]', "[1, 2]", 0)),
+])
+def test_turn_lists_are_unwrapped_only_when_all_three_fields_hold_them(row, expected):
+    pair = read_pair(row).pair
+    assert (pair.prompt, pair.response_a, pair.response_b, len(pair.history_a)) == expected
+
+
+def test_turn_lists_of_different_lengths_are_refused():
+    row = {"prompt": '["q1", "q2"]', "response_a": '["a1", "a2"]', "response_b": '["b1"]'}
+    with pytest.raises(InputError, match="one answer per turn .*'prompt' 2, 'response_a' 2, 'response_b' 1") as caught:
+        read_pair(row)
+    assert caught.value.kind == Reason.BAD_MESSAGES
+
+
+# --------------------------------------------------------------------------- HelpSteer2 preferences
+
+
+def test_helpsteer2_preference_strength_negative_is_response_1():
+    """Before: response_1/response_2 were no known shape, and mapped by hand +1 read as A (backwards)."""
+    a_much_better, b_better, tie, b_slightly = rows_of("helpsteer2_preference.jsonl")
+    labels = [row_label(read_pair(row)) for row in (a_much_better, b_better, tie, b_slightly)]
+    assert labels == ["A", "B", "tie", "B"]
+    read = read_pair(a_much_better)
+    assert (read.pair.response_a, read.answer_fields) == (a_much_better["response_1"], ("response_1", "response_2"))
+    candidate = prepare_row(b_better)
+    assert candidate.pair.response_a == "Fast."
+    assert candidate.relabelled()["preference_strength"] == -2  # the other answer as the better one
+    assert "negative-is-a: negative means the first answer is better, 0 a tie" in detect(a_much_better).describe()
+    # the rule can be turned round, and the same columns mapped by hand read the same way
+    assert row_label(read_pair(b_slightly, Columns(label_sign="negative-is-b"))) == "A"
+    mapped = Columns(response_a="response_1", response_b="response_2", label="preference_strength")
+    assert [row_label(read_pair(row, mapped)) for row in rows_of("helpsteer2_preference.jsonl")] == labels
+
+
+@pytest.mark.parametrize("value, label", [(-2, "A"), (3, "B"), (0, "tie"), ("-1", "A")])
+def test_any_signed_label_column_reads_under_label_sign_and_is_refused_without(value, label):
+    row = {"prompt": "q", "response_a": "a", "response_b": "b", "label": value}
+    assert row_label(read_pair(row, Columns(label_sign="negative-is-a"))) == label
+    if value not in (0,):
+        with pytest.raises(InputError, match="--label-sign") as caught:
+            row_label(read_pair(row))
+        assert caught.value.kind == Reason.UNKNOWN_LABEL
+
+
+def test_pandas_float_labels_read_as_their_integers():
+    """Before: 1.0 and 2.0 (a pandas export of a label column with a gap) were "unknown label"."""
+    for value, label in ((1.0, "A"), ("2.0", "B"), (0.0, "tie")):
+        assert row_label(read_pair({"prompt": "q", "response_a": "a", "response_b": "b", "label": value})) == label
+    candidate = prepare_row({"prompt": "q", "response_a": "a", "response_b": "b", "label": 2.0})
+    assert candidate.relabelled()["label"] == 1.0

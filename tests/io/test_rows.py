@@ -79,7 +79,8 @@ def test_shape_c_unknown_labels_are_refused_with_the_vocabulary_message(label):
     with pytest.raises(InputError) as caught:
         prepare_row({"prompt": "q", "response_a": "a", "response_b": "b", "label": label})
     assert caught.value.kind == Reason.UNKNOWN_LABEL
-    assert str(caught.value) == f"field 'label' is {label!r}; expected {ACCEPTED_LABELS}"
+    assert str(caught.value).startswith(f"field 'label' is {label!r}; expected {ACCEPTED_LABELS}")
+    assert ("--label-sign" in str(caught.value)) == (label == 1.5)  # a number names the signed rule
 
 
 def test_column_flags_remap_every_shape():

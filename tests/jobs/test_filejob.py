@@ -129,7 +129,7 @@ def test_a_crash_between_writing_rows_and_the_checkpoint_loses_and_duplicates_no
 
     source = write_jsonl(tmp_path / "in.jsonl", generated_rows(50))
     filter_file(source, tmp_path / "whole", good_judge(), chunk_size=7)
-    real_write = filejob._write_json_atomic
+    real_write = filejob.write_json_atomic
     writes = {"left": 4}  # the first checkpoint, three chunks, then a crash before the fourth chunk's checkpoint
 
     def crashing_write(path, state):
@@ -138,12 +138,12 @@ def test_a_crash_between_writing_rows_and_the_checkpoint_loses_and_duplicates_no
             raise KeyboardInterrupt
         real_write(path, state)
 
-    monkeypatch.setattr(filejob, "_write_json_atomic", crashing_write)
-    monkeypatch.setattr(checkpoint, "_write_json_atomic", crashing_write)
+    monkeypatch.setattr(filejob, "write_json_atomic", crashing_write)
+    monkeypatch.setattr(checkpoint, "write_json_atomic", crashing_write)
     with pytest.raises(KeyboardInterrupt):
         filter_file(source, tmp_path / "out", good_judge(), chunk_size=7)
-    monkeypatch.setattr(filejob, "_write_json_atomic", real_write)
-    monkeypatch.setattr(checkpoint, "_write_json_atomic", real_write)
+    monkeypatch.setattr(filejob, "write_json_atomic", real_write)
+    monkeypatch.setattr(checkpoint, "write_json_atomic", real_write)
     assert json.loads((tmp_path / "out" / CHECKPOINT_FILE).read_text())["rows_done"] == 21
     assert sum(len(text.splitlines()) for text in outputs(tmp_path / "out").values()) == 28  # the 4th chunk is on disk
     filter_file(source, tmp_path / "out", good_judge(), chunk_size=7, resume=True)
@@ -433,3 +433,50 @@ def test_a_saved_dataset_is_loaded_once_per_job_and_counted_without_reading_it(t
     assert len(loads) == 1 and summary.counts.rows_in == 12 and seen[0].total == 12
     filter_file(tmp_path / "saved", tmp_path / "out", good_judge(), chunk_size=8, resume=True)
     assert len(loads) == 2  # one more job, one more load
+
+
+class FailingEngine:
+    """An engine whose judges never start (Ray actors that cannot load their model)."""
+
+    def __init__(self, judge) -> None:
+        self.judge = judge
+
+    def describe(self):
+        return self.judge.describe()
+
+    def judged_chunks(self, source, columns, *, skip, chunk_size):
+        raise CriticError("the actors could not load the model")
+        yield  # a generator, as the real engines are
+
+
+def test_force_replaces_the_earlier_job_only_once_the_new_one_has_judged_a_chunk(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", generated_rows(20))
+    out = tmp_path / "out"
+    filter_file(source, out, good_judge(), chunk_size=8)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    with pytest.raises(CriticError, match="could not load the model"):
+        filter_file(source, out, engine=FailingEngine(good_judge(p=0.6)), force=True)
+    with pytest.raises(KeyboardInterrupt):
+        filter_file(source, out, CrashAfter(good_judge(p=0.6), 0), chunk_size=8, force=True)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    # once a chunk is judged the folder is the new job's: killed there, it resumes as the new job
+    with pytest.raises(KeyboardInterrupt):
+        filter_file(source, out, CrashAfter(good_judge(p=0.6), 1), chunk_size=8, force=True)
+    assert not (out / "summary.json").exists()
+    assert json.loads((out / CHECKPOINT_FILE).read_text(encoding="utf-8"))["rows_done"] == 8
+    resumed = filter_file(source, out, good_judge(p=0.6), chunk_size=8, resume=True)
+    filter_file(source, tmp_path / "whole", good_judge(p=0.6), chunk_size=8)
+    assert resumed.complete and outputs(out) == outputs(tmp_path / "whole")
+
+
+def test_resume_needs_a_checkpoint_and_an_input_is_never_an_output(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", generated_rows(10))
+    with pytest.raises(InputError, match="there is no job to resume in .*run without --resume"):
+        filter_file(source, tmp_path / "never", good_judge(), resume=True)
+    assert not (tmp_path / "never").exists()
+    filter_file(source, tmp_path / "out", good_judge())
+    kept = tmp_path / "out" / "kept.jsonl"
+    before = kept.read_bytes()
+    with pytest.raises(InputError, match="is an input of this command"):
+        filter_file(kept, tmp_path / "out", good_judge(), force=True)
+    assert kept.read_bytes() == before

@@ -139,3 +139,75 @@ def test_describe_judge_reads_a_mapping_once_at_the_boundary():
 
     with pytest.raises(CriticError, match="not a JudgeDescription"):
         describe_judge(Broken())
+
+
+# --------------------------------------------------------------------------- RewardBench 2 rows (issue 17, item 7)
+
+
+def _rewardbench2_rows():
+    from pathlib import Path
+
+    from critic.io.source import open_source
+
+    return [row for _, row in open_source(Path(__file__).resolve().parents[1] / "data" / "rewardbench2.jsonl").rows()]
+
+
+def _judge_preferring(texts, fail_on=()):
+    """A judge that prefers the answers in ``texts``; a pair showing an answer in ``fail_on`` fails alone."""
+    from critic import Judge
+    from critic.backends.base import BackendOutput
+    from critic.errors import VerdictError
+    from critic.testing import FakeBackend
+
+    backend = FakeBackend.prefer(lambda text: text in texts)
+    respond = backend.respond
+
+    def failing(request):
+        if {request.pair.response_a, request.pair.response_b} & set(fail_on):
+            return BackendOutput(error=VerdictError("no verdict", "I cannot decide."))
+        return respond(request)
+
+    backend.respond = failing
+    return Judge(backend, model_name="fake")
+
+
+def test_a_rewardbench2_row_is_kept_when_its_chosen_answer_wins_every_pair_with_each_pair_recorded():
+    """Before: filter rejected every RewardBench 2 row ("give each rejected answer its own row")."""
+    rows = _rewardbench2_rows()
+    chosen = {answer for row in rows for answer in row["chosen"]}
+    outcomes = list(filter_rows(rows, _judge_preferring(chosen)))
+    assert [o.output for o in outcomes] == ["kept"] * 8  # the Ties rows too: each correct answer beats each wrong one
+    first = outcomes[0].record
+    assert {k: first[k] for k in ("id", "critic_label", "critic_consistent")} == {
+        "id": "17", "critic_label": "chosen", "critic_consistent": True}
+    assert first["critic_pairs"] == [{"chosen": 0, "rejected": j, "label": "chosen", "p_chosen": pytest.approx(0.9),
+                                      "consistent": True} for j in range(3)]
+    assert [(p["chosen"], p["rejected"]) for p in outcomes[7].record["critic_pairs"]] == [
+        (i, j) for i in range(3) for j in range(2)]
+
+
+def test_a_rewardbench2_row_is_dropped_when_any_rejected_answer_holds_and_never_relabelled():
+    rows = _rewardbench2_rows()[:2]
+    chosen = {row["chosen"][0] for row in rows}
+    both = chosen | {rows[0]["rejected"][1]}  # row 1: one rejected answer as good as the chosen one (a tie)
+    outcomes = list(filter_rows(rows, _judge_preferring(both)))
+    assert [o.output for o in outcomes] == ["dropped", "kept"]
+    tie = outcomes[0].record
+    assert tie["critic_label"] == "tie" and tie["critic_consistent"] is False
+    assert [p["label"] for p in tie["critic_pairs"]] == ["chosen", "tie", "chosen"]
+    # a rejected answer the judge prefers consistently: relabelling would not say which answer is chosen now
+    only_rejected = {rows[0]["rejected"][2]} | {rows[1]["chosen"][0]}
+    outcomes = list(filter_rows(rows, _judge_preferring(only_rejected), policy=Policy(relabel=True)))
+    assert [o.output for o in outcomes] == ["dropped", "kept"]
+    assert outcomes[0].record["critic_label"] == "rejected" and outcomes[0].record["critic_relabelled"] is False
+    assert outcomes[0].record["chosen"] == rows[0]["chosen"]  # not swapped
+
+
+def test_one_failed_pair_rejects_its_rewardbench2_row_naming_the_pair():
+    rows = _rewardbench2_rows()[:2]
+    chosen = {row["chosen"][0] for row in rows}
+    outcomes = list(filter_rows(rows, _judge_preferring(chosen, fail_on={rows[0]["rejected"][2]})))
+    assert [o.output for o in outcomes] == ["rejected", "kept"]
+    record = outcomes[0].record
+    assert record["reason"].startswith("judge: pair chosen[0] vs rejected[2]: ")
+    assert (record["kind"], record["stage"], record["input"]) == ("unreadable verdict", "judge", rows[0])

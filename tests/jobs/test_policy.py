@@ -72,3 +72,27 @@ def test_verdict_swapped_reads_the_other_response_as_chosen():
     swapped = verdict.swapped()
     assert (swapped.label, swapped.p_chosen, swapped.margin) == ("B", pytest.approx(0.2), -3.0)
     assert Verdict("tie", 0.5, True).swapped().label == "tie" and Verdict("A", 0.5, True).margin is None
+
+
+@pytest.mark.parametrize(("labels", "ps", "consistent", "label", "p", "keep"), [
+    (("A", "A", "A"), (0.9, 0.7, 0.8), (True, True, True), "A", 0.7, "keep"),  # every pair won: the weakest is 0.7
+    (("A", "tie", "A"), (0.9, 0.5, 0.8), (True, False, True), "tie", 0.5, "drop"),
+    (("A", "B", "A"), (0.9, 0.2, 0.8), (True, True, True), "B", 0.2, "relabel"),  # items.decide drops it
+    (("A", "A"), (0.9, 0.8), (True, None), "A", 0.8, "drop"),  # one order judged: not consistent
+])
+def test_a_row_of_several_pairs_is_read_by_its_weakest_pair(labels, ps, consistent, label, p, keep):
+    verdicts = [Verdict(*values) for values in zip(labels, ps, consistent, strict=True)]
+    combined = Verdict.combined(verdicts)
+    assert (combined.label, combined.p_chosen, combined.pairs) == (label, p, tuple(verdicts))
+    assert Policy(relabel=True).decide(combined) == keep
+    assert (Policy(min_p=0.75).decide(combined) == "keep") == (p >= 0.75)
+    assert Verdict.combined(verdicts[:1]) is verdicts[0]
+
+
+def test_a_reward_row_of_several_pairs_is_read_by_its_smallest_margin():
+    verdicts = [Verdict("A", 0.9, None, 2.0, -1.0), Verdict("A", 0.6, None, 2.0, 1.5),
+                Verdict("B", 0.4, None, 2.0, 2.5)]
+    combined = Verdict.combined(verdicts)
+    assert (combined.label, combined.margin, combined.score_rejected) == ("B", -0.5, 2.5)
+    assert Policy(reward=True).decide(combined) == "drop"
+    assert Policy(reward=True, min_margin=-1.0).decide(combined) == "keep"

@@ -111,3 +111,20 @@ def test_chunked_keeps_every_item_in_order(items, size):
 def test_chunked_refuses_a_bad_size(size):
     with pytest.raises(ValueError, match="chunk size"):
         list(chunked([1], size))
+
+
+def test_grouped_judges_every_member_of_every_group_in_one_call_and_hands_results_back_per_group():
+    from critic.judges.each import grouped
+
+    calls = []
+
+    def run(items):
+        calls.append(list(items))
+        return [InputError(f"bad {item}") if item == "x" else item.upper() for item in items]
+
+    groups = [("a", "b", "c"), InputError("unreadable row"), ("d",), ("x", "e")]
+    results = judged_in_place(groups, grouped(run))
+    assert calls == [["a", "b", "c", "d", "x", "e"]]  # one call for every pair of every readable row
+    assert results[0] == ["A", "B", "C"] and results[2] == ["D"]
+    assert isinstance(results[1], InputError)
+    assert isinstance(results[3][0], InputError) and results[3][1] == "E"  # a failed pair stays in its place

@@ -588,8 +588,25 @@ def test_mt_bench_judges_a_two_conversation_pair_with_its_multi_turn_prompt() ->
     assert judge.describe().template == "mt-bench"
 
 
-def test_a_template_that_cannot_show_two_conversations_fails_that_pair_only(tiny_backend) -> None:
-    judge = Judge(tiny_backend)  # skywork-critic reads one shared history at most; the backend renders the prompt
+def test_a_template_that_cannot_show_two_conversations_fails_that_pair_only(tiny_backend, tmp_path) -> None:
+    one = tmp_path / "one-conversation.jinja"  # a user's template: it reads one shared history at most
+    one.write_text("{%- set verdicts = ['A', 'B'] -%}{%- block user -%}{{ prompt }} A: {{ response_a }} "
+                   "B: {{ response_b }}{% endblock %}", encoding="utf-8")
+    judge = Judge(tiny_backend, template=str(one))  # the backend renders the prompt
     good, bad = judge.compare_each([Pair("q", "a", "b"), two_conversation_pair()])
     assert isinstance(good, Preference)
     assert isinstance(bad, InputError) and "two conversations" in str(bad) and "mt-bench-multi-turn" in str(bad)
+
+
+
+def test_the_default_template_judges_a_two_conversation_pair_with_the_multi_turn_prompt(caplog) -> None:
+    """Issue 17: MT-Bench turn-2 rows failed under the default template in judge and filter."""
+    backend = FakeBackend.first_position(0.7)
+    judge = Judge(backend)
+    with caplog.at_level("WARNING", logger="critic"):
+        results = judge.compare_each([Pair("Plan a trip.", "Trip plan A", "Trip plan B"), two_conversation_pair()])
+    assert all(isinstance(result, Preference) for result in results)
+    assert [request.template.name for request in backend.calls] == [
+        "skywork-critic", "skywork-critic", "mt-bench-multi-turn", "mt-bench-multi-turn"]
+    assert "judged with the mt-bench-multi-turn template; skywork-critic shows one conversation" in caplog.text
+    assert judge.describe().template == "skywork-critic"

@@ -1,0 +1,71 @@
+"""The documentation site: it builds strictly, its CLI reference is the parser's, other helpers' notes stay out."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from critic.cli.main import parser
+
+from .examples import DOCS, ROOT, TOP_LEVEL
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None,
+                                reason="mkdocs is not installed (pip install 'critic[docs]')")
+
+
+def _hook():
+    spec = importlib.util.spec_from_file_location("cli_reference", DOCS / "hooks" / "cli_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cli_reference_documents_every_command_and_flag():
+    hook = _hook()
+    top = parser()
+    page = hook.cli_markdown(top)
+    commands = hook.subcommands(top)
+    assert set(commands) >= {"judge", "filter", "eval", "score", "serve", "prompt", "templates"}
+    for name, command in commands.items():
+        assert f"## critic {name}" in page
+        for action in command._actions:
+            if action.help == argparse.SUPPRESS:
+                continue
+            for option in action.option_strings:
+                assert f"`{option}`" in page, f"critic {name} {option} is missing from the CLI reference"
+
+
+def test_the_site_builds_strictly_without_the_notes(tmp_path):
+    """What `make docs-strict` runs: a broken link, a page outside the nav or an unreadable docstring fails."""
+    site = tmp_path / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(site)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (site / "index.html").exists() and (site / "reference" / "cli" / "index.html").exists()
+    cli = (site / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
+    assert "--max-batch-tokens" in cli and "critic-judge" in cli  # generated, not the marker
+    assert "cli-reference" not in cli
+    api = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
+    assert 'id="critic.Judge"' in api and 'id="critic.testing.FakeBackend"' in api
+    assert not (site / "notes").exists() and not (site / "hooks").exists()
+
+
+@pytest.mark.parametrize("name", TOP_LEVEL)
+def test_the_readmes_links_lead_to_files_that_exist(name):
+    """The README is read on GitHub, outside the site's strict build: its relative links are checked here."""
+    path = ROOT / name
+    if not path.exists():
+        pytest.skip(f"{name} is not there")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8"))
+    relative = [target for target in targets if "://" not in target]
+    assert relative
+    missing = [target for target in relative if not (ROOT / target).exists()]
+    assert missing == []
