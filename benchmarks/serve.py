@@ -96,7 +96,7 @@ def start_server(args: argparse.Namespace, model: str, extra: list[str]) -> tupl
 async def run_clients(url: str, pairs: list[Any], clients: int) -> tuple[float, list[float], dict[int, Any]]:
     import httpx
 
-    from critic.client import pair_object
+    from critic.wire import pair_object
 
     todo: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(pairs)):

@@ -2,35 +2,55 @@
 
 ``compare``, ``compare_batch``, ``compare_each`` and ``describe`` behave as on
 :class:`critic.Judge`; each call is ``POST /v1/compare`` (split into requests
-of the server's ``max_pairs_per_request``). A busy server (503) or a refused
-connection is retried with bounded exponential backoff (``retries`` times,
-honouring ``Retry-After``); any other refusal is raised as the
-:class:`~critic.errors.CriticError` it describes. A pair that failed on the
-server comes back as the error subclass and kind it failed with.
-``acompare_each`` is the same call as a coroutine (for async reward functions).
+of the server's ``max_pairs_per_request``). A busy or stopping server (503,
+honouring ``Retry-After``) or a refused or dropped connection is retried with
+bounded exponential backoff (``retries`` times), so a server restarted in the
+meantime gets the work. A request refused for one pair's contents (413 naming
+the pair: a text over the server's limit; 422 naming the pair) costs only that
+pair: it fails with the reason (an :class:`~critic.errors.InputError`, kind
+``too long for the model`` for a size problem) and the rest of the chunk is
+sent again; a body over the server's size limit is split in halves. Any other
+refusal is raised as the :class:`~critic.errors.CriticError` it describes. A
+pair that failed on the server comes back as the error subclass and kind it
+failed with. ``acompare_each`` is the same call as a coroutine (for async
+reward functions).
+
+The wire format is :mod:`critic.wire`, shared with the server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from critic.errors import CriticError, InputError, MissingDependencyError, ModelError
+from critic.errors import CriticError, InputError, MissingDependencyError, ModelError, Reason
 from critic.judges.base import BaseJudge, PairLike, as_pair, with_pair_index
 from critic.judges.description import JudgeDescription
-from critic.judges.each import ajudged_in_place, chunked, read_each
-from critic.serve.protocol import rebuild_error
-from critic.serve.settings import API_KEY_ENV
-from critic.types import OrderJudgment, Pair, Preference
+from critic.judges.each import ajudged_in_place, chunked, judged_in_place, read_each
+from critic.types import Pair, Preference
+from critic.wire import API_KEY_ENV, pair_object, read_problem, read_results
 
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_RETRIES = 5
 BACKOFF_S = 0.5  # first wait; doubled each retry, at most MAX_BACKOFF_S
 MAX_BACKOFF_S = 8.0
 RETRIED_STATUSES = frozenset({503})
+PAIR_FIELD = re.compile(r"pairs\[(\d+)\](?:\.(.+))?")
+
+
+class Refused(InputError):
+    """The server refused a request for its size (413) or contents (422); ``field`` names what, if it said."""
+
+    def __init__(self, message: str, *, status: int, field: str | None, detail: str,
+                 kind: Reason | None = None) -> None:
+        super().__init__(message, kind=kind)
+        self.status = status
+        self.field = field
+        self.detail = detail  # the server's own words
 
 
 class RemoteJudge(BaseJudge):
@@ -75,28 +95,41 @@ class RemoteJudge(BaseJudge):
             self._client = None
 
     def _judge_pairs(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
-        results: list[Preference | CriticError] = []
-        for chunk in chunked(pairs, self._max_pairs()):
+        return self._judged_parts(pairs, self._max_pairs())
+
+    def _judged_parts(self, pairs: Sequence[Pair], size: int) -> list[Preference | CriticError]:
+        return [result for part in chunked(pairs, size) for result in self._judged_chunk(part)]
+
+    def _judged_chunk(self, chunk: list[Pair]) -> list[Preference | CriticError]:
+        try:
             answer = self._request("POST", "/v1/compare", {"pairs": [pair_object(pair) for pair in chunk]})
-            results.extend(read_results(answer, len(chunk)))
-        return results
+        except Refused as refused:
+            items, size = retry_plan(chunk, refused)
+            return judged_in_place(items, lambda rest: self._judged_parts(rest, size))
+        return read_results(answer, len(chunk))
 
     async def acompare_each(self, pairs: Iterable[PairLike]) -> list[Preference | CriticError]:
         """:meth:`compare_each` as a coroutine, over ``httpx.AsyncClient`` (no thread held while waiting)."""
         httpx = _httpx()
         checked = read_each(enumerate(pairs), lambda numbered: as_pair(numbered[1], numbered[0]))
         async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers()) as client:
-
-            async def judged(valid: list[Pair]) -> list[Preference | CriticError]:
-                results: list[Preference | CriticError] = []
-                for chunk in chunked(valid, self._max_pairs()):
-                    answer = await self._arequest(client, "/v1/compare", {"pairs": [pair_object(p) for p in chunk]})
-                    results.extend(read_results(answer, len(chunk)))
-                return results
-
-            results = await ajudged_in_place(checked, judged)
+            if self._info is None:
+                self._info = await self._arequest(client, "GET", "/v1/info")
+            size = self._max_pairs()
+            results = await ajudged_in_place(checked, lambda valid: self._ajudged_parts(client, valid, size))
         return [with_pair_index(result, index) if isinstance(result, CriticError) else result
                 for index, result in enumerate(results)]
+
+    async def _ajudged_parts(self, client: Any, pairs: Sequence[Pair], size: int) -> list[Preference | CriticError]:
+        return [result for part in chunked(pairs, size) for result in await self._ajudged_chunk(client, part)]
+
+    async def _ajudged_chunk(self, client: Any, chunk: list[Pair]) -> list[Preference | CriticError]:
+        try:
+            answer = await self._arequest(client, "POST", "/v1/compare", {"pairs": [pair_object(p) for p in chunk]})
+        except Refused as refused:
+            items, size = retry_plan(chunk, refused)
+            return await ajudged_in_place(items, lambda rest: self._ajudged_parts(client, rest, size))
+        return read_results(answer, len(chunk))
 
     def _max_pairs(self) -> int:
         return int(self.info().get("limits", {}).get("max_pairs_per_request", 64))
@@ -113,8 +146,7 @@ class RemoteJudge(BaseJudge):
                 response = self._client.request(method, self.url + path, json=body)
             except httpx.TransportError as error:
                 if attempt == self.retries:
-                    raise ModelError(f"cannot reach the judge server at {self.url}: {error}; is `critic serve` "
-                                     "running there?") from None
+                    raise self._unreachable(error) from None
                 time.sleep(_backoff(attempt, None))
                 continue
             if response.status_code in RETRIED_STATUSES and attempt < self.retries:
@@ -123,14 +155,15 @@ class RemoteJudge(BaseJudge):
             return _checked(response, self.url + path)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _arequest(self, client: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _arequest(self, client: Any, method: str, path: str, body: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
         httpx = _httpx()
         for attempt in range(self.retries + 1):
             try:
-                response = await client.post(self.url + path, json=body)
+                response = await client.request(method, self.url + path, json=body)
             except httpx.TransportError as error:
                 if attempt == self.retries:
-                    raise ModelError(f"cannot reach the judge server at {self.url}: {error}") from None
+                    raise self._unreachable(error) from None
                 await asyncio.sleep(_backoff(attempt, None))
                 continue
             if response.status_code in RETRIED_STATUSES and attempt < self.retries:
@@ -139,31 +172,35 @@ class RemoteJudge(BaseJudge):
             return _checked(response, self.url + path)
         raise AssertionError("unreachable")
 
-
-def pair_object(pair: Pair) -> dict[str, Any]:
-    """A pair as ``/v1/compare`` reads it (empty fields left out)."""
-    data: dict[str, Any] = {"prompt": pair.prompt, "response_a": pair.response_a, "response_b": pair.response_b}
-    if pair.reference is not None:
-        data["reference"] = pair.reference
-    for name in ("history", "history_a", "history_b", "reference_history"):
-        if getattr(pair, name):
-            data[name] = [dict(message) for message in getattr(pair, name)]
-    return data
+    def _unreachable(self, error: Exception) -> ModelError:
+        return ModelError(f"cannot reach the judge server at {self.url} after {self.retries + 1} tries: {error}; is "
+                          "`critic serve` running there?")
 
 
-def read_results(answer: dict[str, Any], expected: int) -> list[Preference | CriticError]:
-    """``/v1/compare``'s results as preferences and errors (the error's class and kind as on the server)."""
-    results = answer.get("results")
-    if not isinstance(results, list) or len(results) != expected:
-        got = len(results) if isinstance(results, list) else "no"
-        raise ModelError(f"the judge server returned {got} results for {expected} pairs")
-    return [rebuild_error(item["error"]) if "error" in item else preference_from_dict(item) for item in results]
+def retry_plan(chunk: list[Pair], refused: Refused) -> tuple[list[Pair | CriticError], int]:
+    """After the server refused ``chunk`` for its size or contents: what to send again, and in parts of what size.
+
+    A refusal that names one pair (``pairs[i]...``) makes that pair's error, in its place; the
+    others go again together. A body over the server's limit names no pair: the chunk is sent
+    again in halves, down to one pair, whose refusal is then its own error. Any other refusal
+    (one the request as a whole earned) is raised again.
+    """
+    named = PAIR_FIELD.fullmatch(refused.field or "")
+    if named is not None and int(named.group(1)) < len(chunk):
+        items: list[Pair | CriticError] = list(chunk)
+        items[int(named.group(1))] = _pair_error(refused, named.group(2))
+        return items, len(chunk)
+    if refused.status == 413 and refused.field in (None, "pairs"):
+        if len(chunk) == 1:
+            return [_pair_error(refused, None)], 1
+        return list(chunk), (len(chunk) + 1) // 2
+    raise refused
 
 
-def preference_from_dict(data: dict[str, Any]) -> Preference:
-    """The :class:`Preference` that :meth:`Preference.to_dict` wrote."""
-    orders = tuple(OrderJudgment(**order) for order in data["orders"])
-    return Preference(data["label"], float(data["p_a"]), data["consistent"], orders)
+def _pair_error(refused: Refused, part: str | None) -> InputError:
+    where = f"its {part}" if part else "it"
+    kind = Reason.TOO_LONG if refused.status == 413 else refused.kind
+    return InputError(f"the judge server refused {where} ({refused.status}): {refused.detail}", kind=kind)
 
 
 def _checked(response: Any, where: str) -> dict[str, Any]:
@@ -173,10 +210,12 @@ def _checked(response: Any, where: str) -> dict[str, Any]:
         data = {}
     if response.status_code == 200 and isinstance(data, dict):
         return data
-    problem = data.get("error", {}) if isinstance(data, dict) else {}
-    message = problem.get("message", response.text[:200]) if isinstance(problem, dict) else str(problem)
-    field = f" (field {problem['field']})" if isinstance(problem, dict) and "field" in problem else ""
-    text = f"the judge server refused {where} with {response.status_code}: {message}{field}"
+    message, field, kind = read_problem(data)
+    message = message if message is not None else response.text[:200]
+    shown = f" (field {field})" if field is not None else ""
+    text = f"the judge server refused {where} with {response.status_code}: {message}{shown}"
+    if response.status_code in (413, 422):
+        raise Refused(text, status=response.status_code, field=field, detail=message, kind=kind)
     if 400 <= response.status_code < 500:
         raise InputError(text)
     raise ModelError(text)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from critic.backends.base import VERDICT_OPENING
-from critic.errors import ModelError
+from critic.errors import InputError, ModelError, Reason
 from critic.types import Message
 
 if TYPE_CHECKING:
@@ -144,7 +144,11 @@ class _Escape:
         self.pattern = re.compile("|".join(re.escape(spelling) for spelling in spellings))
         # Two private-use characters that occur in no message delimit the placeholders.
         free = (chr(code) for code in range(0xE000, 0xF8FF) if not any(chr(code) in text for text in contents))
-        self.open, self.close = next(free), next(free)
+        self.open, self.close = next(free, ""), next(free, "")
+        if not self.close:
+            raise InputError("the text spells a special token and leaves fewer than two of the private-use "
+                             "characters U+E000-U+F8FE unused; critic needs two free to keep that spelling plain "
+                             "text: remove private-use characters from it", kind=Reason.BAD_TEXT)
         self.placeholder = re.compile(re.escape(self.open) + r"(\d+)" + re.escape(self.close))
 
     def text(self, content: str) -> str:

@@ -13,7 +13,24 @@ from critic.cli.options import add_batch_flags, add_judge_flags, add_load_flags,
 from critic.errors import InputError, MissingDependencyError
 from critic.serve.settings import DEFAULT_HOST, DEFAULT_PORT, ServeSettings
 
-GRACEFUL_SHUTDOWN_S = 60  # SIGTERM: the requests in flight get this long to finish
+# The limits: (flag, ServeSettings field, type, metavar, what it bounds); the default is the field's.
+LIMITS = (
+    ("--max-body-bytes", "max_body_bytes", at_least_one, "N", "bytes of a request body before 413"),
+    ("--max-pairs", "max_pairs_per_request", at_least_one, "N",
+     "pairs (or conversations, responses) per request before 413"),
+    ("--max-text-chars", "max_text_chars", at_least_one, "N", "characters per text before 413"),
+    ("--max-queue", "max_queue", at_least_one, "N", "requests waiting for the judge before 503"),
+    ("--max-wait-ms", "max_wait_ms", float, "MS", "how long a request waits for others to share its call"),
+    ("--request-timeout", "request_timeout_s", float, "S", "seconds before a request gets 504"),
+    ("--max-header-bytes", "max_header_bytes", at_least_one, "N", "bytes of a request's header block before 431"),
+    ("--header-timeout", "header_timeout_s", float, "S", "seconds for a request's headers to arrive before 408"),
+    ("--body-timeout", "body_timeout_s", float, "S", "seconds for a request's body to arrive after its headers "
+                                                      "before 408"),
+    ("--max-connections", "max_connections", at_least_one, "N", "connections served at once; the next gets 503"),
+    ("--shutdown-timeout", "shutdown_timeout_s", float, "S", "on SIGTERM or Ctrl-C, seconds to judge the accepted "
+                                                              "requests; the rest get 503 with Retry-After"),
+    ("--failed-reward", "failed_reward", float, "R", "/get_reward's reward for a query that could not be judged"),
+)
 
 
 def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -24,15 +41,18 @@ def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
         description="Load a judge once and serve it over HTTP (uvicorn). Concurrent requests are batched into "
                     "one model call. Endpoints: POST /v1/compare, /v1/score (reward models), /v1/rank, /get_reward "
                     "(OpenRLHF's --remote_rm_url); GET /health, /v1/info, /metrics. Binds 127.0.0.1 unless "
-                    "--host says otherwise; with --api-key (or CRITIC_API_KEY) every endpoint but /health needs "
-                    "'Authorization: Bearer KEY'.",
+                    "--host says otherwise; with CRITIC_API_KEY (or --api-key) every endpoint but /health needs "
+                    "'Authorization: Bearer KEY'. SIGTERM or Ctrl-C stops accepting, judges the accepted requests "
+                    "that fit in --shutdown-timeout, answers the others 503 with Retry-After, and exits 0.",
     )
     server = parser.add_argument_group("server")
     server.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST}, this "
                                                              "machine only; 0.0.0.0 exposes it to the network)")
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 picks "
                                                                        "a free one)")
-    server.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: CRITIC_API_KEY if set)")
+    server.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: CRITIC_API_KEY if set). "
+                                          "A key on the command line is visible to every user of the machine "
+                                          "(ps, /proc): prefer CRITIC_API_KEY")
     server.add_argument("--kind", choices=("generative", "reward"), default="generative",
                         help="generative (default): a critic model judging both orders; reward: a scalar reward "
                              "model (RewardJudge; the --template, --mode, --no-swap flags do not apply)")
@@ -41,24 +61,14 @@ def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
                         help="advanced: build the judge with FUNCTION(model, **options) instead of from_pretrained "
                              "(as in critic filter)")
     limits = parser.add_argument_group("request limits")
-    limits.add_argument("--max-body-bytes", type=at_least_one, default=defaults.max_body_bytes, metavar="N")
-    limits.add_argument("--max-pairs", type=at_least_one, default=defaults.max_pairs_per_request, metavar="N",
-                        help=f"pairs (or conversations, responses) per request (default: "
-                             f"{defaults.max_pairs_per_request})")
-    limits.add_argument("--max-text-chars", type=at_least_one, default=defaults.max_text_chars, metavar="N",
-                        help=f"characters per text (default: {defaults.max_text_chars})")
-    limits.add_argument("--max-queue", type=at_least_one, default=defaults.max_queue, metavar="N",
-                        help=f"requests waiting for the judge before 503 (default: {defaults.max_queue})")
+    for flag, field, kind, metavar, text in LIMITS:
+        default = getattr(defaults, field)
+        limits.add_argument(flag, dest=field, type=kind, default=default, metavar=metavar,
+                            help=f"{text} (default: {default:g})" if isinstance(default, float) else
+                            f"{text} (default: {default})")
     limits.add_argument("--max-batch-pairs", type=at_least_one, metavar="N",
                         help="items merged into one judge call (default: --batch-size; smaller than the number of "
                              "clients keeps the model busy while answers go out)")
-    limits.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms, metavar="MS",
-                        help=f"how long a request waits for others to share its call (default: "
-                             f"{defaults.max_wait_ms:g})")
-    limits.add_argument("--request-timeout", type=float, default=defaults.request_timeout_s, metavar="S",
-                        help=f"seconds before a request gets 504 (default: {defaults.request_timeout_s:g})")
-    limits.add_argument("--failed-reward", type=float, default=defaults.failed_reward, metavar="R",
-                        help="/get_reward's reward for a query that could not be judged (default: 0)")
     add_judge_flags(parser)
     add_load_flags(parser)
     add_batch_flags(parser)
@@ -67,32 +77,30 @@ def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
         import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as error:
         raise MissingDependencyError(error.name or "uvicorn", "serve", "critic serve") from None
     if args.kind == "reward":
         _to_reward_model(args)
     options = build_options(args)
     settings = ServeSettings(
-        host=args.host, port=args.port, api_key=args.api_key, max_body_bytes=args.max_body_bytes,
-        max_pairs_per_request=args.max_pairs, max_text_chars=args.max_text_chars, max_queue=args.max_queue,
-        max_batch_pairs=args.max_batch_pairs or options.limits.max_batch_size, max_wait_ms=args.max_wait_ms,
-        request_timeout_s=args.request_timeout, failed_reward=args.failed_reward,
+        host=args.host, port=args.port, api_key=args.api_key,
+        max_batch_pairs=args.max_batch_pairs or options.limits.max_batch_size,
+        **{field: getattr(args, field) for _, field, *_ in LIMITS},
     ).with_env_key()
     sock = _bind(settings.host, settings.port)  # a taken port is said now, before the model loads
     try:
         judge = load_judge(args.judge_factory, args.model, options, args.kind, quiet=args.quiet)
         from critic.serve.app import create_app
+        from critic.serve.server import server
 
         app = create_app(judge, settings)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         key = ", API key required" if settings.api_key else ""
         say(f"serving {judge.describe().summary()} at http://{shown}:{port}{key} (Ctrl-C or SIGTERM stops)")
-        config = uvicorn.Config(app, log_level="info" if getattr(args, "verbose", False) else "warning",
-                                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on", access_log=False)
-        uvicorn.Server(config).run(sockets=[sock])
+        server(app, settings, log_level="info" if getattr(args, "verbose", False) else "warning").run(sockets=[sock])
     finally:
         sock.close()
     return EXIT_OK

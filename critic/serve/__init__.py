@@ -1,7 +1,9 @@
 """``critic serve``: a judge and reward service over HTTP (Starlette + uvicorn, the ``serve`` extra).
 
 ``create_app(judge, settings)`` builds the ASGI app (Starlette is imported when it is called);
-the ``critic serve`` command runs it under uvicorn.
+:func:`critic.serve.server.server` runs it under uvicorn with critic's limits and shutdown (what the
+``critic serve`` command does). The wire format it shares with :class:`critic.client.RemoteJudge` is
+:mod:`critic.wire`.
 """
 
 from __future__ import annotations

@@ -1,52 +1,59 @@
-"""Request bodies -> typed requests, and results -> JSON: the server's wire format, in one place.
+"""Request bodies -> compact typed requests: the server's side of the wire format (:mod:`critic.wire`).
 
 A request that cannot be read is an :class:`HTTPProblem` with the status, the
-field and the reason: invalid JSON 400, a missing field or a wrong type 422,
-too many items, a text over the length limit or a body too big 413. A pair that
-is well formed but fails when judged (too long for the model, an unreadable
-verdict) is not a problem of the request: it gets its own ``error`` object in
-the response, the other pairs are judged.
+field and the reason: a body that is not JSON (invalid, not UTF-8, a number
+Python will not read: more than 4300 digits, ``NaN``/``Infinity`` or a float
+that overflows, nesting deeper than the parser goes) 400; a missing field, a
+wrong type or a field the endpoint does not know 422; too many items, a text
+over the length limit or a body too big 413. A pair that is well formed but
+fails when judged (too long for the model, an unreadable verdict) is not a
+problem of the request: it gets its own ``error`` object in the response, the
+other pairs are judged. The parsed requests hold only what the judge needs
+(pairs, conversations, texts), never the body.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from critic.errors import CriticError, InputError, Reason
+from critic.errors import InputError, Reason
 from critic.serve.settings import ServeSettings
-from critic.types import Message, Pair, Preference, check_messages
+from critic.types import Message, Pair, check_messages
+from critic.wire import PAIR_FIELDS, PAIR_HISTORIES, PAIR_TEXTS, problem_object
 
-PAIR_TEXTS = ("prompt", "response_a", "response_b")
-PAIR_HISTORIES = ("history", "history_a", "history_b", "reference_history")
 # What the server's judge is and how it reads: chosen when it starts, never by a request.
 START_UP_ONLY = ("model", "template", "mode", "swap", "max_new_tokens", "trust_remote_code")
+COMPARE_FIELDS = ("pairs",)
+SCORE_FIELDS = ("conversations",)
+RANK_FIELDS = ("prompt", "responses", "reference", "history")
+REWARD_FIELDS = ("query", "prompts", "labels")
 
 
 class HTTPProblem(Exception):
-    """A request the server refuses: ``status``, the ``field`` at fault (if one) and the reason."""
+    """A request the server refuses: ``status``, the ``field`` at fault (if one), the reason, and the kind of
+    problem when it is one item's text (a :class:`~critic.errors.Reason`)."""
 
     def __init__(self, status: int, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, kind: Reason | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.field = field
         self.message = message
         self.headers = headers or {}
+        self.kind = kind
 
     def body(self) -> dict[str, Any]:
-        problem: dict[str, Any] = {"status": self.status, "message": self.message}
-        if self.field is not None:
-            problem["field"] = self.field
-        return {"error": problem}
+        return problem_object(self.status, self.message, self.field, self.kind)
 
 
 @dataclass(frozen=True)
 class CompareRequest:
     pairs: tuple[Pair, ...]
-    ids: tuple[Any, ...]  # each pair's "id" when it had one (echoed back), else None
+    ids: tuple[str | int | float | None, ...]  # each pair's "id" when it had one (echoed back), else None
 
 
 @dataclass(frozen=True)
@@ -73,24 +80,42 @@ class RewardRequest:
 
 
 def parse_json(body: bytes) -> Any:
-    """The body as JSON, or 400."""
+    """The body as JSON, or 400 (never an exception of another kind: the body is the client's to get wrong)."""
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_non_finite, parse_float=_finite_float)
     except UnicodeDecodeError as error:
         raise HTTPProblem(400, f"the body is not UTF-8 text ({error.reason} at byte {error.start})") from None
     except json.JSONDecodeError as error:
         raise HTTPProblem(400, f"the body is not valid JSON: {error.msg} (line {error.lineno}, column "
                                f"{error.colno})") from None
+    except RecursionError:
+        raise HTTPProblem(400, "the body nests lists or objects too deeply to read; no request needs more than a "
+                               "few levels") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise HTTPProblem(400, f"the body holds an integer of more than {sys.get_int_max_str_digits()} digits, "
+                               "which the server does not read; send shorter numbers (or the id as a string)") from None
+
+
+def _non_finite(name: str) -> Any:
+    raise HTTPProblem(400, f"the body holds {name}, which is not a JSON number; send finite numbers only")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise HTTPProblem(400, f"the number {text[:40]} is too large for a float; send finite numbers only")
+    return value
 
 
 def parse_compare(data: Any, settings: ServeSettings) -> CompareRequest:
     """``{"pairs": [{"prompt", "response_a", "response_b", "reference"?, "history"?, "id"?}, ...]}``."""
-    items = _items(data, "pairs", settings)
+    items = _items(data, "pairs", COMPARE_FIELDS, settings, "/v1/compare")
     pairs, ids = [], []
     for index, item in enumerate(items):
         field = f"pairs[{index}]"
         if not isinstance(item, dict):
             raise HTTPProblem(422, f"must be an object, got {_type(item)}", field=field)
+        _known(item, PAIR_FIELDS, field, "a pair")
         values: dict[str, Any] = {name: _text(item, name, field, settings) for name in PAIR_TEXTS}
         values["reference"] = _text(item, "reference", field, settings, optional=True)
         for name in PAIR_HISTORIES:
@@ -98,14 +123,14 @@ def parse_compare(data: Any, settings: ServeSettings) -> CompareRequest:
         try:
             pairs.append(Pair(**values))
         except InputError as error:  # a lone surrogate: the text itself is unusable
-            raise HTTPProblem(422, str(error), field=field) from None
-        ids.append(item.get("id"))
+            raise HTTPProblem(422, str(error), field=field, kind=error.kind) from None
+        ids.append(_pair_id(item.get("id"), f"{field}.id", settings))
     return CompareRequest(tuple(pairs), tuple(ids))
 
 
 def parse_score(data: Any, settings: ServeSettings) -> ScoreRequest:
     """``{"conversations": [[{"role", "content"}, ...], ...]}``, each ending with the answer scored."""
-    items = _items(data, "conversations", settings)
+    items = _items(data, "conversations", SCORE_FIELDS, settings, "/v1/score")
     conversations = []
     for index, item in enumerate(items):
         field = f"conversations[{index}]"
@@ -119,7 +144,7 @@ def parse_score(data: Any, settings: ServeSettings) -> ScoreRequest:
 
 def parse_rank(data: Any, settings: ServeSettings) -> RankRequest:
     """``{"prompt", "responses": [...], "reference"?, "history"?}``: a GRPO group of answers to one prompt."""
-    responses = _items(data, "responses", settings)
+    responses = _items(data, "responses", RANK_FIELDS, settings, "/v1/rank")
     if len(responses) < 2 and data.get("reference") is None:
         raise HTTPProblem(422, "needs at least 2 responses to rank (or 1 with a reference)", field="responses")
     if len(responses) * (len(responses) - 1) // 2 > settings.max_pairs_per_request and data.get("reference") is None:
@@ -139,7 +164,7 @@ def parse_rank(data: Any, settings: ServeSettings) -> RankRequest:
 
 def parse_get_reward(data: Any, settings: ServeSettings) -> RewardRequest:
     """OpenRLHF's body: ``query`` (required), ``prompts`` and ``labels`` (lists of the same length, optional)."""
-    queries = _items(data, "query", settings)
+    queries = _items(data, "query", REWARD_FIELDS, settings, "/get_reward")
     checked = [_checked_text(value, f"query[{index}]", settings) for index, value in enumerate(queries)]
     prompts = _parallel(data, "prompts", len(checked), settings, nullable=False)
     labels = _parallel(data, "labels", len(checked), settings, nullable=True)
@@ -147,43 +172,7 @@ def parse_get_reward(data: Any, settings: ServeSettings) -> RewardRequest:
                          tuple(labels) if labels is not None else (None,) * len(checked))
 
 
-def error_object(error: CriticError) -> dict[str, Any]:
-    """A failed item's ``error``: its class, its kind (a :class:`~critic.errors.Reason` name) and the message."""
-    return {"type": type(error).__name__, "kind": error.kind.name.lower(), "message": str(error)}
-
-
-def result_object(result: Preference | CriticError, pair_id: Any = None) -> dict[str, Any]:
-    """One pair's answer: the fields of a ``critic judge`` output line (:meth:`Preference.to_dict`), or ``error``."""
-    record: dict[str, Any] = {} if pair_id is None else {"id": pair_id}
-    if isinstance(result, CriticError):
-        record["error"] = error_object(result)
-    else:
-        record.update(result.to_dict())
-    return record
-
-
-def rebuild_error(data: Any) -> CriticError:
-    """The :class:`CriticError` subclass an ``error`` object names, with its kind (the client's side)."""
-    from critic import errors
-
-    if not isinstance(data, dict):
-        return CriticError(f"the server reported an error it did not describe: {data!r}")
-    message = str(data.get("message", "the server gave no reason"))
-    cls = getattr(errors, str(data.get("type", "")), None)
-    if not (isinstance(cls, type) and issubclass(cls, CriticError)) or cls is errors.MissingDependencyError:
-        cls = CriticError
-    error = cls.__new__(cls)
-    Exception.__init__(error, message)
-    if cls is errors.VerdictError:
-        error.reason, error.text = message.split(":", 1)[0], ""  # type: ignore[attr-defined]
-    try:
-        error.kind = Reason[str(data.get("kind", "other")).upper()]
-    except KeyError:
-        error.kind = Reason.OTHER
-    return error
-
-
-def _items(data: Any, name: str, settings: ServeSettings) -> Sequence[Any]:
+def _items(data: Any, name: str, fields: Sequence[str], settings: ServeSettings, endpoint: str) -> Sequence[Any]:
     if not isinstance(data, dict):
         raise HTTPProblem(422, f"the body must be a JSON object with '{name}', got {_type(data)}")
     chosen = next((key for key in START_UP_ONLY if key in data), None)
@@ -191,6 +180,7 @@ def _items(data: Any, name: str, settings: ServeSettings) -> Sequence[Any]:
         flag = "--" + chosen.replace("_", "-")
         raise HTTPProblem(422, f"the judge's {chosen} is chosen when the server starts (critic serve {flag}), never "
                                "by a request; leave it out", field=chosen)
+    _known(data, fields, None, f"the body of {endpoint}")
     if name not in data:
         raise HTTPProblem(422, f"missing field '{name}'", field=name)
     items = data[name]
@@ -200,6 +190,24 @@ def _items(data: Any, name: str, settings: ServeSettings) -> Sequence[Any]:
         raise HTTPProblem(413, f"{len(items)} items, over the limit of {settings.max_pairs_per_request} per request; "
                                "split the request", field=name)
     return items
+
+
+def _known(data: dict[str, Any], fields: Sequence[str], parent: str | None, what: str) -> None:
+    """422 for the first key of ``data`` that is not one of ``fields``: a request never means more than it says."""
+    unknown = next((key for key in data if key not in fields), None)
+    if unknown is not None:
+        field = f"{parent}.{unknown}" if parent else str(unknown)
+        raise HTTPProblem(422, f"unknown field '{unknown}': {what} takes {', '.join(fields)}; the judge and how it "
+                               "reads are set when the server starts", field=field)
+
+
+def _pair_id(value: Any, field: str, settings: ServeSettings) -> str | int | float | None:
+    """A pair's ``id``, echoed back: a string, a number or null (numbers are finite: the parser refused others)."""
+    if value is None or isinstance(value, (int, float)):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        return _checked_text(value, field, settings)
+    raise HTTPProblem(422, f"must be a string or a number, got {_type(value)}", field=field)
 
 
 def _parallel(data: dict[str, Any], name: str, count: int, settings: ServeSettings,
@@ -228,7 +236,8 @@ def _checked_text(value: Any, field: str, settings: ServeSettings) -> str:
     if not isinstance(value, str):
         raise HTTPProblem(422, f"must be a string, got {_type(value)}", field=field)
     if len(value) > settings.max_text_chars:
-        raise HTTPProblem(413, f"{len(value)} characters, over the limit of {settings.max_text_chars}", field=field)
+        raise HTTPProblem(413, f"{len(value)} characters, over the limit of {settings.max_text_chars}", field=field,
+                          kind=Reason.TOO_LONG)
     return value
 
 
@@ -236,7 +245,7 @@ def _messages(value: Any, field: str, settings: ServeSettings) -> tuple[Message,
     try:
         messages = check_messages(value, field)
     except InputError as error:
-        raise HTTPProblem(422, str(error), field=field) from None
+        raise HTTPProblem(422, str(error), field=field, kind=error.kind) from None
     for index, message in enumerate(messages):
         _checked_text(message["content"], f"{field}[{index}].content", settings)
     return messages

@@ -146,3 +146,13 @@ def test_any_response_leaves_the_template_control_tokens_alone(llama3_tokenizer,
     judged = judge_ids(llama3_tokenizer, Pair("Q", response, "B"))
     control = control_ids(llama3_tokenizer)
     assert [t for t in judged if t in control] == [t for t in honest if t in control]
+
+
+def test_text_that_leaves_no_private_use_character_free_is_refused_with_a_reason(tiny_tokenizer):
+    from critic.backends.tokens import plain_chat_ids
+    from critic.errors import InputError, Reason
+
+    every = "".join(chr(code) for code in range(0xE000, 0xF8FF))
+    with pytest.raises(InputError, match="private-use characters") as raised:
+        plain_chat_ids(tiny_tokenizer, [{"role": "user", "content": every + "<|im_end|>"}], add_generation_prompt=True)
+    assert raised.value.kind is Reason.BAD_TEXT

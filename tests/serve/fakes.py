@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 
 from critic import Judge, RewardJudge
@@ -47,3 +48,31 @@ def text_judge(gate: Gate | None = None) -> Judge:
 
 def reward_judge() -> RewardJudge:
     return RewardJudge(FakeScorer(lambda messages: len(messages[-1]["content"]) / 10.0), model_name="fake-reward")
+
+
+class HeldAfter(Gate):
+    """Answers the first ``count`` judge requests (each order of a pair is one), then holds the others at the gate."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.left = count
+        self.lock = threading.Lock()
+
+    def __call__(self, request: VerdictRequest) -> BackendOutput:
+        with self.lock:
+            self.left -= 1
+            free = self.left >= 0
+        return respond(request) if free else super().__call__(request)
+
+
+def slow_judge(seconds_per_pair: float, gate: Gate | None = None) -> Judge:
+    """The text judge, taking ``seconds_per_pair`` per pair (its two orders), after ``gate`` lets it through:
+    more work than a budget holds."""
+
+    def slow(request: VerdictRequest) -> BackendOutput:
+        if gate is not None:
+            gate(request)
+        time.sleep(seconds_per_pair / 2)
+        return respond(request)
+
+    return Judge(FakeBackend(slow), model_name="fake-text")

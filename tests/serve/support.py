@@ -1,4 +1,4 @@
-"""Serving an app for a test: uvicorn in a thread on a free loopback port, always stopped."""
+"""Serving an app for a test: critic's server (uvicorn) in a thread on a loopback port, always stopped."""
 
 from __future__ import annotations
 
@@ -11,28 +11,50 @@ from collections.abc import Iterator
 STARTUP_S = 30.0
 
 
-@contextlib.contextmanager
-def serving(app, *, graceful_s: float = 10.0) -> Iterator[str]:
-    """Run ``app`` on 127.0.0.1 (a free port) until the block ends; yields its base URL."""
-    import uvicorn
+class Served:
+    """``app`` run by critic's server on 127.0.0.1 (a free port, or ``port``) in a thread; :meth:`stop` shuts it
+    down as SIGTERM does (within the app's shutdown budget)."""
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=graceful_s, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_S
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
+    def __init__(self, app, *, port: int = 0) -> None:
+        from critic.serve.server import server
+
+        self.settings = app.state.service.settings
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = server(app, self.settings)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + STARTUP_S
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                self.stop()
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=self.settings.shutdown_timeout_s + 20)
+        self.sock.close()
+        assert not self.thread.is_alive(), "the test server did not stop"
+
+
+@contextlib.contextmanager
+def serving(app, *, port: int = 0) -> Iterator[str]:
+    """Run ``app`` until the block ends; yields its base URL."""
+    served = Served(app, port=port)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield served.url
     finally:
-        server.should_exit = True
-        thread.join(timeout=graceful_s + 10)
-        sock.close()
+        served.stop()
+
+
+def wait_until(condition, what: str, *, within_s: float = 20.0) -> None:
+    """Poll ``condition`` until it holds (bounded)."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.01)

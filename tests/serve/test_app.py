@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from critic.serve import ServeSettings, create_app
+from critic.serve.metrics import SIZE_BUCKETS
 from critic.types import Pair
 
 from .fakes import Gate, reward_judge, text_judge
-from .support import serving
+from .support import serving, wait_until
 
 KEY = "s3cret-key"
 PAIR = {"prompt": "What is 2+2?", "response_a": "4", "response_b": "5"}
@@ -90,13 +91,109 @@ def test_health_needs_no_key_and_every_other_endpoint_does(server):
     (json.dumps({"pairs": [PAIR] * 9}).encode(), 413, "pairs"),
     (json.dumps({"pairs": [dict(PAIR, response_a="x" * 1001)]}).encode(), 413, "pairs[0].response_a"),
     (json.dumps({"pairs": [PAIR] * 8, "padding": "x" * 20_000}).encode(), 413, None),
+    # numbers Python will not read, nesting deeper than its parser goes: 400, never a 500
+    (b'{"pairs": [{"prompt": "q", "response_a": "a", "response_b": "b", "id": ' + b"7" * 4301 + b"}]}", 400, None),
+    (b'{"pairs": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, None),
+    (b'{"pairs": [{"prompt": "q", "response_a": "a", "response_b": "b", "id": NaN}]}', 400, None),
+    (b'{"pairs": [{"prompt": "q", "response_a": "a", "response_b": "b", "id": -Infinity}]}', 400, None),
+    (b'{"pairs": [{"prompt": "q", "response_a": "a", "response_b": "b", "id": 1e999}]}', 400, None),
+    # a field the endpoint does not know is refused, not ignored
+    (json.dumps({"pairs": [PAIR], "backend": "vllm"}).encode(), 422, "backend"),
+    (json.dumps({"pairs": [PAIR], "max_length": 10}).encode(), 422, "max_length"),
+    (json.dumps({"pairs": [dict(PAIR, temperature=0)]}).encode(), 422, "pairs[0].temperature"),
+    (json.dumps({"pairs": [dict(PAIR, id={"nested": [1, 2]})]}).encode(), 422, "pairs[0].id"),
 ])
 def test_bad_requests_get_4xx_with_the_field_and_reason_never_a_500(client, body, status, field):
     response = client.post("/v1/compare", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status
-    problem = response.json()["error"]
+    problem = json.loads(response.text, parse_constant=lambda name: pytest.fail(f"{name} in the answer"))["error"]
     assert problem["status"] == status and problem["message"] and problem.get("field") == field
+    assert response.headers["x-critic-error"] == (f"{field}: " if field else "") + problem["message"][:300] or \
+        response.headers["x-critic-error"].endswith("...")
     assert "Traceback" not in response.text
+
+
+def test_unknown_fields_are_refused_on_every_endpoint_naming_the_field(client):
+    for path, body, field in (("/v1/rank", {"prompt": "q", "responses": ["a", "b"], "temperature": 1}, "temperature"),
+                              ("/get_reward", {"query": ["q"], "prompts": ["q"], "labels": ["r"], "metadata": 1},
+                               "metadata")):
+        response = client.post(path, json=body)
+        assert response.status_code == 422 and response.json()["error"]["field"] == field
+        assert f"unknown field '{field}'" in response.json()["error"]["message"]
+
+
+def test_404_and_405_are_json_and_counted(client):
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404 and missing.json()["error"]["message"].startswith("no endpoint /nowhere")
+    wrong = client.get("/v1/compare")
+    assert wrong.status_code == 405 and wrong.json()["error"]["message"] == "GET is not allowed on /v1/compare"
+    assert wrong.headers["allow"] == "POST"
+    metrics = client.get("/metrics").text
+    assert 'critic_requests_total{endpoint="(other)",outcome="404"} 1' in metrics
+    assert 'critic_requests_total{endpoint="/v1/compare",outcome="405"} 1' in metrics
+
+
+def test_an_unexpected_failure_is_a_json_500_logged_with_its_traceback_and_counted(caplog):
+    judge = text_judge()
+    judge.compare_each = lambda pairs: ["not a preference" for _ in pairs]  # type: ignore[method-assign]
+    app = create_app(judge)
+    with serving(app) as url:
+        response = httpx.post(f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30)
+    assert response.status_code == 500
+    assert response.json()["error"]["message"] == ("the server failed: AttributeError: 'str' object has no "
+                                                   "attribute 'to_dict'")
+    assert app.state.service.metrics.requests.value(endpoint="/v1/compare", outcome="500") == 1
+    assert any(record.exc_info for record in caplog.records if record.name == "critic")
+
+
+def test_a_client_gone_mid_body_is_counted_as_499(server):
+    port = int(server.rsplit(":", 1)[1])
+    body = json.dumps({"pairs": [PAIR]}).encode()
+    before = httpx.get(f"{server}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as gone:
+        gone.sendall(b"POST /v1/compare HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d"
+                     b"\r\n\r\n%s" % (KEY.encode(), len(body) + 50, body))
+    assert 'outcome="499"' not in before
+
+    def counted():
+        text = httpx.get(f"{server}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+        return 'critic_requests_total{endpoint="/v1/compare",outcome="499"} 1' in text
+
+    wait_until(counted, "the disconnect is counted")
+
+
+def test_a_queued_request_holds_its_parsed_pairs_not_its_body():
+    """While it waits for the judge, nothing of the request's JSON is alive: only its Pair objects."""
+    gate = Gate()
+    app = create_app(text_judge(gate), ServeSettings(max_batch_pairs=1))
+    service = app.state.service
+    marker = "a prompt no other object holds 7f3a"
+    with serving(app) as url, ThreadPoolExecutor(2) as pool:
+        running = pool.submit(httpx.post, f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30)
+        assert gate.entered.wait(POLL_S)
+        body = json.dumps({"pairs": [dict(PAIR, prompt=marker)] * 3}).encode()  # the test keeps no dict of it
+        queued = pool.submit(httpx.post, f"{url}/v1/compare", content=body, timeout=30)
+        wait_until(lambda: service.batcher.waiting == 1, "the second request waits")
+        gc.collect()
+        # (a dict of strings only is not tracked by the collector; the list of pairs that holds it is)
+        holders = [obj for obj in gc.get_objects() if isinstance(obj, list)
+                   and any(isinstance(item, dict) and item.get("prompt") == marker for item in obj)]
+        waiting = [job for job in service.batcher._pending]
+        gate.open.set()
+        assert running.result().status_code == queued.result().status_code == 200
+    assert holders == []
+    assert [type(item).__name__ for item in waiting[0].items] == ["Pair"] * 3
+
+
+def test_a_rank_of_many_responses_is_judged_in_calls_of_at_most_max_batch_pairs():
+    app = create_app(text_judge(), ServeSettings(max_batch_pairs=16))
+    with serving(app) as url:
+        ranked = httpx.post(f"{url}/v1/rank", json={"prompt": "q", "responses": [f"answer {i}" for i in range(32)]},
+                            timeout=120).json()
+    assert ranked["comparisons"] == 496 and ranked["failed"] == 0
+    calls = app.state.service.metrics.batch_items
+    assert calls.count() == 31  # 496 pairs in calls of 16, not one call of 496
+    assert calls._series[()][SIZE_BUCKETS.index(16)] == 31  # every call held at most 16 pairs
 
 
 def test_a_body_too_big_is_refused_while_it_streams_without_a_content_length(server):
@@ -140,13 +237,6 @@ def test_a_judge_exception_fails_its_batch_with_500_and_the_server_goes_on(clien
     assert "RuntimeError: the backend crashed" in response.json()["error"]["message"]
     assert client.post("/v1/compare", json={"pairs": [PAIR]}).status_code == 200
 
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + POLL_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.01)
 
 
 def test_a_full_queue_answers_503_with_retry_after_and_the_waiting_requests_complete():
@@ -193,20 +283,3 @@ def test_a_client_killed_mid_request_is_dropped_and_the_server_keeps_serving_oth
         assert httpx.post(f"{url}/v1/compare", json={"pairs": [PAIR]}, timeout=30).status_code == 200
     assert all(call.pair.prompt != "from the killed client" for call in judge.backend.calls)
     assert service.metrics.requests.value(endpoint="/v1/compare", outcome="499") == 1
-
-
-def test_openrlhfs_own_client_code_gets_its_rewards():
-    """The request exactly as OpenRLHF's remote_rm_utils sends it (requests.post, json=, its one header)."""
-    requests = pytest.importorskip("requests")
-    prompts = ["<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"] * 2
-    data = {"query": [prompts[0] + "4<|im_end|>", prompts[1] + "5<|im_end|>"], "prompts": prompts,
-            "labels": ["4", "4"]}
-    with serving(create_app(text_judge())) as url:
-        response = requests.post(url=f"{url}/get_reward", json=data, headers={"Content-Type": "application/json"},
-                                 timeout=180)
-        response.raise_for_status()
-        response = response.json()
-    assert "rewards" in response  # OpenRLHF: assert score_key in response; response.get(score_key)
-    expected = [text_judge().compare(prompts[0], answer, "4").p_a for answer in ("4<|im_end|>", "5<|im_end|>")]
-    assert response["rewards"] == expected == response["scores"]
-    assert response["extra_logs"] == {"critic_failed": [0.0, 0.0]}

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from critic import Judge, Pair
-from critic.client import pair_object
+from critic.wire import pair_object
 from critic.serve import ServeSettings, create_app
 
 from ..conftest import pandalm_pairs, shared_path, uses_demo_model
