@@ -8,8 +8,8 @@ verdict, probability and format mass. So the pool here is a judge: :class:`RayJu
 ``compare_each`` and ``describe``, and the one judging path (:mod:`critic.judges.each`) calls
 it chunk by chunk, as it calls a local judge. Each call splits its pairs evenly over the
 actors; each actor's judge (built once by ``judge_factory``) judges its share, and the
-results travel in ``critic serve``'s wire format (:func:`critic.serve.protocol.result_object`
-there, :func:`critic.client.read_results` here), errors with their class and kind.
+results travel in ``critic serve``'s wire format (:func:`critic.wire.result_object`
+there, :func:`critic.wire.read_results` here), errors with their class and kind.
 
 Ray is imported only when this engine runs (``pip install 'critic[ray]'``).
 """
@@ -48,7 +48,7 @@ class RayJudges:
 
     def compare_each(self, pairs: Iterable[Any]) -> list[Preference | CriticError]:
         """One result per pair, in order; each actor judges an even share."""
-        from critic.client import read_results
+        from critic.wire import read_results
 
         checked = read_each(enumerate(pairs), lambda numbered: as_pair(numbered[1], numbered[0]))
         valid = [pair for pair in checked if isinstance(pair, Pair)]
@@ -75,7 +75,7 @@ class _JudgeActor:
         return description
 
     def judge(self, pairs: Sequence[Pair]) -> list[dict[str, Any]]:
-        from critic.serve.protocol import result_object
+        from critic.wire import result_object
 
         return [result_object(result) for result in self._judge.compare_each(pairs)]
 
