@@ -36,7 +36,7 @@ from critic.judges import (
     RewardJudge,
 )
 from critic.judges.ranking import Ranking, rank
-from critic.options import BatchLimits, LoadOptions
+from critic.options import BatchLimits, LoadOptions, ServerOptions
 from critic.rendering import render_messages, render_prompt
 from critic.templates import load_template
 from critic.types import OrderJudgment, Pair, Preference
@@ -67,6 +67,7 @@ __all__ = [
     "Reason",
     "RemoteJudge",
     "RewardJudge",
+    "ServerOptions",
     "TemplateError",
     "VerdictError",
     "evaluate",

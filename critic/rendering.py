@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from critic.templates import DEFAULT_TEMPLATE, JudgeTemplate, Message, load_template
 from critic.types import Pair
@@ -40,12 +40,10 @@ def render_prompt(
     hub id). Special tokens are shown; in ``score`` and ``constrained`` mode the
     prefilled verdict opening ``[[`` ends the text.
     """
-    from critic.backends.tokens import VerdictTokens, chat_prompt_ids
+    from critic.backends.base import VerdictRequest
+    from critic.backends.encoder import PromptEncoder
 
-    if isinstance(tokenizer, str):
-        from critic.backends.loading import load_tokenizer, resolve_model
-
-        tokenizer = load_tokenizer(resolve_model(tokenizer))
-    messages = render_messages(prompt, response_a, response_b, reference=reference, template=template)
-    opening: Any = VerdictTokens.from_tokenizer(tokenizer).opening if mode != "generate" else ()
-    return str(tokenizer.decode(chat_prompt_ids(tokenizer, messages, opening=opening), skip_special_tokens=False))
+    encoder = PromptEncoder.from_pretrained(tokenizer) if isinstance(tokenizer, str) else PromptEncoder(tokenizer)
+    loaded = template if isinstance(template, JudgeTemplate) else load_template(template)
+    request = VerdictRequest(Pair(prompt, response_a, response_b, reference), loaded, mode)  # type: ignore[arg-type]
+    return encoder.decode(encoder.prompt_ids(request))

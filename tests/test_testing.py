@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from critic.backends.tokens import VerdictTokens, chat_prompt_ids
+from critic.backends.encoder import PromptEncoder
+from critic.backends.tokens import VerdictTokens
 from critic.templates import load_template
 from critic.testing import TINY_SPECIAL_TOKENS, TINY_SYSTEM_MESSAGE, tiny_reward_model
 from critic.types import Pair
@@ -45,7 +46,8 @@ def test_chat_template_writes_a_default_system_message_and_the_generation_prompt
 def test_a_judge_prompt_is_about_as_long_as_with_a_real_tokenizer(tiny_tokenizer):
     # SmolLM2's tokenizer reads this prompt as 262 tokens; length-limit tests rely on a similar count.
     messages = load_template("skywork-critic").render(Pair("What is 2+2?", "2+2 = 4.", "2+2 = 5."))
-    ids = chat_prompt_ids(tiny_tokenizer, messages, opening=VerdictTokens.from_tokenizer(tiny_tokenizer).opening)
+    encoder = PromptEncoder(tiny_tokenizer)
+    ids = encoder.chat_ids(messages, opening=encoder.verdict_tokens.opening)
     assert ids[0] == tiny_tokenizer.bos_token_id
     assert ids.count(tiny_tokenizer.bos_token_id) == 3  # system, user, assistant
     assert 200 <= len(ids) <= 300

@@ -10,18 +10,20 @@ logs every pair it shortened. Nothing is ever cut silently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from critic.backends._passes import encode_each
 from critic.backends.base import BackendOutput, VerdictRequest
-from critic.backends.loading import decode_text
-from critic.types import Message
 from critic.errors import CriticError, InputError, Reason
+from critic.options import spelled
+from critic.types import Message
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+    from critic.backends.encoder import PromptEncoder
 
 logger = logging.getLogger("critic")
 
@@ -42,35 +44,30 @@ def pair_key(request: VerdictRequest) -> Hashable:
             turns(pair.reference_history), responses)
 
 
-def fitted_prompts(
-    requests: Sequence[VerdictRequest],
-    prompt_ids: Callable[[VerdictRequest], list[int]],
-    tokenizer: PreTrainedTokenizerBase,
-    *,
-    max_length: int | None,
-    overflow: str,
-) -> list[list[int] | BackendOutput]:
+def fitted_prompts(encoder: PromptEncoder, requests: Sequence[VerdictRequest]) -> list[list[int] | BackendOutput]:
     """Token ids per request, or an error output for a request the tokenizer or the model cannot take.
 
-    Every generative backend counts and fits its prompts here, so all of them
-    fail, shorten and warn alike. ``max_length`` is the most tokens the model
-    reads (a generation's new tokens included: their budget is reserved up
-    front); ``overflow`` is ``"error"`` (that request gets a TOO_LONG error) or
-    ``"truncate"`` (every pair too long in either order is shortened in the
-    middle, both orders alike).
+    :meth:`PromptEncoder.fit` is this: every generative backend counts and fits
+    its prompts here, so all of them fail, shorten and warn alike.
+    ``encoder.max_length`` is the most tokens the model reads (a generation's new
+    tokens included: their budget is reserved up front); ``encoder.overflow`` is
+    ``"error"`` (that request gets a TOO_LONG error) or ``"truncate"`` (every pair
+    too long in either order is shortened in the middle, both orders alike).
+    Prompts are counted with ``encoder.prompt_ids``, looked up at each call.
     """
-    prompts = [_as_prompt(item) for item in encode_each(requests, prompt_ids, "judge prompt")]
+    max_length = encoder.max_length
+    prompts = [_as_prompt(item) for item in encode_each(requests, encoder.prompt_ids, "judge prompt")]
     if max_length is None:
         return prompts
     budgets = [max_length - (request.max_new_tokens if request.mode == "generate" else 0) for request in requests]
     over = [isinstance(ids, list) and len(ids) > budget for ids, budget in zip(prompts, budgets, strict=True)]
-    if overflow == "truncate":
+    if encoder.overflow == "truncate":
         # Both orders are shortened alike: the model must see the same two answers in either order.
         shorten = {pair_key(request) for request, too_long in zip(requests, over, strict=True) if too_long}
-        truncator = Truncator(tokenizer, lambda request: len(prompt_ids(request)))
+        truncator = Truncator(encoder)
         to_fit = [index for index, request in enumerate(requests)
                   if isinstance(prompts[index], list) and pair_key(request) in shorten]
-        fitted = encode_each(to_fit, lambda index: prompt_ids(truncator.fit(requests[index], budgets[index])),
+        fitted = encode_each(to_fit, lambda index: encoder.prompt_ids(truncator.fit(requests[index], budgets[index])),
                              "judge prompt")
         for index, encoded in zip(to_fit, fitted, strict=True):
             prompts[index] = _as_prompt(encoded)
@@ -87,10 +84,12 @@ def _as_prompt(encoded: list[int] | CriticError) -> list[int] | BackendOutput:
 
 
 def too_long_error(tokens: int, reserved: int, limit: int) -> InputError:
+    """A prompt over the limit, said for Python and command-line users alike (``spelled``)."""
     wanted = f"{tokens} tokens" if not reserved else f"{tokens} tokens plus {reserved} new tokens"
     return InputError(
-        f"the judge prompt is {wanted}; the model reads at most {limit}. Shorten the pair, raise max_length "
-        "if the model allows longer inputs, or use overflow='truncate' to shorten responses in the middle",
+        f"the judge prompt is {wanted}; the model reads at most {limit}. Shorten the pair, raise "
+        f"{spelled('max_length')} if the model allows longer inputs, or use {spelled('overflow', 'truncate')} "
+        "to shorten responses in the middle",
         kind=Reason.TOO_LONG,
     )
 
@@ -103,9 +102,9 @@ class Truncator:
     still show the model the same answers.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, count: Callable[[VerdictRequest], int]) -> None:
-        self.tokenizer = tokenizer
-        self.count = count
+    def __init__(self, encoder: PromptEncoder) -> None:
+        self.encoder = encoder
+        self.tokenizer = encoder.tokenizer
         self._done: dict[Hashable, dict[str, str]] = {}
 
     def fit(self, request: VerdictRequest, budget: int) -> VerdictRequest:
@@ -116,6 +115,9 @@ class Truncator:
         texts = self._done[key]
         pair = request.pair
         return request.with_pair(replace(pair, response_a=texts[pair.response_a], response_b=texts[pair.response_b]))
+
+    def count(self, request: VerdictRequest) -> int:
+        return len(self.encoder.prompt_ids(request))
 
     def _shorten(self, request: VerdictRequest, budget: int) -> dict[str, str]:
         pair = request.pair
@@ -137,15 +139,16 @@ class Truncator:
             over = longest_now - budget
             if over <= 0:
                 logger.warning(
-                    "shortened a pair to fit the model (overflow='truncate'): response_a by %d and response_b by %d "
+                    "shortened a pair to fit the model (%s): response_a by %d and response_b by %d "
                     "of %d and %d tokens, marked in the text; its prompt was %d tokens, the budget %d",
-                    cuts[0], cuts[1], len(ids[pair.response_a]), len(ids[pair.response_b]), longest, budget,
+                    spelled("overflow", "truncate"), cuts[0], cuts[1], len(ids[pair.response_a]),
+                    len(ids[pair.response_b]), longest, budget,
                 )
                 return texts
             to_cut += over + 4
         raise InputError(
             f"the judge prompt is {longest} tokens and cannot fit {budget} even with the responses cut: the prompt, "
-            "the template and the history alone are too long. Shorten the question or raise max_length",
+            f"the template and the history alone are too long. Shorten the question or raise {spelled('max_length')}",
             kind=Reason.TOO_LONG,
         )
 
@@ -155,7 +158,7 @@ class Truncator:
         keep = len(ids) - count
         head, tail = ids[: keep - keep // 2], ids[len(ids) - keep // 2 :]
         marker = CUT_MARKER.format(count=count)
-        return decode_text(self.tokenizer, head) + marker + decode_text(self.tokenizer, tail)
+        return self.encoder.decode(head) + marker + self.encoder.decode(tail)
 
 
 def _share_cut(left: int, right: int, count: int) -> tuple[int, int]:

@@ -12,16 +12,19 @@ model adds nothing::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from critic.backends.base import BackendOutput, VerdictRequest
+from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
 from critic.errors import CriticError
+
+if TYPE_CHECKING:
+    from critic.options import BatchLimits, LoadOptions
 
 Answer = TypeVar("Answer")
 Responder = Callable[[VerdictRequest], BackendOutput]
 
 
-class FakeBackend:
+class FakeBackend(BackendBase):
     """Answers each request with ``respond(request)``, and records every request in ``calls``."""
 
     kind = "fake"
@@ -33,6 +36,29 @@ class FakeBackend:
     def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
         self.calls.extend(requests)
         return [self.respond(request) for request in requests]
+
+    @classmethod
+    def from_pretrained(
+        cls, model: str = "", *, load: LoadOptions | None = None, limits: BatchLimits | None = None,
+        share_prefix: bool = True,
+    ) -> FakeBackend:
+        """The ``fake`` backend of the registry (``--backend fake``): no model is read, ``model`` is only a name.
+
+        A dry run for trying a pipeline end to end: the longer answer wins with
+        probability 0.75 in either position (0.5 for equal lengths), so labels
+        vary with the data and both orders agree. The verdicts mean nothing.
+        """
+        return cls.prefer_longer()
+
+    @classmethod
+    def prefer_longer(cls, p: float = 0.75) -> FakeBackend:
+        """Prefer the longer answer (in characters) with probability ``p``; equal lengths are even."""
+
+        def respond(request: VerdictRequest) -> BackendOutput:
+            first, second = len(request.pair.response_a), len(request.pair.response_b)
+            return _output_for(request, 0.5 if first == second else (p if first > second else 1.0 - p))
+
+        return cls(respond)
 
     @classmethod
     def scripted(cls, outputs: Iterable[BackendOutput | str | float]) -> FakeBackend:

@@ -10,15 +10,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from critic.backends.base import ScorerBase
 from critic.backends.fake import script
 from critic.errors import CriticError
 from critic.types import Message
 
+if TYPE_CHECKING:
+    from critic.options import BatchLimits, LoadOptions
+
 ScoreFunction = Callable[[tuple[Message, ...]], "float | CriticError"]
 
 
-class FakeScorer:
+class FakeScorer(ScorerBase):
     """Scores each conversation with ``respond(messages)``, and records every conversation in ``calls``."""
 
     kind = "fake"
@@ -33,6 +38,17 @@ class FakeScorer:
             self.calls.append(tuple(messages))
             results.append(self.respond(tuple(messages)))
         return results
+
+    @classmethod
+    def from_pretrained(
+        cls, model: str = "", *, load: LoadOptions | None = None, limits: BatchLimits | None = None
+    ) -> FakeScorer:
+        """The ``fake`` backend's reward model (``--backend fake``): no model is read, ``model`` is only a name.
+
+        A dry run: a response's score is its length in characters divided by 100,
+        so the longer answer wins. The scores mean nothing.
+        """
+        return cls(lambda messages: len(messages[-1]["content"]) / 100 if messages else 0.0)
 
     @classmethod
     def scripted(cls, scores: Iterable[float | CriticError]) -> FakeScorer:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from critic.options import DTYPE_NAMES, LoadOptions
 
 if TYPE_CHECKING:
     import torch
-    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import GenerationConfig, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 # Reads a model's config before its weights load: raises to refuse the model, and may
 # return the attention implementation to use (None: the usual choice).
@@ -156,11 +156,19 @@ def load_tokenizer(
         raise load_error(source, error, alternatives) from error
 
 
-def decode_text(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
-    """Token ids back to one string (``decode`` is typed to return lists for batches too)."""
-    text = tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
-    assert isinstance(text, str)
-    return text
+def load_generation_config(
+    source: ModelSource, *, trust_remote_code: bool = False, alternatives: str = MODEL_ALTERNATIVES
+) -> GenerationConfig:
+    """The model's generation config as transformers would give the loaded model: its file, else its config's."""
+    from transformers import GenerationConfig
+
+    if source.gguf_file is None:  # a GGUF carries no generation config file: its model config says it
+        try:
+            return GenerationConfig.from_pretrained(source.location)
+        except OSError:
+            pass
+    config = load_config(source, LoadOptions(trust_remote_code=trust_remote_code), alternatives=alternatives)
+    return GenerationConfig.from_model_config(config)
 
 
 def load_model(

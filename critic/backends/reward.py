@@ -1,16 +1,18 @@
 """The reward-model seam: conversations in, one scalar score each out.
 
 A reward model (an ``AutoModelForSequenceClassification`` with one label)
-reads a whole conversation and returns a score. :class:`RewardScorer` is the
-one-method seam :class:`critic.RewardJudge` talks to;
-:class:`TransformersRewardScorer` runs a Hugging Face model behind it,
-``critic.backends.vllm_reward.VLLMRewardScorer`` runs the same model on vLLM,
-and ``critic.testing.FakeScorer`` scripts it for tests. Both real scorers count
-and refuse conversations through :func:`encode_conversations`.
+reads a whole conversation and returns a score. :class:`RewardScorer` (defined
+with the other seam in :mod:`critic.backends.base`) is the one-method seam
+:class:`critic.RewardJudge` talks to; :class:`TransformersRewardScorer` runs a
+Hugging Face model behind it, ``critic.backends.vllm_reward.VLLMRewardScorer``
+runs the same model on vLLM, and ``critic.testing.FakeScorer`` scripts it for
+tests. Every scorer counts and refuses conversations through its
+:class:`~critic.backends.encoder.PromptEncoder` (``encode_conversations``).
 
 Conversations get exactly one BOS whatever the chat template does
-(``tokens``), and load, batch, pad and halve on out-of-memory through the same
-code as the generative backend (``loading``, ``_batching``, ``_passes``).
+(``PromptEncoder.conversation_ids``), and load, batch, pad and halve on
+out-of-memory through the same code as the generative backend (``loading``,
+``_batching``, ``_passes``).
 """
 
 from __future__ import annotations
@@ -18,28 +20,30 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from critic.backends._batching import plan_batches
 from critic.backends._passes import (
     PADDING_SIDES,
     context_limit,
-    encode_each,
     halves,
     halving_on_oom,
     out_of_memory_error,
     pad_batch,
 )
+from critic.backends.base import RewardScorer, ScorerBase
+from critic.backends.encoder import PromptEncoder
 from critic.backends.loading import DEMO_ALIAS, load_pretrained, pick_attention
-from critic.backends.tokens import conversation_ids
 from critic.errors import CriticError, InputError, ModelError, Reason
-from critic.options import BatchLimits, LoadOptions
+from critic.options import BatchLimits, LoadOptions, spelled
 from critic.types import Message
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger("critic")
+
+__all__ = ["DEFAULT_REWARD_MODEL", "RewardScorer", "TransformersRewardScorer"]
 
 DEFAULT_REWARD_MODEL = "Skywork/Skywork-Reward-Llama-3.1-8B-v0.2"
 # Gemma-2 soft-caps its attention logits; sdpa cannot, and the Skywork-Reward-Gemma-2-27B
@@ -58,24 +62,13 @@ DEMO_REFUSAL = (
 )
 
 
-@runtime_checkable
-class RewardScorer(Protocol):
-    """Anything that scores conversations, in order, one result each.
-
-    A conversation that cannot be scored (longer than the model's context,
-    say) gets its error in place of its score, so one row never costs a batch.
-    """
-
-    def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]: ...
-
-
 def check_limits(limits: BatchLimits) -> None:
     """Refuse limits a reward model cannot honour (truncation), before anything loads."""
     if limits.overflow == "truncate":
         raise InputError(
-            "overflow='truncate' shortens the responses a generative judge compares; a reward model scores each "
-            "conversation whole and never cuts it. Use overflow='error' (a conversation that is too long fails "
-            "alone) or raise max_length if the model reads longer inputs",
+            f"{spelled('overflow', 'truncate')} shortens the responses a generative judge compares; a reward model "
+            f"scores each conversation whole and never cuts it. Use {spelled('overflow', 'error')} (a conversation "
+            f"that is too long fails alone) or raise {spelled('max_length')} if the model reads longer inputs",
             kind=Reason.BAD_ARGUMENT,
         )
 
@@ -110,7 +103,7 @@ def reward_attention(config: Any, device: str, requested: str | None = None) -> 
     return attention
 
 
-class TransformersRewardScorer:
+class TransformersRewardScorer(ScorerBase):
     """Scores conversations with a Hugging Face one-label sequence classifier.
 
     The score is the head's output at each conversation's last real token,
@@ -140,7 +133,7 @@ class TransformersRewardScorer:
         self.model = model
         self.tokenizer = tokenizer
         self.limits = limits
-        self.max_length = context_limit(model.config, limits.max_length)
+        self.encoder = PromptEncoder(tokenizer, max_length=context_limit(model.config, limits.max_length))
         self.padding_side = padding_side
         self.name = name or getattr(model, "name_or_path", type(model).__name__)
         self.pad_id = next((i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id) if i is not None), 0)
@@ -175,12 +168,17 @@ class TransformersRewardScorer:
         )
         return cls(loaded, tokenizer, limits=limits, padding_side=padding_side, name=model)
 
+    @property
+    def max_length(self) -> int | None:
+        """The most tokens per conversation: ``limits.max_length``, never more than the model's context."""
+        return self.encoder.max_length
+
     def conversation_ids(self, messages: Sequence[Message]) -> list[int]:
         """The exact token ids the model reads for ``messages``."""
-        return conversation_ids(self.tokenizer, messages)
+        return self.encoder.conversation_ids(messages)
 
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
-        encoded = encode_conversations(self.tokenizer, conversations, self.max_length)
+        encoded = self.encoder.encode_conversations(conversations)
         results: list[float | CriticError | None] = [ids if isinstance(ids, CriticError) else None for ids in encoded]
         sequences = {index: ids for index, ids in enumerate(encoded) if isinstance(ids, list)}
         keys = list(sequences)
@@ -225,28 +223,6 @@ class TransformersRewardScorer:
             embeds = self.model.get_input_embeddings()(input_ids)
             logits = self.model(inputs_embeds=embeds, use_cache=False).logits
         return float(logits.float()[0, 0])
-
-
-def encode_conversations(
-    tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]], max_length: int | None
-) -> list[list[int] | CriticError]:
-    """Each conversation's token ids (one BOS), or its error: text the tokenizer cannot take, or too long.
-
-    Every reward scorer (transformers, vLLM) counts here, so all of them refuse
-    the same conversations with the same errors.
-    """
-
-    def fitting_ids(messages: Sequence[Message]) -> list[int]:
-        ids = conversation_ids(tokenizer, messages)
-        if max_length is not None and len(ids) > max_length:
-            raise InputError(
-                f"the conversation is {len(ids)} tokens, longer than the model's context of "
-                f"{max_length} tokens; shorten it or leave it out",
-                kind=Reason.TOO_LONG,
-            )
-        return ids
-
-    return encode_each(conversations, fitting_ids, "conversation")
 
 
 def checked_score(value: float | CriticError) -> float | CriticError:

@@ -1,10 +1,12 @@
-"""Tokens: how both transformers backends turn chat messages into the ids the model reads, and where generation stops.
+"""Tokens: chat messages to ids with judged text as plain text, and how a tokenizer spells a verdict.
 
-A judge prompt is the chat template's rendering tokenised without adding
-special tokens, so the template's own BOS is the only one (tokenising the
-rendered text with ``add_special_tokens=True`` would double it on Llama-3). A
-reward model's conversation is tokenised the same way, then given exactly one
-BOS whatever the template does: the Skywork-Reward templates dropped their BOS
+The parts :class:`~critic.backends.encoder.PromptEncoder` is built from (no
+backend calls these itself). A prompt is the chat template's rendering
+tokenised without adding special tokens, so the template's own BOS is the only
+one (tokenising the rendered text with ``add_special_tokens=True`` would double
+it on Llama-3). A reward model's conversation is tokenised the same way, then
+given exactly one BOS whatever the template does (``adds_bos`` tells what the
+tokenizer adds to plain text): the Skywork-Reward templates dropped their BOS
 so that tokenising the rendered text adds it once, other templates write it,
 and a template without one gives none.
 
@@ -20,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from critic.backends.base import VERDICT_OPENING, VerdictRequest
+from critic.backends.base import VERDICT_OPENING
 from critic.errors import ModelError
 from critic.types import Message
 
 if TYPE_CHECKING:
-    from transformers import GenerationConfig, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -50,53 +52,6 @@ class VerdictTokens:
             raise ModelError(f"the tokenizer does not spell each verdict letter as one token: {spelled}")
         at = differing[0]
         return cls(tuple(first[:at]), {letter: ids[at] for letter, ids in spelled.items()}, tuple(first[at + 1 :]))
-
-
-def chat_prompt_ids(
-    tokenizer: PreTrainedTokenizerBase,
-    messages: Sequence[Message],
-    *,
-    prefill: str = "",
-    opening: Sequence[int] = (),
-) -> list[int]:
-    """Token ids of a judge prompt through the model's chat template, with assistant text appended.
-
-    Message texts and ``prefill`` are read as plain text (``plain_chat_ids``): only the chat
-    template's own markers become control tokens. The template is trusted to write its BOS once.
-    """
-    ids = plain_chat_ids(tokenizer, messages, add_generation_prompt=True)
-    if prefill:
-        ids += plain_text_ids(tokenizer, prefill)
-    return ids + list(opening)
-
-
-def request_ids(
-    tokenizer: PreTrainedTokenizerBase, verdict_tokens: VerdictTokens, request: VerdictRequest
-) -> list[int]:
-    """The exact token ids a generative backend feeds the model for ``request`` (every engine alike).
-
-    Score and constrained modes end with the verdict's opening (``[[``) prefilled.
-    """
-    opening = verdict_tokens.opening if request.mode != "generate" else ()
-    return chat_prompt_ids(tokenizer, request.messages, prefill=request.prefill, opening=opening)
-
-
-def conversation_ids(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> list[int]:
-    """Token ids of a whole conversation through the chat template, with exactly one BOS.
-
-    The model wants a BOS when its template writes one or its tokenizer adds one
-    to plain text; either way it gets exactly one. A tokenizer with no BOS token
-    (Qwen, say) gets none.
-    """
-    ids = plain_chat_ids(tokenizer, messages, add_generation_prompt=False)
-    bos = tokenizer.bos_token_id
-    if bos is None:
-        return ids
-    start = 0
-    while start < len(ids) and ids[start] == bos:
-        start += 1
-    wants_bos = start > 0 or _adds_bos(tokenizer)
-    return [bos] + ids[start:] if wants_bos else ids[start:]
 
 
 def plain_chat_ids(
@@ -210,28 +165,6 @@ class _Escape:
         return pieces
 
 
-def _adds_bos(tokenizer: PreTrainedTokenizerBase) -> bool:
+def adds_bos(tokenizer: PreTrainedTokenizerBase) -> bool:
     ids = tokenizer("x", add_special_tokens=True)["input_ids"]
     return bool(ids) and ids[0] == tokenizer.bos_token_id
-
-
-def stop_ids(generation_config: GenerationConfig | None, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Where generation stops: the generation config's end-of-turn ids and the tokenizer's EOS."""
-    ids: set[int] = set()
-    configured = getattr(generation_config, "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif configured:
-        ids.update(configured)
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    if not ids:
-        raise ModelError("the model has no end-of-turn token (eos_token_id); generation could not stop")
-    return sorted(ids)
-
-
-def until_stop(ids: list[int], stop_ids: Sequence[int]) -> list[int]:
-    for position, token in enumerate(ids):
-        if token in stop_ids:
-            return ids[:position]
-    return ids

@@ -10,10 +10,10 @@ constrained the same pass, then outlines' logits processor picks the verdict
 generate    greedy free generation up to the end of turn (the model card's way).
 
 Prompts are tokenised through the model's own chat template, with exactly
-one BOS (``tokens``); a prompt the tokenizer cannot take fails alone.
+one BOS (``PromptEncoder``); a prompt the tokenizer cannot take fails alone.
 
 Throughput (see ``benchmarks/``): every prompt is counted before judging and
-checked against the model's context (``_overflow``); in score and constrained
+checked against the model's context (``PromptEncoder.fit``); in score and constrained
 modes the two orders of a pair share one row whose common prefix is computed
 once (``_batching``); rows are batched longest first under a token budget; a
 CUDA out-of-memory error halves the batch and retries the same prompts.
@@ -36,14 +36,15 @@ from critic.backends._batching import (
     plan_batches,
     split_for_retry,
 )
-from critic.backends._overflow import fitted_prompts, pair_key
+from critic.backends._overflow import pair_key
 from critic.backends._passes import context_limit, halving_on_oom, out_of_memory_error, pad_batch
 from critic.backends._tree_attention import layouts, tree_attention, tree_attention_mask
-from critic.backends.base import BackendOutput, VerdictRequest
-from critic.backends.loading import decode_text, load_pretrained
-from critic.backends.tokens import VerdictTokens, request_ids, stop_ids, until_stop
-from critic.errors import MissingDependencyError, ModelError
-from critic.options import BatchLimits, LoadOptions
+from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
+from critic.backends.encoder import PromptEncoder
+from critic.backends.loading import load_pretrained
+from critic.backends.tokens import VerdictTokens
+from critic.errors import MissingDependencyError
+from critic.options import BatchLimits, LoadOptions, spelled
 
 if TYPE_CHECKING:
     import torch
@@ -62,7 +63,7 @@ MAX_FAMILY = 4
 JudgeStep = Callable[[Sequence[Family], Sequence[Sequence[int]]], list[tuple[int, BackendOutput]]]
 
 
-class TransformersBackend:
+class TransformersBackend(BackendBase):
     """Judges requests with a Hugging Face causal LM and its tokenizer.
 
     Args:
@@ -91,11 +92,11 @@ class TransformersBackend:
         self.model = model
         self.tokenizer = tokenizer
         self.limits = limits
-        self.max_length = context_limit(model.config, limits.max_length)
+        self.encoder = PromptEncoder(tokenizer, generation_config=model.generation_config, overflow=limits.overflow,
+                                     max_length=context_limit(model.config, limits.max_length))
         self.name = name or getattr(model, "name_or_path", type(model).__name__)
-        self.verdict_tokens = VerdictTokens.from_tokenizer(tokenizer)
+        self.verdict_tokens.letters  # noqa: B018 - a tokenizer that cannot spell verdicts is refused at load
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.stop_ids = stop_ids(model.generation_config, tokenizer)
         attention = str(getattr(model.config, "_attn_implementation", None))
         self.share_prefix = share_prefix and attention in TREE_MASK_ATTENTION
         if share_prefix and not self.share_prefix:
@@ -123,13 +124,21 @@ class TransformersBackend:
         loaded, tokenizer = load_pretrained(model, AutoModelForCausalLM, load)
         return cls(loaded, tokenizer, limits=limits, name=model, share_prefix=share_prefix)
 
+    @property
+    def max_length(self) -> int | None:
+        """The longest prompt (new tokens included): ``limits.max_length``, never more than the model's context."""
+        return self.encoder.max_length
+
+    @property
+    def verdict_tokens(self) -> VerdictTokens:
+        return self.encoder.verdict_tokens
+
     def prompt_ids(self, request: VerdictRequest) -> list[int]:
         """The exact token ids the model reads for ``request``."""
-        return request_ids(self.tokenizer, self.verdict_tokens, request)
+        return self.encoder.prompt_ids(request)
 
     def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
-        prompts = fitted_prompts(requests, self.prompt_ids, self.tokenizer, max_length=self.max_length,
-                                 overflow=self.limits.overflow)
+        prompts = self.encoder.fit(requests)
         outputs = [prompt if isinstance(prompt, BackendOutput) else None for prompt in prompts]
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         for index, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
@@ -180,8 +189,7 @@ class TransformersBackend:
         self, families: Sequence[Family], sequences: Sequence[Sequence[int]], verdicts: tuple[str, ...]
     ) -> list[tuple[int, BackendOutput]]:
         logits = self._next_token_logits(families, sequences)
-        letter_ids = [self.verdict_tokens.letters[letter] for letter in verdicts]
-        chosen = logits.softmax(dim=-1)[:, letter_ids].tolist()
+        chosen = logits.softmax(dim=-1)[:, self.encoder.letter_ids(verdicts)].tolist()
         members = [index for family in families for index in family.members]
         return [(index, BackendOutput(letter_probs=dict(zip(verdicts, row, strict=True))))
                 for index, row in zip(members, chosen, strict=True)]
@@ -204,24 +212,16 @@ class TransformersBackend:
         last_ids = torch.tensor([[self.verdict_tokens.opening[-1]]] * logits.shape[0], device=logits.device)
         with torch.inference_mode():  # the processor masks the logits in place
             chosen = processor(last_ids, logits).argmax(dim=-1).tolist()
-        opening = decode_text(self.tokenizer, self.verdict_tokens.opening)
-        closing = decode_text(self.tokenizer, self.verdict_tokens.closing)
         members = [index for family in families for index in family.members]
-        outputs = []
-        for index, token in zip(members, chosen, strict=True):
-            text = decode_text(self.tokenizer, [token])
-            if text[:1] not in verdicts:
-                raise ModelError(f"the verdict constraint let through token {token} ({text!r})")
-            letter = text[:1]
-            outputs.append((index, BackendOutput(text=f"{opening}{letter}{closing}")))
-        return outputs
+        return [(index, BackendOutput(text=self.encoder.constrained_verdict(token, verdicts)))
+                for index, token in zip(members, chosen, strict=True)]
 
     def _generate(
         self, families: Sequence[Family], sequences: Sequence[Sequence[int]], max_new_tokens: int
     ) -> list[tuple[int, BackendOutput]]:
         members = [index for family in families for index in family.members]
         new_ids = self._greedy([sequences[i] for i in members], max_new_tokens)
-        return [(index, BackendOutput(text=decode_text(self.tokenizer, ids, skip_special_tokens=True)))
+        return [(index, BackendOutput(text=self.encoder.generated_text(ids)))
                 for index, ids in zip(members, new_ids, strict=True)]
 
     # --- forward passes -----------------------------------------------------------------------
@@ -323,11 +323,11 @@ class TransformersBackend:
                 top_p=None,
                 top_k=None,
                 pad_token_id=self.pad_id,
-                eos_token_id=self.stop_ids,
+                eos_token_id=self.encoder.stop_ids,
                 **kwargs,
             )
-        rows = output[:, input_ids.shape[1] :].tolist()
-        return [until_stop(row, self.stop_ids) for row in rows]
+        rows: list[list[int]] = output[:, input_ids.shape[1] :].tolist()
+        return rows
 
     def _verdict_processor(self, verdicts: tuple[str, ...]) -> Any:
         """outlines' bare regex logits processor for the verdict tail, built once per letter set.
@@ -345,7 +345,7 @@ class TransformersBackend:
             except ImportError as error:
                 raise MissingDependencyError("outlines", "outlines", "constrained mode") from error
 
-            closing = decode_text(self.tokenizer, self.verdict_tokens.closing)
+            closing = self.encoder.decode(self.verdict_tokens.closing)
             tails = [f"{letter}{closing}" for letter in verdicts]
             model: Any = outlines.from_transformers(self.model, self.tokenizer)  # type: ignore[arg-type]
             self._processors[verdicts] = get_regex_logits_processor(None, model, to_regex(either(*tails)))
@@ -356,5 +356,6 @@ def _alone_out_of_memory(
     families: Sequence[Family], sequences: Sequence[Sequence[int]]
 ) -> list[tuple[int, BackendOutput]]:
     (index,) = families[0].members
-    error = out_of_memory_error(len(sequences[index]), "prompt", "lower max_length (with overflow='truncate')")
+    error = out_of_memory_error(len(sequences[index]), "prompt",
+                                f"lower {spelled('max_length')} (with {spelled('overflow', 'truncate')})")
     return [(index, BackendOutput(error=error))]

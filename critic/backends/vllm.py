@@ -10,11 +10,11 @@ constrained the same step with only the verdict letters allowed
 generate    greedy decoding until the end of turn, decoded as the transformers
             backend decodes it.
 
-Prompts are critic's own token ids (``tokens.chat_prompt_ids``, the same
+Prompts are critic's own token ids (``PromptEncoder.prompt_ids``, the same
 code as the transformers backend, one BOS), handed to vLLM as
 ``TokensPrompt``: never text. They are counted and fitted to the context by
-``_overflow.fitted_prompts``, as on the transformers backend, so length
-limits, truncation and per-request errors behave alike. All the requests of a
+``PromptEncoder.fit``, as on the transformers backend, so length limits,
+truncation and per-request errors behave alike. All the requests of a
 call go to the engine in one ``generate`` call (both orders of every pair),
 so vLLM's scheduler batches them and its prefix cache computes shared
 prefixes once. A call the engine rejects as a whole is retried one request at
@@ -27,11 +27,11 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from critic.backends._overflow import fitted_prompts
 from critic.backends._vllm_engine import build_engine, engine_max_model_len, engine_source, import_vllm
-from critic.backends.base import BackendOutput, VerdictRequest
-from critic.backends.loading import ModelSource, decode_text, load_config, load_tokenizer
-from critic.backends.tokens import VerdictTokens, request_ids, stop_ids, until_stop
+from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
+from critic.backends.encoder import PromptEncoder
+from critic.backends.loading import load_generation_config, load_tokenizer
+from critic.backends.tokens import VerdictTokens
 from critic.errors import ModelError
 from critic.options import BatchLimits, LoadOptions
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("critic")
 
 
-class VLLMBackend:
+class VLLMBackend(BackendBase):
     """Judges requests with a started ``vllm.LLM`` and the model's Hugging Face tokenizer.
 
     Args:
@@ -71,29 +71,41 @@ class VLLMBackend:
         self.limits = limits
         self.name = name
         context = engine_max_model_len(engine)
-        self.max_length = min(context, limits.max_length) if limits.max_length else context
-        self.verdict_tokens = VerdictTokens.from_tokenizer(tokenizer)
-        self.stop_ids = stop_ids(generation_config, tokenizer)
+        self.encoder = PromptEncoder(tokenizer, generation_config=generation_config, overflow=limits.overflow,
+                                     max_length=min(context, limits.max_length) if limits.max_length else context)
+
+    @property
+    def max_length(self) -> int | None:
+        """The longest prompt (new tokens included): the engine's context, capped by ``limits.max_length``."""
+        return self.encoder.max_length
+
+    @property
+    def verdict_tokens(self) -> VerdictTokens:
+        return self.encoder.verdict_tokens
 
     @classmethod
     def from_pretrained(
-        cls, model: str, *, load: LoadOptions = LoadOptions(), limits: BatchLimits = BatchLimits()
+        cls, model: str, *, load: LoadOptions = LoadOptions(), limits: BatchLimits = BatchLimits(),
+        share_prefix: bool = True,
     ) -> VLLMBackend:
-        """Start vLLM on a causal LM (a hub id, a local folder, a ``.gguf`` file or ``"demo"``)."""
+        """Start vLLM on a causal LM (a hub id, a local folder, a ``.gguf`` file or ``"demo"``).
+
+        ``share_prefix`` is accepted for the registry's common loader signature: vLLM's
+        prefix cache always computes a shared prefix once.
+        """
         source = engine_source(model)
         tokenizer = load_tokenizer(source, trust_remote_code=load.trust_remote_code)
-        generation_config = _generation_config(source, load)
+        generation_config = load_generation_config(source, trust_remote_code=load.trust_remote_code)
         engine = build_engine(source.location, load=load, limits=limits, runner="generate")
         logger.info("loaded %s on vLLM", source.description)
         return cls(engine, tokenizer, generation_config, limits=limits, name=model)
 
     def prompt_ids(self, request: VerdictRequest) -> list[int]:
         """The exact token ids the model reads for ``request`` (as on the transformers backend)."""
-        return request_ids(self.tokenizer, self.verdict_tokens, request)
+        return self.encoder.prompt_ids(request)
 
     def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
-        prompts = fitted_prompts(requests, self.prompt_ids, self.tokenizer, max_length=self.max_length,
-                                 overflow=self.limits.overflow)
+        prompts = self.encoder.fit(requests)
         outputs = [prompt if isinstance(prompt, BackendOutput) else None for prompt in prompts]
         todo = [index for index, prompt in enumerate(prompts) if not isinstance(prompt, BackendOutput)]
         if todo:
@@ -129,42 +141,23 @@ class VLLMBackend:
         """The sampling parameters of one request: greedy, one step or up to the end of turn."""
         from vllm import SamplingParams
 
-        letters = [self.verdict_tokens.letters[letter] for letter in request.verdicts]
+        letters = self.encoder.letter_ids(request.verdicts)
         if request.mode == "score":
             return SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=letters, detokenize=False)
         if request.mode == "constrained":
             return SamplingParams(max_tokens=1, temperature=0.0, allowed_token_ids=letters, detokenize=False)
-        return SamplingParams(max_tokens=request.max_new_tokens, temperature=0.0, stop_token_ids=self.stop_ids,
-                              detokenize=False)
+        return SamplingParams(max_tokens=request.max_new_tokens, temperature=0.0,
+                              stop_token_ids=self.encoder.stop_ids, detokenize=False)
 
     def _read(self, request: VerdictRequest, result: Any) -> BackendOutput:
         completion = result.outputs[0]
         if request.mode == "score":
-            import math
-
             step = completion.logprobs[0]
-            ids = {letter: self.verdict_tokens.letters[letter] for letter in request.verdicts}
-            missing = [letter for letter, token in ids.items() if token not in step]
-            if missing:
-                raise ModelError(f"vLLM returned no log-probability for verdict letter(s) {', '.join(missing)}")
-            return BackendOutput(letter_probs={letter: math.exp(step[token].logprob) for letter, token in ids.items()})
+            return BackendOutput(letter_probs=self.encoder.letter_probs(
+                {token: entry.logprob for token, entry in step.items()}, request.verdicts))
         tokens = list(completion.token_ids)
         if request.mode == "constrained":
-            by_id = {token: letter for letter, token in self.verdict_tokens.letters.items()}
-            if len(tokens) != 1 or by_id.get(tokens[0]) not in request.verdicts:
+            if len(tokens) != 1:
                 raise ModelError(f"vLLM's verdict constraint let through tokens {tokens}")
-            opening = decode_text(self.tokenizer, self.verdict_tokens.opening)
-            closing = decode_text(self.tokenizer, self.verdict_tokens.closing)
-            return BackendOutput(text=f"{opening}{by_id[tokens[0]]}{closing}")
-        return BackendOutput(text=decode_text(self.tokenizer, until_stop(tokens, self.stop_ids),
-                                              skip_special_tokens=True))
-
-
-def _generation_config(source: ModelSource, load: LoadOptions) -> GenerationConfig:
-    """The model's generation config as transformers would give it the loaded model: its file, else its config's."""
-    from transformers import GenerationConfig
-
-    try:
-        return GenerationConfig.from_pretrained(source.location)
-    except OSError:
-        return GenerationConfig.from_model_config(load_config(source, load))
+            return BackendOutput(text=self.encoder.constrained_verdict(tokens[0], request.verdicts))
+        return BackendOutput(text=self.encoder.generated_text(tokens))

@@ -6,8 +6,8 @@ activation to that output by default (a sigmoid for one label); critic's score
 is the raw logit, so every request asks for none (``use_activation=False``).
 
 Conversations are counted and refused exactly as on the transformers scorer
-(``reward.encode_conversations``: one BOS, the same length limit, the same
-per-conversation errors) and go to the engine as token ids, never as text, all
+(``PromptEncoder.encode_conversations``: one BOS, the same length limit, the
+same per-conversation errors) and go to the engine as token ids, never as text, all
 in one call: vLLM batches them itself under ``limits``.
 """
 
@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from critic.backends._vllm_engine import build_engine, engine_max_model_len, engine_source
+from critic.backends.base import ScorerBase
+from critic.backends.encoder import PromptEncoder
 from critic.backends.loading import DEMO_ALIAS, load_config, load_tokenizer
 from critic.backends.reward import (
     DEFAULT_REWARD_MODEL,
@@ -26,9 +28,7 @@ from critic.backends.reward import (
     check_limits,
     check_reward_config,
     checked_score,
-    encode_conversations,
 )
-from critic.backends.tokens import conversation_ids
 from critic.errors import CriticError, ModelError
 from critic.options import BatchLimits, LoadOptions
 from critic.types import Message
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("critic")
 
 
-class VLLMRewardScorer:
+class VLLMRewardScorer(ScorerBase):
     """Scores conversations with a one-label sequence classifier on a vLLM pooling engine.
 
     ``engine`` is a started ``vllm.LLM`` with ``runner="pooling"`` on the model
@@ -64,7 +64,13 @@ class VLLMRewardScorer:
         self.tokenizer = tokenizer
         self.limits = limits
         self.name = name
-        self.max_length = max_length if max_length is not None else engine_max_model_len(engine)
+        self.encoder = PromptEncoder(
+            tokenizer, max_length=max_length if max_length is not None else engine_max_model_len(engine))
+
+    @property
+    def max_length(self) -> int | None:
+        """The most tokens per conversation (by default the engine's ``max_model_len``)."""
+        return self.encoder.max_length
 
     @classmethod
     def from_pretrained(
@@ -97,12 +103,12 @@ class VLLMRewardScorer:
 
     def conversation_ids(self, messages: Sequence[Message]) -> list[int]:
         """The exact token ids the model reads for ``messages``."""
-        return conversation_ids(self.tokenizer, messages)
+        return self.encoder.conversation_ids(messages)
 
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
         from vllm.pooling_params import PoolingParams
 
-        encoded = encode_conversations(self.tokenizer, conversations, self.max_length)
+        encoded = self.encoder.encode_conversations(conversations)
         results: list[float | CriticError] = [ids if isinstance(ids, CriticError) else 0.0 for ids in encoded]
         sequences = {index: ids for index, ids in enumerate(encoded) if isinstance(ids, list)}
         if not sequences:

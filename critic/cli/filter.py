@@ -165,17 +165,13 @@ def _engine(args: argparse.Namespace, factory: Any, load: LoadOptions) -> Any:
         return LocalEngine(factory())
     from critic.jobs.ray import RayEngine
 
-    from critic.backends.select import choose_backend
+    from critic.backends.registry import choose_backend
 
     backend = choose_backend(load)
     local_model = not (args.judge_factory or args.judge_url)
-    describe = _judge_description(args, backend) if local_model and args.judge != "reward" else None
-    prepare = None
-    if local_model and backend == "vllm":
-        from critic.backends._vllm_engine import engine_source
-
-        # The demo GGUF is converted to the folder vLLM reads once, here, not by every actor at once.
-        prepare = functools.partial(engine_source, args.model)
+    describe = _judge_description(args, backend.name) if local_model and args.judge != "reward" else None
+    # Work every actor would repeat when it loads the model (vLLM's converted demo folder) is done once, here.
+    prepare = functools.partial(backend.prepare_model, args.model) if local_model else None
     if not args.judge_url:
         announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet,
                  where=f" on {args.ray_actors} Ray actors", load=load)

@@ -104,9 +104,9 @@ def announce(model: str, kind: JudgeKind, *, factory: str | None = None, quiet: 
     via = f", with --judge-factory {factory}" if factory else ""
     on = ""
     if load is not None and factory is None:
-        from critic.backends.select import choose_backend
+        from critic.backends.registry import choose_backend
 
-        on = f", {choose_backend(load)} backend"
+        on = f", {choose_backend(load).name} backend"
     say(f"loading {model} ({kind}{on}{via}){where} ...", quiet=quiet)
 
 

@@ -16,16 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from critic.backends.loading import DEFAULT_MODEL, DEMO_ALIAS
+from critic.errors import InputError
 from critic.io.shapes import Columns
 from critic.options import (
-    BACKENDS,
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_SERVER_CONCURRENCY,
+    DEFAULT_SERVER_TIMEOUT_S,
     DTYPES,
     OVERFLOW_POLICIES,
     BatchLimits,
     LoadOptions,
+    ServerOptions,
 )
 from critic.templates import DEFAULT_TEMPLATE
 from critic.types import MODES, Mode, Pair
@@ -110,15 +113,37 @@ def add_judge_flags(parser: argparse.ArgumentParser, *, model_default: str = DEF
                        help=f"generation budget in generate mode (default: {DEFAULT_MAX_NEW_TOKENS})")
 
 
+# The flags of a served model (--backend server), each with the ServerOptions field it fills.
+SERVER_FLAGS = {"base_url": "--base-url", "api_key_env": "--api-key-env", "served_model": "--served-model",
+                "max_concurrency": "--max-concurrency", "timeout": "--timeout", "tokenizer": "--tokenizer"}
+
+
 def add_load_flags(parser: argparse.ArgumentParser) -> None:
-    """--backend, --device, --dtype, --trust-remote-code."""
+    """--backend, --device, --dtype, --trust-remote-code, and where a served model is (--base-url and its flags)."""
+    from critic.backends.registry import backend_choices
+
     group = parser.add_argument_group("loading")
-    group.add_argument("--backend", choices=BACKENDS, default="auto",
-                       help="what runs the model (default: auto, vllm when installed and on CUDA, else transformers)")
+    group.add_argument("--backend", choices=backend_choices(), default="auto",
+                       help="what runs the model (default: auto, vllm when installed and on CUDA, else transformers; "
+                            "server: a model served elsewhere, at --base-url)")
     group.add_argument("--device", help="cpu, cuda, cuda:N, mps or xpu (default: cuda when available, else cpu)")
     group.add_argument("--dtype", help=f"{', '.join(DTYPES)} (default: bf16 on CUDA, fp32 on CPU)")
     group.add_argument("--trust-remote-code", action="store_true",
                        help="run the model repository's own code (only for models you trust)")
+    group.add_argument("--base-url", metavar="URL",
+                       help="with --backend server: the server's root, e.g. http://127.0.0.1:8000; --model then "
+                            "names the judge whose tokenizer critic reads here (or give --tokenizer)")
+    group.add_argument("--api-key-env", metavar="NAME",
+                       help="with --base-url: the environment variable holding the server's API key (the key is "
+                            "read when the backend starts and never written anywhere)")
+    group.add_argument("--served-model", metavar="NAME",
+                       help="with --base-url: the model's name on the server (default: the one it lists)")
+    group.add_argument("--max-concurrency", type=at_least_one, metavar="N",
+                       help=f"with --base-url: requests in flight at most (default: {DEFAULT_SERVER_CONCURRENCY})")
+    group.add_argument("--timeout", type=float, metavar="S",
+                       help=f"with --base-url: seconds one request may take (default: {DEFAULT_SERVER_TIMEOUT_S:g})")
+    group.add_argument("--tokenizer", metavar="NAME_OR_PATH",
+                       help="with --base-url: the tokenizer to build prompts with (default: --model's)")
 
 
 def add_batch_flags(parser: argparse.ArgumentParser, *, overflow: bool = True) -> None:
@@ -161,7 +186,8 @@ def add_remote_flag(parser: argparse.ArgumentParser) -> None:
 
 # The flags a judge served elsewhere does not read: its model, template and loading were chosen at its start-up.
 REMOTE_UNUSED = ("model", "template", "mode", "no_swap", "max_new_tokens", "backend", "device", "dtype",
-                 "trust_remote_code", "batch_size", "max_batch_tokens", "max_length", "overflow", "judge_factory")
+                 "trust_remote_code", *SERVER_FLAGS, "batch_size", "max_batch_tokens", "max_length", "overflow",
+                 "judge_factory")
 
 
 def unused_with_remote(args: argparse.Namespace) -> list[str]:
@@ -182,12 +208,14 @@ def build_options(args: argparse.Namespace) -> CommandOptions:
     given = vars(args)
     load = LoadOptions()
     if "device" in given:
+        # LoadOptions checks the backend's name, the device, and --base-url against --backend when built.
         load = LoadOptions(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
-                           backend=args.backend)
-        load.check_device()
-        from critic.backends.select import choose_backend
+                           backend=args.backend, server=server_options(given))
+        from critic.backends.registry import choose_backend
 
         choose_backend(load)  # --backend vllm without vLLM installed: the install hint now, not after loading
+        if load.server is not None:
+            load.server.read_api_key()  # an unset --api-key-env variable is said now (the key is not kept)
     limits = BatchLimits()
     if "batch_size" in given:
         limits = BatchLimits(max_batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens,
@@ -202,6 +230,19 @@ def build_options(args: argparse.Namespace) -> CommandOptions:
         settings = GenerativeSettings(template=args.template, mode=args.mode, swap=not args.no_swap,
                                       max_new_tokens=args.max_new_tokens)
     return CommandOptions(load=load, limits=limits, settings=settings, columns=_columns(given))
+
+
+def server_options(given: dict[str, Any]) -> ServerOptions | None:
+    """The :class:`ServerOptions` of --base-url and its flags (``None`` without --base-url); a flag of a served
+    model given without --base-url is an error, not ignored."""
+    values = {field: given[field] for field in SERVER_FLAGS if given.get(field) is not None}
+    if "base_url" not in values:
+        if values:
+            flags = ", ".join(SERVER_FLAGS[field] for field in values)
+            raise InputError(f"{flags} only apply to a served model: give --base-url URL (with --backend server), "
+                             f"or leave {'them' if len(values) > 1 else 'it'} out")
+        return None
+    return ServerOptions(**values)
 
 
 def _columns(given: dict[str, Any]) -> Columns:

@@ -11,10 +11,10 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-from critic.backends.base import Backend, BackendOutput, VerdictRequest, backend_kind
+from critic.backends.base import Backend, BackendOutput, VerdictRequest, backend_kind, close_runner, run_async
 from critic.backends.loading import DEFAULT_MODEL
 from critic.errors import CriticError, InputError, ModelError, VerdictError
-from critic.judges.base import BaseJudge
+from critic.judges.base import BaseJudge, Steps, adrive, drive
 from critic.judges.description import JudgeDescription
 from critic.merge import merge_orders, order_from_letter_probs, order_from_verdict
 from critic.options import DEFAULT_MAX_NEW_TOKENS, BatchLimits, LoadOptions
@@ -77,14 +77,17 @@ class Judge(BaseJudge):
     ) -> Judge:
         """Load a generative judge: a hub id, a local folder, a ``.gguf`` file, or ``"demo"``.
 
-        ``load`` says what runs the model (``load.backend``: transformers or vLLM),
-        where and how; ``limits`` caps the prompts and padded tokens per forward pass and the prompt length (a longer
-        prompt fails its pair unless ``limits.overflow == "truncate"``, which
-        shortens both responses in the middle behind a visible marker).
+        ``load`` says what runs the model (``load.backend``: a name registered in
+        :mod:`critic.backends.registry`, or ``"auto"``), where and how (a served
+        model's address is ``load.server``: then ``model`` names the judge whose
+        tokenizer critic reads here); ``limits`` caps the prompts and padded
+        tokens per forward pass and the prompt length (a longer prompt fails its
+        pair unless ``limits.overflow == "truncate"``, which shortens both
+        responses in the middle behind a visible marker).
         ``share_prefix`` computes the common start of a pair's two orders once.
         The template and mode are checked before the model loads.
         """
-        from critic.backends.select import generative_backend
+        from critic.backends.registry import generative_backend
 
         _check_settings(mode, max_new_tokens)
         loaded_template = template if isinstance(template, JudgeTemplate) else load_template(template)
@@ -103,10 +106,22 @@ class Judge(BaseJudge):
             swap=self.swap,
         )
 
+    def close(self) -> None:
+        """Close the backend (stop a vLLM engine, an HTTP client); the judge cannot judge afterwards."""
+        close_runner(self.backend)
+
     def _judge_pairs(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
+        return drive(self._judging(pairs), self._run)
+
+    async def _ajudge_pairs(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
+        return await adrive(self._judging(pairs), self._arun)
+
+    def _judging(self, pairs: Sequence[Pair]) -> Steps[list[VerdictRequest], list[BackendOutput],
+                                                       list[Preference | CriticError]]:
+        """The judging step, written once for the sync and async paths: it yields each batch of requests."""
         orders: tuple[Order, ...] = ("ab", "ba") if self.swap else ("ab",)
         requests = [self._request(pair, order) for pair in pairs for order in orders]
-        judged = self._judge_requests(requests, orders * len(pairs))
+        judged = yield from self._judge_requests(requests, orders * len(pairs))
         results: list[Preference | CriticError] = []
         for index in range(len(pairs)):
             per_order = judged[index * len(orders) : (index + 1) * len(orders)]
@@ -135,8 +150,8 @@ class Judge(BaseJudge):
 
     def _judge_requests(
         self, requests: Sequence[VerdictRequest], orders: Sequence[Order]
-    ) -> list[OrderJudgment | CriticError]:
-        outputs = self._run(requests)
+    ) -> Steps[list[VerdictRequest], list[BackendOutput], list[OrderJudgment | CriticError]]:
+        outputs = (yield list(requests)) if requests else []
         judged: list[OrderJudgment | CriticError] = []
         to_force: list[int] = []
         for index, (request, order, output) in enumerate(zip(requests, orders, outputs, strict=True)):
@@ -154,7 +169,8 @@ class Judge(BaseJudge):
                 dataclasses.replace(requests[i], mode="constrained", prefill=outputs[i].text or "")
                 for i in to_force
             ]
-            for index, output in zip(to_force, self._run(forced_requests), strict=True):
+            forced_outputs = yield forced_requests
+            for index, output in zip(to_force, forced_outputs, strict=True):
                 explanation = outputs[index].text or ""
                 try:
                     verdict = self._parse(output.text, requests[index])
@@ -164,13 +180,11 @@ class Judge(BaseJudge):
                     judged[index] = error
         return judged
 
-    def _run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
-        if not requests:
-            return []
-        outputs = self.backend.run(requests)
-        if len(outputs) != len(requests):
-            raise ModelError(f"the backend returned {len(outputs)} outputs for {len(requests)} requests")
-        return outputs
+    def _run(self, requests: list[VerdictRequest]) -> list[BackendOutput]:
+        return _checked_outputs(self.backend.run(requests), requests)
+
+    async def _arun(self, requests: list[VerdictRequest]) -> list[BackendOutput]:
+        return _checked_outputs(await run_async(self.backend, requests), requests)
 
     def _read(self, request: VerdictRequest, order: Order, output: BackendOutput) -> OrderJudgment:
         if output.error is not None:
@@ -198,6 +212,12 @@ class Judge(BaseJudge):
         # A constrained verdict is one token by construction: anything else is a broken constraint.
         return parse_verdict(text, allow_tie="C" in request.verdicts, strict=request.mode == "constrained")
 
+
+
+def _checked_outputs(outputs: list[BackendOutput], requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
+    if len(outputs) != len(requests):
+        raise ModelError(f"the backend returned {len(outputs)} outputs for {len(requests)} requests")
+    return outputs
 
 
 def _check_settings(mode: str, max_new_tokens: object) -> None:

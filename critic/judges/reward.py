@@ -17,12 +17,12 @@ import numbers
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from critic.backends.base import backend_kind
-from critic.backends.reward import DEFAULT_REWARD_MODEL, RewardScorer, check_limits
+from critic.backends.base import RewardScorer, backend_kind, close_runner, score_async
+from critic.backends.reward import DEFAULT_REWARD_MODEL, check_limits
 from critic.errors import CriticError, InputError, ModelError
 from critic.judges.base import BaseJudge, prefixed
 from critic.judges.description import JudgeDescription
-from critic.judges.each import judged_in_place, read_each
+from critic.judges.each import ajudged_in_place, judged_in_place, read_each
 from critic.options import BatchLimits, LoadOptions
 from critic.types import Label, Message, OrderJudgment, Pair, Preference, check_conversation, conversation
 
@@ -35,7 +35,8 @@ class RewardJudge(BaseJudge):
     """A pairwise judge over a reward model (any :class:`~critic.backends.reward.RewardScorer`).
 
     Same public shape as :class:`critic.Judge` (``compare``, ``compare_batch``,
-    ``compare_each``, ``describe``), plus pointwise ``score``/``score_each``.
+    ``compare_each``, their ``a``-prefixed async twins, ``describe``, ``close``),
+    plus pointwise ``score``/``score_each``/``ascore_each``.
     Each response is scored alone, so position bias is impossible and nothing
     is swapped: every :class:`~critic.types.Preference` has ``consistent=None``
     and one ``"ab"`` order carrying ``score_a`` and ``score_b``.
@@ -74,7 +75,7 @@ class RewardJudge(BaseJudge):
         """
         _check_tie_margin(tie_margin)
         check_limits(limits)
-        from critic.backends.select import reward_scorer
+        from critic.backends.registry import reward_scorer
 
         scorer = reward_scorer(model, load=load, limits=limits)
         return cls(scorer, tie_margin=tie_margin, model_name=model)
@@ -90,29 +91,43 @@ class RewardJudge(BaseJudge):
 
         Raises the first failure as an error naming the conversation's index.
         """
-        results = self.score_each(conversations)
-        scores: list[float] = []
-        for index, result in enumerate(results):
-            if isinstance(result, CriticError):
-                raise prefixed(result, f"conversation {index}")
-            scores.append(result)
-        return scores
+        return _scores_or_raise(self.score_each(conversations))
+
+    async def ascore(self, conversations: Iterable[Sequence[Message]]) -> list[float]:
+        """:meth:`score` as a coroutine."""
+        return _scores_or_raise(await self.ascore_each(conversations))
 
     def score_each(self, conversations: Iterable[Sequence[Message]]) -> list[float | CriticError]:
         """Like :meth:`score`, but a conversation that fails yields its error in place."""
         return judged_in_place(read_each(conversations, check_conversation), self._run)
+
+    async def ascore_each(self, conversations: Iterable[Sequence[Message]]) -> list[float | CriticError]:
+        """:meth:`score_each` as a coroutine: the event loop stays free while the model scores."""
+        return await ajudged_in_place(read_each(conversations, check_conversation), self._arun)
+
+    def close(self) -> None:
+        """Close the scorer (stop a vLLM engine, an HTTP client); the judge cannot score afterwards."""
+        close_runner(self.scorer)
 
     def _judge_pairs(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
         """Both responses of every pair are scored in one call, so the scorer can batch them all.
 
         A pair's ``reference`` is not read: reward models score the conversation alone.
         """
+        return self._preferences(self._run(self._conversations(pairs)))
+
+    async def _ajudge_pairs(self, pairs: Sequence[Pair]) -> list[Preference | CriticError]:
+        return self._preferences(await self._arun(self._conversations(pairs)))
+
+    def _conversations(self, pairs: Sequence[Pair]) -> list[tuple[Message, ...]]:
+        """Each pair's two conversations, response_a's then response_b's."""
         if any(pair.reference is not None for pair in pairs) and not self._warned_reference:
             logger.warning("reward models read no reference answer; the pairs' references are ignored")
             self._warned_reference = True
-        conversations = [conversation(pair.prompt, answer, pair.history)
-                         for pair in pairs for answer in (pair.response_a, pair.response_b)]
-        scores = self._run(conversations)
+        return [conversation(pair.prompt, answer, pair.history)
+                for pair in pairs for answer in (pair.response_a, pair.response_b)]
+
+    def _preferences(self, scores: Sequence[float | CriticError]) -> list[Preference | CriticError]:
         results: list[Preference | CriticError] = []
         for score_a, score_b in zip(scores[::2], scores[1::2], strict=True):
             if isinstance(score_a, CriticError):
@@ -124,20 +139,39 @@ class RewardJudge(BaseJudge):
         return results
 
     def _run(self, conversations: Sequence[tuple[Message, ...]]) -> list[float | CriticError]:
+        return _checked_scores(self.scorer.score(conversations), conversations) if conversations else []
+
+    async def _arun(self, conversations: Sequence[tuple[Message, ...]]) -> list[float | CriticError]:
         if not conversations:
             return []
-        scores = self.scorer.score(conversations)
-        if len(scores) != len(conversations):
-            raise ModelError(f"the scorer returned {len(scores)} scores for {len(conversations)} conversations")
-        checked: list[float | CriticError] = []
-        for value in scores:
-            if isinstance(value, CriticError):
-                checked.append(value)
-            elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
-                checked.append(float(value))
-            else:
-                checked.append(ModelError(f"the scorer returned {value!r}, not a finite score"))
-        return checked
+        return _checked_scores(await score_async(self.scorer, conversations), conversations)
+
+
+def _checked_scores(
+    scores: Sequence[float | CriticError], conversations: Sequence[tuple[Message, ...]]
+) -> list[float | CriticError]:
+    """One finite float (or error) per conversation; anything else the scorer returned is a :class:`ModelError`."""
+    if len(scores) != len(conversations):
+        raise ModelError(f"the scorer returned {len(scores)} scores for {len(conversations)} conversations")
+    checked: list[float | CriticError] = []
+    for value in scores:
+        if isinstance(value, CriticError):
+            checked.append(value)
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+            checked.append(float(value))
+        else:
+            checked.append(ModelError(f"the scorer returned {value!r}, not a finite score"))
+    return checked
+
+
+def _scores_or_raise(results: Sequence[float | CriticError]) -> list[float]:
+    """The scores, or the first failure raised as an error naming the conversation's index."""
+    scores: list[float] = []
+    for index, result in enumerate(results):
+        if isinstance(result, CriticError):
+            raise prefixed(result, f"conversation {index}")
+        scores.append(result)
+    return scores
 
 
 def preference_from_scores(score_a: float, score_b: float, *, tie_margin: float = 0.0) -> Preference:

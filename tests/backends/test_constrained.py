@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from critic import Judge, Pair
-from critic.backends.loading import decode_text
+from critic.backends.encoder import PromptEncoder
 from critic.backends.transformers import TransformersBackend
 from critic.options import BatchLimits
 
@@ -22,9 +22,9 @@ PAIRS = [
 
 def allowed_first_tokens(tokenizer, tails: tuple[str, ...]) -> set[int]:
     """The oracle: every token whose text starts one of the tails (the grammar's possible first steps)."""
-    allowed = set()
+    allowed, encoder = set(), PromptEncoder(tokenizer)
     for token in range(len(tokenizer)):
-        text = decode_text(tokenizer, [token])
+        text = encoder.decode([token])
         if text and any(tail.startswith(text) for tail in tails):
             allowed.add(token)
     return allowed
@@ -52,7 +52,7 @@ def test_processor_masks_to_the_verdict_grammar_and_resets_between_batches(tiny_
     import torch
 
     tokenizer = tiny_backend.tokenizer
-    closing = decode_text(tokenizer, tiny_backend.verdict_tokens.closing)
+    closing = tiny_backend.encoder.decode(tiny_backend.verdict_tokens.closing)
     verdicts = ("A", "B")
     allowed = allowed_first_tokens(tokenizer, tuple(f"{letter}{closing}" for letter in verdicts))
     assert {tiny_backend.verdict_tokens.letters[letter] for letter in verdicts} <= allowed

@@ -290,7 +290,7 @@ LONG_PAIR = Pair("Summarise the story.", "Once upon a time " * 60 + "THE END A",
 def limited(request, tiny_backend):
     """Builds a backend with the given limits on each engine: the tiny Llama on transformers, the demo on vLLM.
 
-    Both backends count and fit prompts with the same code (``_overflow.fitted_prompts``); these tests hold it
+    Both backends count and fit prompts with the same code (``PromptEncoder.fit``); these tests hold it
     to the same behaviour on each.
     """
     if request.param == "transformers":
@@ -307,7 +307,9 @@ def test_too_long_is_a_per_pair_error_by_default(limited):
     results = Judge(backend).compare_each([LONG_PAIR, SHORT_PAIRS[0]])
     assert isinstance(results[0], InputError)
     message = str(results[0])
-    assert "the model reads at most 300" in message and "overflow='truncate'" in message
+    assert "the model reads at most 300" in message
+    # Said for both audiences: Python users set overflow=, command-line users type --overflow.
+    assert "overflow='truncate' (--overflow truncate)" in message and "max_length (--max-length)" in message
     assert results[0].kind is Reason.TOO_LONG
     assert not isinstance(results[1], Exception)
 
@@ -329,13 +331,13 @@ def test_truncate_cuts_responses_in_the_middle_visibly(limited, caplog):
     backend = limited(max_length=300, overflow="truncate")
     requests = requests_for([LONG_PAIR])
     seen = []
-    original = backend.prompt_ids
+    original = backend.encoder.prompt_ids
 
     def recording(request):
         seen.append(request)
         return original(request)
 
-    backend.prompt_ids = recording  # type: ignore[method-assign]
+    backend.encoder.prompt_ids = recording  # type: ignore[method-assign]
     with caplog.at_level(logging.WARNING, logger="critic"):
         outputs = backend.run(requests)
     assert all(output.error is None and output.letter_probs for output in outputs)

@@ -19,7 +19,7 @@ from critic.backends.reward import (
     check_reward_config,
     reward_attention,
 )
-from critic.backends.tokens import conversation_ids
+from critic.backends.encoder import PromptEncoder
 from critic.errors import InputError, Reason
 from critic.options import BatchLimits, LoadOptions
 from critic.testing import tiny_reward_model
@@ -79,7 +79,7 @@ def test_single_bos_when_the_template_writes_it(llama3_folder):
     tokenizer = llama3_tokenizer(llama3_folder, bos_in_template=True)
     text = tokenizer.apply_chat_template(CONVERSATION, tokenize=False)
     assert tokenizer(text)["input_ids"][:2] == [LLAMA3_BOS, LLAMA3_BOS]  # the naive way doubles it
-    ids = conversation_ids(tokenizer, CONVERSATION)
+    ids = PromptEncoder(tokenizer).conversation_ids(CONVERSATION)
     assert ids.count(LLAMA3_BOS) == 1 and ids[0] == LLAMA3_BOS
     assert ids == tokenizer.apply_chat_template(CONVERSATION, tokenize=True, return_dict=True)["input_ids"]
 
@@ -87,7 +87,7 @@ def test_single_bos_when_the_template_writes_it(llama3_folder):
 def test_single_bos_when_the_template_omits_it(llama3_folder):
     tokenizer = llama3_tokenizer(llama3_folder, bos_in_template=False)
     text = tokenizer.apply_chat_template(CONVERSATION, tokenize=False)
-    ids = conversation_ids(tokenizer, CONVERSATION)
+    ids = PromptEncoder(tokenizer).conversation_ids(CONVERSATION)
     assert ids.count(LLAMA3_BOS) == 1 and ids[0] == LLAMA3_BOS
     assert ids == tokenizer(text)["input_ids"]  # the card's way: render, then tokenise once
 
@@ -97,15 +97,15 @@ def test_single_bos_where_tokenize_true_gives_none(llama3_folder):
     without = llama3_tokenizer(llama3_folder, bos_in_template=False)
     direct = without.apply_chat_template(CONVERSATION, tokenize=True, return_dict=True)["input_ids"]
     assert LLAMA3_BOS not in direct
-    ids = conversation_ids(without, CONVERSATION)
+    ids = PromptEncoder(without).conversation_ids(CONVERSATION)
     assert ids == [LLAMA3_BOS] + direct
-    assert ids == conversation_ids(with_bos, CONVERSATION)  # the template's choice changes nothing
+    assert ids == PromptEncoder(with_bos).conversation_ids(CONVERSATION)  # the template's choice changes nothing
 
 
 def test_chatml_template_is_left_as_written(demo_tokenizer):
     # SmolLM2 calls <|im_start|> its BOS; the template writes it once and the tokenizer adds none.
     direct = demo_tokenizer.apply_chat_template(CONVERSATION, tokenize=True, return_dict=True)["input_ids"]
-    assert conversation_ids(demo_tokenizer, CONVERSATION) == direct
+    assert PromptEncoder(demo_tokenizer).conversation_ids(CONVERSATION) == direct
 
 
 def test_tokenizer_without_bos_gets_none():
@@ -121,7 +121,7 @@ def test_tokenizer_without_bos_gets_none():
         def __call__(self, text, add_special_tokens):
             return {"input_ids": [len(part) for part in text.split("|")]}
 
-    assert conversation_ids(NoBos(), CONVERSATION) == [9, 12, 1]
+    assert PromptEncoder(NoBos()).conversation_ids(CONVERSATION) == [9, 12, 1]
 
 
 @pytest.mark.parametrize("padding_side", ["right", "left"])
@@ -146,7 +146,7 @@ def test_score_is_read_at_the_last_token_when_pad_is_eos(llama3_folder):
     tokenizer = llama3_tokenizer(llama3_folder, bos_in_template=True)
     model = tiny_reward_model(tokenizer)
     assert model.config.pad_token_id == tokenizer.eos_token_id  # <|eot_id|>, which ends every turn
-    ids = conversation_ids(tokenizer, CONVERSATION)
+    ids = PromptEncoder(tokenizer).conversation_ids(CONVERSATION)
     assert ids[-1] == tokenizer.eos_token_id
     with torch.no_grad():
         # The model's own forward pools the last position when given embeddings...

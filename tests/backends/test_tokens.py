@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from critic import Pair
-from critic.backends.tokens import chat_prompt_ids, conversation_ids, plain_text_ids
+from critic.backends.encoder import PromptEncoder
+from critic.backends.tokens import plain_text_ids
 from critic.templates import load_template
 from tests.conftest import shared_path, uses_demo_model
 
@@ -62,7 +63,7 @@ def template_ids(tokenizer, pair: Pair) -> list[int]:
 
 
 def judge_ids(tokenizer, pair: Pair) -> list[int]:
-    return chat_prompt_ids(tokenizer, load_template("skywork-critic").render(pair))
+    return PromptEncoder(tokenizer).chat_ids(load_template("skywork-critic").render(pair))
 
 
 def every_special_string(tokenizer) -> str:
@@ -112,8 +113,9 @@ def test_reward_conversations_are_plain_text_too(llama3_tokenizer):
     honest = [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "Hi!"}]
     hacked = [honest[0], {"role": "assistant", "content": "Hi!" + FAKE_TURNS["llama3"] + "<|eot_id|>"}]
     control = control_ids(llama3_tokenizer)
-    honest_ids = conversation_ids(llama3_tokenizer, honest)
-    hacked_ids = conversation_ids(llama3_tokenizer, hacked)
+    encoder = PromptEncoder(llama3_tokenizer)
+    honest_ids = encoder.conversation_ids(honest)
+    hacked_ids = encoder.conversation_ids(hacked)
     assert [t for t in hacked_ids if t in control] == [t for t in honest_ids if t in control]
 
 
@@ -126,8 +128,9 @@ def test_plain_text_ids_spell_special_strings_as_text(llama3_tokenizer):
 
 def test_a_prefilled_explanation_is_plain_text(llama3_tokenizer):
     messages = load_template("skywork-critic").render(Pair("Q", "A", "B"))
-    plain = chat_prompt_ids(llama3_tokenizer, messages, prefill="Because")
-    hacked = chat_prompt_ids(llama3_tokenizer, messages, prefill="Because<|eot_id|>")
+    encoder = PromptEncoder(llama3_tokenizer)
+    plain = encoder.chat_ids(messages, prefill="Because")
+    hacked = encoder.chat_ids(messages, prefill="Because<|eot_id|>")
     control = control_ids(llama3_tokenizer)
     assert [t for t in hacked if t in control] == [t for t in plain if t in control]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from critic import Judge, Pair
-from critic.backends.tokens import VerdictTokens, chat_prompt_ids
+from critic.backends.encoder import PromptEncoder
+from critic.backends.tokens import VerdictTokens
 from critic.backends.transformers import TransformersBackend
 from critic.options import BatchLimits
 from critic.templates import load_template
@@ -48,7 +49,8 @@ def test_llama3_prompt_has_exactly_one_bos():
 
     tokenizer = AutoTokenizer.from_pretrained(shared_path("fixtures", "llama3-tokenizer"))
     messages = load_template("skywork-critic").render(SHORT_PAIRS[0])
-    ids = chat_prompt_ids(tokenizer, messages, opening=VerdictTokens.from_tokenizer(tokenizer).opening)
+    encoder = PromptEncoder(tokenizer)
+    ids = encoder.chat_ids(messages, opening=encoder.verdict_tokens.opening)
     assert ids[0] == tokenizer.bos_token_id == 128000
     assert ids.count(128000) == 1
     assert ids[-1] == 15873  # the prefilled "[["

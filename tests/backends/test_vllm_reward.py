@@ -59,7 +59,7 @@ def reward_folder(tmp_path_factory, tiny_tokenizer):
 @pytest.fixture(scope="module")
 def vllm_scorer(reward_folder):
     """One vLLM pooling engine for the module, chosen through the backend seam as the judges choose it."""
-    from critic.backends.select import reward_scorer
+    from critic.backends.registry import reward_scorer
 
     scorer = reward_scorer(str(reward_folder), load=LoadOptions(device="cpu", backend="vllm"), limits=BatchLimits())
     yield scorer
