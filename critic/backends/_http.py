@@ -138,7 +138,8 @@ class HttpClient:
             return _Retry(f"{method} {url} answered {status}: {_quoted(response)}", status,
                           response.headers.get("retry-after"))
         if status != 200:
-            raise ServerError(f"{method} {url} answered {status}: {_quoted(response)}", status=status)
+            raise ServerError(f"{method} {url} answered {status}: {_quoted(response)} (not asked again: the same "
+                              "request would get the same answer)", status=status)
         try:
             return response.json()
         except ValueError:

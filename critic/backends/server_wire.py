@@ -45,7 +45,7 @@ def completions_score_body(prompts: Sequence[Sequence[int]], letters: Sequence[i
                            full_vocabulary: bool, top_k: int = TOP_K) -> dict[str, Any]:
     """One greedy step after each prompt, with the letters' log-probabilities (see the module doc)."""
     body: dict[str, Any] = {"prompt": [list(ids) for ids in prompts], "max_tokens": 1, "temperature": 0,
-                            "return_tokens_as_token_ids": True}
+                            "return_tokens_as_token_ids": True, "return_token_ids": True}
     if full_vocabulary:
         body.update(logprobs=0, logprob_token_ids=list(letters))
     else:
