@@ -186,3 +186,17 @@ def vllm_reward_server(tmp_path_factory, tiny_reward_folder):
     server = _started_server(str(tiny_reward_folder), tmp_path_factory.mktemp("vllm-reward-server"), args)
     yield server
     server.stop()
+
+
+#: PandaLM pairs (both orders each) on which backends are held to the transformers backend's numbers.
+FIDELITY_PAIRS = 16
+
+
+@pytest.fixture(scope="session")
+def pandalm_score_reference(demo_backend):
+    """Both orders of the first :data:`FIDELITY_PAIRS` PandaLM pairs as score requests, and the transformers
+    backend's letter probabilities for them (computed once per run, for every backend compared with it)."""
+    from tests.backends.test_engine import requests_for
+
+    requests = requests_for(pandalm_pairs(FIDELITY_PAIRS))
+    return requests, [output.letter_probs for output in demo_backend.run(requests)]

@@ -1,0 +1,69 @@
+"""The commands on ``--backend server``: ``critic judge``, ``critic score`` and ``critic serve`` as a gateway.
+
+Each runs in front of the run's real ``vllm serve`` (tests/conftest.py). What the
+server backend computes is held to the transformers backend in test_server.py; here
+the commands must give exactly what the same backend gives in Python.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from critic import Judge, LoadOptions, RewardJudge, ServerOptions, cli
+from critic.options import BatchLimits
+from tests.cli.conftest import EXAMPLE, read_jsonl
+from tests.conftest import TINY_REWARD_CONTEXT
+
+TOLERANCE = 1e-4
+
+
+def test_judge_command_over_the_server(tmp_path, vllm_demo_server, capsys):
+    out = tmp_path / "labels.jsonl"
+    code = cli.main(["judge", str(EXAMPLE), "-o", str(out), "--model", "demo", "--backend", "server",
+                     "--base-url", vllm_demo_server.base_url, "--max-concurrency", "4", "--timeout", "120", "--quiet"])
+    assert code == 0
+    assert "critic: loading demo (generative, server backend) ..." in capsys.readouterr().err
+    rows = read_jsonl(EXAMPLE)
+    load = LoadOptions(backend="server", server=ServerOptions(vllm_demo_server.base_url))
+    with Judge.from_pretrained("demo", load=load) as judge:
+        expected = judge.compare_batch([{k: row[k] for k in ("prompt", "response_a", "response_b")} for row in rows])
+    records = read_jsonl(out)
+    assert [record["id"] for record in records] == [row["id"] for row in rows]
+    assert [record["p_a"] for record in records] == pytest.approx([p.p_a for p in expected], abs=TOLERANCE)
+
+
+def test_score_command_over_a_reward_server(tmp_path, vllm_reward_server, tiny_reward_folder):
+    conversation = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "m", "messages": conversation}) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    code = cli.main(["score", str(source), "-o", str(out), "--model", str(tiny_reward_folder), "--backend",
+                     "server", "--base-url", vllm_reward_server.base_url, "--max-length", str(TINY_REWARD_CONTEXT),
+                     "--quiet"])
+    assert code == 0
+    local = RewardJudge.from_pretrained(str(tiny_reward_folder), load=LoadOptions(device="cpu"),
+                                        limits=BatchLimits(max_length=TINY_REWARD_CONTEXT))
+    assert read_jsonl(out)[0]["reward"] == pytest.approx(local.score([conversation])[0], abs=TOLERANCE)
+
+
+def test_critic_serve_is_a_gateway_in_front_of_vllm_serve(vllm_demo_server):
+    from tests.cli.test_serve import start_server
+
+    process, url = start_server("--model", "demo", "--backend", "server", "--base-url", vllm_demo_server.base_url)
+    pairs = [{"id": n, "prompt": f"What is {n} + {n}?", "response_a": f"{2 * n}.", "response_b": f"{2 * n + 1}."}
+             for n in range(3)]
+    try:
+        info = httpx.get(f"{url}/v1/info", timeout=30).json()
+        answer = httpx.post(f"{url}/v1/compare", json={"pairs": pairs}, timeout=300).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert info["judge"]["backend"] == "server"
+    load = LoadOptions(backend="server", server=ServerOptions(vllm_demo_server.base_url))
+    with Judge.from_pretrained("demo", load=load) as judge:
+        expected = judge.compare_batch([{k: v for k, v in pair.items() if k != "id"} for pair in pairs])
+    assert [result["id"] for result in answer["results"]] == [0, 1, 2]
+    assert [result["p_a"] for result in answer["results"]] == pytest.approx([p.p_a for p in expected], abs=TOLERANCE)
