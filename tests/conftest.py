@@ -190,6 +190,8 @@ def vllm_reward_server(tmp_path_factory, tiny_reward_folder):
 
 #: PandaLM pairs (both orders each) on which backends are held to the transformers backend's numbers.
 FIDELITY_PAIRS = 16
+#: PandaLM prompts and new tokens on which backends' greedy generations are held to the transformers backend's.
+GENERATE_PROMPTS, GENERATE_TOKENS = 4, 24
 
 
 @pytest.fixture(scope="session")
@@ -200,3 +202,16 @@ def pandalm_score_reference(demo_backend):
 
     requests = requests_for(pandalm_pairs(FIDELITY_PAIRS))
     return requests, [output.letter_probs for output in demo_backend.run(requests)]
+
+
+@pytest.fixture(scope="session")
+def pandalm_generate_reference(demo_backend):
+    """The first :data:`GENERATE_PROMPTS` PandaLM pairs as generate requests (:data:`GENERATE_TOKENS` new tokens),
+    and the transformers backend's greedy texts for them (computed once per run)."""
+    from critic.backends.base import VerdictRequest
+    from critic.templates import load_template
+
+    template = load_template("skywork-critic")
+    requests = [VerdictRequest(pair, template, "generate", max_new_tokens=GENERATE_TOKENS)
+                for pair in pandalm_pairs(GENERATE_PROMPTS)]
+    return requests, [output.text for output in demo_backend.run(requests)]

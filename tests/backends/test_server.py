@@ -24,17 +24,16 @@ from critic.backends.server import ServerBackend
 from critic.backends.server_reward import ServerRewardScorer
 from critic.errors import CriticError, InputError, ModelError, Reason
 from critic.options import BatchLimits
-from critic.templates import load_template
 from tests.backends.test_engine import requests_for
 from tests.backends.test_vllm_reward import CONVERSATIONS
 from tests.conftest import FIDELITY_PAIRS, TINY_REWARD_CONTEXT, pandalm_pairs
 from tests.serve.support import serving
 
 TOLERANCE = 1e-4
-GENERATE_PROMPTS = 4
-GENERATE_TOKENS = 24
-# The openai dialect's top k in the fallback test: small enough that some prompts lose a letter.
+# The openai dialect's top k in the fallback test, and the requests it runs on: the demo model ranks the
+# letters (2, 3), (1, 3), (1, 4) and (3, 4) among these, so some keep both letters in the top 3 and some do not.
 SMALL_TOP_K = 3
+TOP_K_REQUESTS = 12
 
 
 def served(url: str, **options) -> LoadOptions:
@@ -86,13 +85,11 @@ def test_constrained_verdict_is_the_score_argmax(server_backend, pandalm_score_r
     assert [output.text for output in constrained] == [f"[[{max(p, key=p.get)}]]" for p in reference]
 
 
-def test_greedy_generation_equals_the_transformers_backends(server_backend, demo_backend):
-    template = load_template("skywork-critic")
-    requests = [VerdictRequest(pair, template, "generate", max_new_tokens=GENERATE_TOKENS)
-                for pair in pandalm_pairs(GENERATE_PROMPTS)]
+def test_greedy_generation_equals_the_transformers_backends(server_backend, pandalm_generate_reference):
+    requests, texts = pandalm_generate_reference
     ours = server_backend.run(requests)
     assert all(output.error is None and output.text for output in ours)
-    assert [output.text for output in ours] == [output.text for output in demo_backend.run(requests)]
+    assert [output.text for output in ours] == texts
 
 
 def test_every_special_token_spelling_is_plain_text_on_the_server(server_backend, demo_backend):
@@ -123,7 +120,7 @@ def test_a_prompt_over_the_limit_fails_alone_before_it_is_sent(server_backend, p
 
 def test_top_k_fallback_is_exact_where_the_letters_are_listed_and_fails_where_not(
         vllm_demo_server, server_backend, pandalm_score_reference):
-    requests, reference = pandalm_score_reference
+    requests, reference = (part[:TOP_K_REQUESTS] for part in pandalm_score_reference)
     url = vllm_demo_server.base_url
     fallback = ServerBackend(server_backend.encoder, HttpClient(url), dialect="openai", top_k=SMALL_TOP_K)
     outputs = fallback.run(requests)
@@ -189,20 +186,19 @@ def sglang_stub(vllm_url: str, seen: list[dict]):
     return Starlette(routes=[Route("/get_model_info", model_info), Route("/generate", generate, methods=["POST"])])
 
 
-def test_sglang_dialect_gives_the_same_numbers_and_text(vllm_demo_server, demo_backend, pandalm_score_reference):
+def test_sglang_dialect_gives_the_same_numbers_and_text(vllm_demo_server, pandalm_score_reference,
+                                                        pandalm_generate_reference):
     requests, reference = pandalm_score_reference
+    generate, texts = pandalm_generate_reference
     seen: list[dict] = []
-    template = load_template("skywork-critic")
-    generate = [VerdictRequest(pair, template, "generate", max_new_tokens=GENERATE_TOKENS)
-                for pair in pandalm_pairs(2)]
     with serving(sglang_stub(vllm_demo_server.base_url, seen)) as url:
         backend = ServerBackend.from_pretrained("demo", load=served(url))  # detected: no /v1/models, SGLang's info
         assert backend.info is not None and backend.info.dialect == "sglang"
         scores = backend.run(requests[:8])
-        texts = backend.run(generate)
+        generated = backend.run(generate[:2])
         backend.close()
     assert largest_difference([o.letter_probs for o in scores], reference[:8]) <= TOLERANCE
-    assert [o.text for o in texts] == [o.text for o in demo_backend.run(generate)]
+    assert [o.text for o in generated] == texts[:2]
     assert all("input_ids" in body and "text" not in body for body in seen)  # ids only, never text
 
 

@@ -23,7 +23,7 @@ TOLERANCE = 1e-4
 def test_judge_command_over_the_server(tmp_path, vllm_demo_server, capsys):
     out = tmp_path / "labels.jsonl"
     code = cli.main(["judge", str(EXAMPLE), "-o", str(out), "--model", "demo", "--backend", "server",
-                     "--base-url", vllm_demo_server.base_url, "--max-concurrency", "4", "--timeout", "120", "--quiet"])
+                     "--base-url", vllm_demo_server.base_url, "--max-concurrency", "4", "--timeout", "120"])
     assert code == 0
     assert "critic: loading demo (generative, server backend) ..." in capsys.readouterr().err
     rows = read_jsonl(EXAMPLE)
