@@ -125,7 +125,20 @@ class AsyncRewardScorer(RewardScorer, Protocol):
     def close(self) -> None: ...
 
 
-class BackendBase:
+class Closing:
+    """``close()`` doing nothing, and the context manager that calls it: what a runner holds is released."""
+
+    def close(self) -> None:
+        """Release what the runner holds; nothing by default."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class BackendBase(Closing):
     """The defaults of :class:`AsyncBackend` for a backend that writes ``run`` only.
 
     ``arun`` runs ``run`` in a worker thread (the event loop stays free; two calls
@@ -139,17 +152,8 @@ class BackendBase:
     async def arun(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
         return await asyncio.to_thread(self.run, requests)
 
-    def close(self) -> None:
-        """Release what the backend holds; nothing by default."""
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class ScorerBase:
+class ScorerBase(Closing):
     """The defaults of :class:`AsyncRewardScorer` for a scorer that writes ``score`` only (as :class:`BackendBase`)."""
 
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
@@ -157,15 +161,6 @@ class ScorerBase:
 
     async def ascore(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
         return await asyncio.to_thread(self.score, conversations)
-
-    def close(self) -> None:
-        """Release what the scorer holds; nothing by default."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 async def run_async(backend: Backend, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:

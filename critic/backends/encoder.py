@@ -22,7 +22,9 @@ for every engine:
 A backend builds one (``PromptEncoder(tokenizer, ...)``, or
 :meth:`PromptEncoder.from_pretrained` for the tokenizer alone, as a backend
 whose model runs elsewhere does) and never tokenises on its own, so the same
-pair is the same ids on every engine.
+pair is the same ids on every engine. A generative backend subclasses
+:class:`EncodingBackend`, which gives it ``prompt_ids``, ``max_length`` and
+``verdict_tokens`` from its encoder.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from critic.backends._passes import encode_each
-from critic.backends.base import BackendOutput, VerdictRequest
 from critic.backends import loading
+from critic.backends._passes import encode_each
+from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
 from critic.backends.loading import MODEL_ALTERNATIVES, ModelSource, load_generation_config, resolve_model
 from critic.backends.tokens import VerdictTokens, adds_bos, plain_chat_ids, plain_text_ids
 from critic.errors import CriticError, InputError, ModelError, Reason
@@ -239,3 +241,27 @@ class PromptEncoder:
             return ids
 
         return encode_each(conversations, fitting_ids, "conversation")
+
+
+class EncodingBackend(BackendBase):
+    """A backend that feeds its model through ``self.encoder`` (a :class:`PromptEncoder`).
+
+    ``prompt_ids``, ``max_length`` and ``verdict_tokens`` are the encoder's, the
+    same on every engine; the subclass sets ``self.encoder`` and writes ``run``.
+    """
+
+    encoder: PromptEncoder
+
+    @property
+    def max_length(self) -> int | None:
+        """The longest prompt the model reads, new tokens included (the model's or engine's context, capped by
+        ``limits.max_length``)."""
+        return self.encoder.max_length
+
+    @property
+    def verdict_tokens(self) -> VerdictTokens:
+        return self.encoder.verdict_tokens
+
+    def prompt_ids(self, request: VerdictRequest) -> list[int]:
+        """The exact token ids the model reads for ``request``."""
+        return self.encoder.prompt_ids(request)

@@ -87,19 +87,19 @@ class BackendSpec:
 
     def judge_loader(self) -> Callable[..., Backend]:
         """The generative loader, imported now; :class:`InputError` when this backend runs no generative judge."""
-        if self.judge is None:
-            raise InputError(f"the {self.name} backend runs no generative judge; use one of "
-                             f"{', '.join(name for name in backend_names() if get_backend(name).judge)}")
-        self.check_installed()
-        return _resolve(self.judge)  # type: ignore[no-any-return]
+        return self._loader("judge", "generative judge")  # type: ignore[no-any-return]
 
     def scorer_loader(self) -> Callable[..., RewardScorer]:
         """The reward-model loader, imported now; :class:`InputError` when this backend runs no reward model."""
-        if self.scorer is None:
-            raise InputError(f"the {self.name} backend runs no reward model; use one of "
-                             f"{', '.join(name for name in backend_names() if get_backend(name).scorer)}")
+        return self._loader("scorer", "reward model")  # type: ignore[no-any-return]
+
+    def _loader(self, field: str, what: str) -> Any:
+        where = getattr(self, field)
+        if where is None:
+            others = [name for name in backend_names() if getattr(get_backend(name), field)]
+            raise InputError(f"the {self.name} backend runs no {what}; use one of {', '.join(others)}")
         self.check_installed()
-        return _resolve(self.scorer)  # type: ignore[no-any-return]
+        return _resolve(where)
 
     def prepare_model(self, model: str) -> None:
         """Do once, here, what every worker would otherwise do when it loads ``model`` (nothing for most)."""
@@ -162,7 +162,7 @@ def backend_choices() -> tuple[str, ...]:
 def get_backend(name: str) -> BackendSpec:
     """The backend registered as ``name``; :class:`InputError` listing the choices for an unknown one."""
     _load_plugins()
-    spec = _REGISTRY.get(name)
+    spec = _REGISTRY.get(name) if isinstance(name, str) else None
     if spec is None:
         raise InputError(f"unknown backend '{name}'; use one of {', '.join(backend_choices())}")
     return spec

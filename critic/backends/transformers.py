@@ -39,10 +39,9 @@ from critic.backends._batching import (
 from critic.backends._overflow import pair_key
 from critic.backends._passes import context_limit, halving_on_oom, out_of_memory_error, pad_batch
 from critic.backends._tree_attention import layouts, tree_attention, tree_attention_mask
-from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
-from critic.backends.encoder import PromptEncoder
+from critic.backends.base import BackendOutput, VerdictRequest
+from critic.backends.encoder import EncodingBackend, PromptEncoder
 from critic.backends.loading import load_pretrained
-from critic.backends.tokens import VerdictTokens
 from critic.errors import MissingDependencyError
 from critic.options import BatchLimits, LoadOptions, spelled
 
@@ -63,7 +62,7 @@ MAX_FAMILY = 4
 JudgeStep = Callable[[Sequence[Family], Sequence[Sequence[int]]], list[tuple[int, BackendOutput]]]
 
 
-class TransformersBackend(BackendBase):
+class TransformersBackend(EncodingBackend):
     """Judges requests with a Hugging Face causal LM and its tokenizer.
 
     Args:
@@ -123,19 +122,6 @@ class TransformersBackend(BackendBase):
 
         loaded, tokenizer = load_pretrained(model, AutoModelForCausalLM, load)
         return cls(loaded, tokenizer, limits=limits, name=model, share_prefix=share_prefix)
-
-    @property
-    def max_length(self) -> int | None:
-        """The longest prompt (new tokens included): ``limits.max_length``, never more than the model's context."""
-        return self.encoder.max_length
-
-    @property
-    def verdict_tokens(self) -> VerdictTokens:
-        return self.encoder.verdict_tokens
-
-    def prompt_ids(self, request: VerdictRequest) -> list[int]:
-        """The exact token ids the model reads for ``request``."""
-        return self.encoder.prompt_ids(request)
 
     def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
         prompts = self.encoder.fit(requests)

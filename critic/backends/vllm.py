@@ -28,10 +28,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from critic.backends._vllm_engine import build_engine, engine_max_model_len, engine_source, import_vllm
-from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
-from critic.backends.encoder import PromptEncoder
+from critic.backends.base import BackendOutput, VerdictRequest
+from critic.backends.encoder import EncodingBackend, PromptEncoder
 from critic.backends.loading import load_generation_config, load_tokenizer
-from critic.backends.tokens import VerdictTokens
 from critic.errors import ModelError
 from critic.options import BatchLimits, LoadOptions
 
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("critic")
 
 
-class VLLMBackend(BackendBase):
+class VLLMBackend(EncodingBackend):
     """Judges requests with a started ``vllm.LLM`` and the model's Hugging Face tokenizer.
 
     Args:
@@ -74,15 +73,6 @@ class VLLMBackend(BackendBase):
         self.encoder = PromptEncoder(tokenizer, generation_config=generation_config, overflow=limits.overflow,
                                      max_length=min(context, limits.max_length) if limits.max_length else context)
 
-    @property
-    def max_length(self) -> int | None:
-        """The longest prompt (new tokens included): the engine's context, capped by ``limits.max_length``."""
-        return self.encoder.max_length
-
-    @property
-    def verdict_tokens(self) -> VerdictTokens:
-        return self.encoder.verdict_tokens
-
     @classmethod
     def from_pretrained(
         cls, model: str, *, load: LoadOptions = LoadOptions(), limits: BatchLimits = BatchLimits(),
@@ -99,10 +89,6 @@ class VLLMBackend(BackendBase):
         engine = build_engine(source.location, load=load, limits=limits, runner="generate")
         logger.info("loaded %s on vLLM", source.description)
         return cls(engine, tokenizer, generation_config, limits=limits, name=model)
-
-    def prompt_ids(self, request: VerdictRequest) -> list[int]:
-        """The exact token ids the model reads for ``request`` (as on the transformers backend)."""
-        return self.encoder.prompt_ids(request)
 
     def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
         prompts = self.encoder.fit(requests)

@@ -165,11 +165,12 @@ class AsyncRemoteJudgeReward(AsyncJudgeReward):
         on_failure: float | None = None,
         name: str = "critic_judge",
     ) -> None:
-        if isinstance(judge, str):
-            from critic.client import RemoteJudge
+        from critic.client import RemoteJudge
 
+        if isinstance(judge, str):
             judge = RemoteJudge(judge)
-        if not callable(getattr(judge, "acompare_each", None)):
+        # Every judge has acompare_each now (a local one runs in a worker thread): ask for the remote kind itself.
+        if not isinstance(judge, RemoteJudge):
             raise InputError(f"the judge must be a critic.client.RemoteJudge (or its URL), got {type(judge).__name__}")
         super().__init__(judge, reference_column=reference_column, on_failure=on_failure, name=name)
 
