@@ -44,8 +44,8 @@ from typing import Any
 from critic.backends._batching import common_prefix_length, find_families
 from critic.backends._http import HttpClient, ServerError
 from critic.backends._overflow import pair_key
-from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
-from critic.backends.encoder import PromptEncoder
+from critic.backends.base import BackendOutput, VerdictRequest
+from critic.backends.encoder import EncodingBackend, PromptEncoder
 from critic.backends.server_wire import (
     TOP_K,
     Dialect,
@@ -84,7 +84,7 @@ class ServerInfo:
         return self.dialect != "openai"
 
 
-class ServerBackend(BackendBase):
+class ServerBackend(EncodingBackend):
     """Judges requests through a model server (see the module doc).
 
     Args:
@@ -134,9 +134,7 @@ class ServerBackend(BackendBase):
     async def aconnect(self) -> ServerInfo:
         if self.info is None:
             self.info = await self._detect()
-            if self.info.max_model_len is not None:
-                limit = self.encoder.max_length
-                self.encoder.max_length = min(limit, self.info.max_model_len) if limit else self.info.max_model_len
+            cap_max_length(self.encoder, self.info.max_model_len)
             logger.info("judging through %s: %s dialect, model %s, context %s", self.client.base_url,
                         self.info.dialect, self.info.served_model or "(the server's)", self.info.max_model_len)
         return self.info
@@ -156,10 +154,6 @@ class ServerBackend(BackendBase):
         return ServerInfo(dialect, served, length)  # type: ignore[arg-type]
 
     # --- judging ---------------------------------------------------------------------------------
-
-    def prompt_ids(self, request: VerdictRequest) -> list[int]:
-        """The exact token ids the server reads for ``request`` (as on the local backends)."""
-        return self.encoder.prompt_ids(request)
 
     def run(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
         return self.client.call(self.arun(requests))
@@ -278,6 +272,12 @@ def served_options(load: LoadOptions) -> ServerOptions:
         raise InputError("the server backend needs the server's address: --base-url URL (in Python, "
                          "LoadOptions(backend='server', server=ServerOptions(base_url=URL)))")
     return load.server
+
+
+def cap_max_length(encoder: PromptEncoder, context: int | None) -> None:
+    """Cap the encoder's ``max_length`` at the server's context, so an over-long prompt fails here, with a reason."""
+    if context is not None:
+        encoder.max_length = min(encoder.max_length, context) if encoder.max_length else context
 
 
 def http_client(server: ServerOptions) -> HttpClient:

@@ -24,7 +24,7 @@ from critic.backends.base import ScorerBase
 from critic.backends.encoder import PromptEncoder
 from critic.backends.loading import DEMO_ALIAS
 from critic.backends.reward import REWARD_ALTERNATIVES, DEMO_REFUSAL, check_limits, checked_score
-from critic.backends.server import find_model, http_client, served_options
+from critic.backends.server import cap_max_length, find_model, http_client, served_options
 from critic.backends.server_wire import classify_body, classify_scores
 from critic.errors import CriticError, InputError, ModelError
 from critic.options import BatchLimits, LoadOptions
@@ -73,9 +73,7 @@ class ServerRewardScorer(ScorerBase):
             return
         served, length, _ = await find_model(self.client, self.served_model, "vllm")
         self.served_model = served
-        if length is not None:
-            limit = self.encoder.max_length
-            self.encoder.max_length = min(limit, length) if limit else length
+        cap_max_length(self.encoder, length)
         self._connected = True
         logger.info("scoring through %s: model %s, context %s", self.client.base_url, served, length)
 

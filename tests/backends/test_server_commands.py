@@ -35,6 +35,23 @@ def test_judge_command_over_the_server(tmp_path, vllm_demo_server, capsys):
     assert [record["p_a"] for record in records] == pytest.approx([p.p_a for p in expected], abs=TOLERANCE)
 
 
+def test_filter_command_over_the_server(tmp_path, vllm_demo_server):
+    from tests.jobs.support import generated_lines
+
+    source = generated_lines(tmp_path / "in.jsonl", 6)
+    out = tmp_path / "out"
+    code = cli.main(["filter", str(source), "-o", str(out), "--model", "demo", "--backend", "server",
+                     "--base-url", vllm_demo_server.base_url, "--quiet"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["rows_in"] == 6 and summary["judge"]["backend"] == "server"
+    judged = [row for name in ("kept", "dropped") for row in read_jsonl(out / f"{name}.jsonl")]
+    load = LoadOptions(backend="server", server=ServerOptions(vllm_demo_server.base_url))
+    with Judge.from_pretrained("demo", load=load) as judge:
+        expected = {row["id"]: judge.compare(row["prompt"], row["chosen"], row["rejected"]).p_a for row in judged}
+    assert {row["id"]: row["critic_p_chosen"] for row in judged} == pytest.approx(expected, abs=TOLERANCE)
+
+
 def test_score_command_over_a_reward_server(tmp_path, vllm_reward_server, tiny_reward_folder):
     conversation = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
     source = tmp_path / "in.jsonl"
