@@ -159,7 +159,10 @@ class ServerBackend(EncodingBackend):
         return self.client.call(self.arun(requests))
 
     async def arun(self, requests: Sequence[VerdictRequest]) -> list[BackendOutput]:
-        info = await self.aconnect()
+        try:
+            info = await self.aconnect()
+        except CriticError as error:  # unreachable, or not the server asked for: every request says why
+            return [BackendOutput(error=error) for _ in requests]
         prompts = self.encoder.fit(requests)
         outputs: list[BackendOutput | None] = [p if isinstance(p, BackendOutput) else None for p in prompts]
         todo = [index for index, prompt in enumerate(prompts) if not isinstance(prompt, BackendOutput)]

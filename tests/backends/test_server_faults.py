@@ -84,6 +84,13 @@ def test_a_refused_connection_is_retried_then_fails_at_connect():
     client.close()
 
 
+def test_a_server_unreachable_from_the_start_fails_each_pair_with_the_reason(tiny_tokenizer):
+    backend = backend_for(f"http://127.0.0.1:{free_port()}", tiny_tokenizer)  # connects on first use
+    preferences = Judge(backend).compare_each(PAIRS[:2])
+    backend.close()
+    assert all(isinstance(p, ModelError) and "ConnectError" in str(p) for p in preferences)
+
+
 def test_a_server_gone_after_connecting_fails_every_pair_not_the_call(stub_server, tiny_tokenizer):
     url, _ = stub_server()
     backend = backend_for(url, tiny_tokenizer)
