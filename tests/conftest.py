@@ -161,6 +161,15 @@ def _started_server(model: str, log_folder: Path, args: tuple[str, ...]):
 
 
 @pytest.fixture(scope="session")
+def demo_folder() -> str:
+    """The demo model as the HF folder critic converts its GGUF to once (what vLLM serves; its tokenizer loads
+    in a fraction of a second, the GGUF's in about ten)."""
+    from critic.backends._vllm_engine import engine_source
+
+    return engine_source("demo").location
+
+
+@pytest.fixture(scope="session")
 def vllm_demo_server(tmp_path_factory):
     """`vllm serve` of the demo model (the HF folder converted from its GGUF once; the other backends read
     the same folder), served as ``demo``. Skipped when vLLM is not installed."""

@@ -90,6 +90,8 @@ def served_name(model: str) -> str | None:
 def main(argv: Sequence[str] | None = None) -> None:
     """``vllm serve`` with ``argv`` (default ``sys.argv[1:]``), as the module doc says."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and served_name(arguments[0]) is not None:  # found (or converted) before vLLM loads: fails fast
+        engine_source(arguments[0])
     os.environ.update(serve_environment())
     for name in ENGINE_HOSTILE_ENV:
         os.environ.pop(name, None)

@@ -41,8 +41,11 @@ def served(url: str, **options) -> LoadOptions:
 
 
 @pytest.fixture(scope="module")
-def server_backend(vllm_demo_server):
-    backend = ServerBackend.from_pretrained("demo", load=served(vllm_demo_server.base_url))
+def server_backend(vllm_demo_server, demo_folder):
+    """The server backend on the demo model; its tokenizer from the converted folder (the GGUF's gives the same
+    ids, test_prompt_ids_equal_the_transformers_backends, but takes ten seconds to read; test_server_commands.py
+    loads it as ``--model demo``)."""
+    backend = ServerBackend.from_pretrained(demo_folder, load=served(vllm_demo_server.base_url))
     yield backend
     backend.close()
 
@@ -140,9 +143,9 @@ def test_top_k_fallback_is_exact_where_the_letters_are_listed_and_fails_where_no
             assert isinstance(output.error, ModelError) and "not among the server's top" in str(output.error)
 
 
-def test_the_judge_loads_the_server_backend_by_name(vllm_demo_server, server_backend):
+def test_the_judge_loads_the_server_backend_by_name(vllm_demo_server, server_backend, demo_folder):
     pairs = pandalm_pairs(2)
-    with Judge.from_pretrained("demo", load=served(vllm_demo_server.base_url, max_concurrency=2)) as judge:
+    with Judge.from_pretrained(demo_folder, load=served(vllm_demo_server.base_url, max_concurrency=2)) as judge:
         assert judge.describe().backend == "server"
         preferences = judge.compare_batch(pairs)
     direct = Judge(server_backend).compare_batch(pairs)
@@ -187,12 +190,12 @@ def sglang_stub(vllm_url: str, seen: list[dict]):
 
 
 def test_sglang_dialect_gives_the_same_numbers_and_text(vllm_demo_server, pandalm_score_reference,
-                                                        pandalm_generate_reference):
+                                                        pandalm_generate_reference, demo_folder):
     requests, reference = pandalm_score_reference
     generate, texts = pandalm_generate_reference
     seen: list[dict] = []
     with serving(sglang_stub(vllm_demo_server.base_url, seen)) as url:
-        backend = ServerBackend.from_pretrained("demo", load=served(url))  # detected: no /v1/models, SGLang's info
+        backend = ServerBackend.from_pretrained(demo_folder, load=served(url))  # detected: SGLang's info, no /v1/models
         assert backend.info is not None and backend.info.dialect == "sglang"
         scores = backend.run(requests[:8])
         generated = backend.run(generate[:2])

@@ -20,35 +20,39 @@ from tests.conftest import TINY_REWARD_CONTEXT
 TOLERANCE = 1e-4
 
 
-def test_judge_command_over_the_server(tmp_path, vllm_demo_server, capsys):
+@pytest.fixture(scope="module")
+def server_judge(vllm_demo_server, demo_folder):
+    """The judge the commands should match: the server backend in Python (the demo's tokenizer from its folder)."""
+    load = LoadOptions(backend="server", server=ServerOptions(vllm_demo_server.base_url))
+    with Judge.from_pretrained(demo_folder, load=load) as judge:
+        yield judge
+
+
+def test_judge_command_over_the_server(tmp_path, vllm_demo_server, server_judge, capsys):
     out = tmp_path / "labels.jsonl"
     code = cli.main(["judge", str(EXAMPLE), "-o", str(out), "--model", "demo", "--backend", "server",
                      "--base-url", vllm_demo_server.base_url, "--max-concurrency", "4", "--timeout", "120"])
     assert code == 0
     assert "critic: loading demo (generative, server backend) ..." in capsys.readouterr().err
     rows = read_jsonl(EXAMPLE)
-    load = LoadOptions(backend="server", server=ServerOptions(vllm_demo_server.base_url))
-    with Judge.from_pretrained("demo", load=load) as judge:
-        expected = judge.compare_batch([{k: row[k] for k in ("prompt", "response_a", "response_b")} for row in rows])
+    expected = server_judge.compare_batch([{k: row[k] for k in ("prompt", "response_a", "response_b")} for row in rows])
     records = read_jsonl(out)
     assert [record["id"] for record in records] == [row["id"] for row in rows]
     assert [record["p_a"] for record in records] == pytest.approx([p.p_a for p in expected], abs=TOLERANCE)
 
 
-def test_filter_command_over_the_server(tmp_path, vllm_demo_server):
+def test_filter_command_over_the_server(tmp_path, vllm_demo_server, server_judge, demo_folder):
     from tests.jobs.support import generated_lines
 
     source = generated_lines(tmp_path / "in.jsonl", 6)
     out = tmp_path / "out"
-    code = cli.main(["filter", str(source), "-o", str(out), "--model", "demo", "--backend", "server",
-                     "--base-url", vllm_demo_server.base_url, "--quiet"])
+    code = cli.main(["filter", str(source), "-o", str(out), "--model", "demo", "--tokenizer", demo_folder,
+                     "--backend", "server", "--base-url", vllm_demo_server.base_url, "--quiet"])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["counts"]["rows_in"] == 6 and summary["judge"]["backend"] == "server"
     judged = [row for name in ("kept", "dropped") for row in read_jsonl(out / f"{name}.jsonl")]
-    load = LoadOptions(backend="server", server=ServerOptions(vllm_demo_server.base_url))
-    with Judge.from_pretrained("demo", load=load) as judge:
-        expected = {row["id"]: judge.compare(row["prompt"], row["chosen"], row["rejected"]).p_a for row in judged}
+    expected = {row["id"]: server_judge.compare(row["prompt"], row["chosen"], row["rejected"]).p_a for row in judged}
     assert {row["id"]: row["critic_p_chosen"] for row in judged} == pytest.approx(expected, abs=TOLERANCE)
 
 
@@ -66,10 +70,11 @@ def test_score_command_over_a_reward_server(tmp_path, vllm_reward_server, tiny_r
     assert read_jsonl(out)[0]["reward"] == pytest.approx(local.score([conversation])[0], abs=TOLERANCE)
 
 
-def test_critic_serve_is_a_gateway_in_front_of_vllm_serve(vllm_demo_server):
+def test_critic_serve_is_a_gateway_in_front_of_vllm_serve(vllm_demo_server, server_judge, demo_folder):
     from tests.cli.test_serve import start_server
 
-    process, url = start_server("--model", "demo", "--backend", "server", "--base-url", vllm_demo_server.base_url)
+    process, url = start_server("--model", "demo", "--tokenizer", demo_folder, "--backend", "server",
+                                "--base-url", vllm_demo_server.base_url)
     pairs = [{"id": n, "prompt": f"What is {n} + {n}?", "response_a": f"{2 * n}.", "response_b": f"{2 * n + 1}."}
              for n in range(3)]
     try:
@@ -79,8 +84,6 @@ def test_critic_serve_is_a_gateway_in_front_of_vllm_serve(vllm_demo_server):
         process.terminate()
         process.wait(timeout=60)
     assert info["judge"]["backend"] == "server"
-    load = LoadOptions(backend="server", server=ServerOptions(vllm_demo_server.base_url))
-    with Judge.from_pretrained("demo", load=load) as judge:
-        expected = judge.compare_batch([{k: v for k, v in pair.items() if k != "id"} for pair in pairs])
+    expected = server_judge.compare_batch([{k: v for k, v in pair.items() if k != "id"} for pair in pairs])
     assert [result["id"] for result in answer["results"]] == [0, 1, 2]
     assert [result["p_a"] for result in answer["results"]] == pytest.approx([p.p_a for p in expected], abs=TOLERANCE)

@@ -27,13 +27,6 @@ KEYS = {"score", "critic_p_a", "critic_label", "critic_consistent", "critic_fail
 
 
 @pytest.fixture(scope="module")
-def demo_folder():
-    from critic.backends._vllm_engine import engine_source
-
-    return engine_source("demo").location
-
-
-@pytest.fixture(scope="module")
 def router(vllm_demo_server):
     """verl's own NaiveRouter in front of the vLLM server; its address as verl hands it over (host:port)."""
     from verl.experimental.reward_loop.router.naive_router import NaiveRouter
