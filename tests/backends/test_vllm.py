@@ -20,20 +20,16 @@ from critic.backends.base import VerdictRequest
 from critic.backends.loading import ModelSource, load_tokenizer
 from critic.errors import MissingDependencyError, ModelError
 from critic.options import BatchLimits
-from critic.templates import load_template
 from tests.backends.test_engine import requests_for
-from tests.conftest import pandalm_pairs
+from tests.conftest import FIDELITY_PAIRS, pandalm_pairs
 
 TOLERANCE = 1e-4
-FIDELITY_PAIRS = 16
-GENERATE_PROMPTS = 4
-GENERATE_TOKENS = 24
 
 
 @pytest.fixture(scope="module")
-def fidelity_requests():
-    """Both orders of the first 16 PandaLM pairs, in score mode."""
-    return requests_for(pandalm_pairs(FIDELITY_PAIRS))
+def fidelity_requests(pandalm_score_reference):
+    """Both orders of the first 16 PandaLM pairs, in score mode (shared with the server backend's tests)."""
+    return pandalm_score_reference[0]
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +55,8 @@ def test_prompt_ids_equal_the_transformers_backends(demo_vllm_backend, demo_back
         assert demo_vllm_backend.prompt_ids(request) == demo_backend.prompt_ids(request)
 
 
-def test_score_probabilities_equal_the_transformers_backends(demo_backend, fidelity_requests, vllm_scores):
-    reference = letter_probs(demo_backend, fidelity_requests)
+def test_score_probabilities_equal_the_transformers_backends(pandalm_score_reference, vllm_scores):
+    reference = pandalm_score_reference[1]
     assert len(reference) == 2 * FIDELITY_PAIRS
     assert largest_difference(vllm_scores, reference) <= TOLERANCE
 
@@ -71,14 +67,11 @@ def test_constrained_verdict_is_the_score_argmax(demo_vllm_backend, fidelity_req
     assert texts == [f"[[{max(probs, key=probs.get)}]]" for probs in vllm_scores]
 
 
-def test_greedy_generation_equals_the_transformers_backends(demo_vllm_backend, demo_backend):
-    template = load_template("skywork-critic")
-    requests = [VerdictRequest(pair, template, "generate", max_new_tokens=GENERATE_TOKENS)
-                for pair in pandalm_pairs(GENERATE_PROMPTS)]
+def test_greedy_generation_equals_the_transformers_backends(demo_vllm_backend, pandalm_generate_reference):
+    requests, texts = pandalm_generate_reference
     ours = demo_vllm_backend.run(requests)
-    theirs = demo_backend.run(requests)
     assert all(output.error is None and output.text for output in ours)
-    assert [output.text for output in ours] == [output.text for output in theirs]
+    assert [output.text for output in ours] == texts
 
 
 # --- batching invariance --------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The commands on ``--backend server``: ``critic judge``, ``critic score`` and ``critic serve`` as a gateway.
+
+Each runs in front of the run's real ``vllm serve`` (tests/conftest.py). What the
+server backend computes is held to the transformers backend in test_server.py; here
+the commands must give exactly what the same backend gives in Python.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from critic import Judge, LoadOptions, RewardJudge, ServerOptions, cli
+from critic.options import BatchLimits
+from tests.cli.conftest import EXAMPLE, read_jsonl
+from tests.conftest import TINY_REWARD_CONTEXT
+
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def server_judge(vllm_demo_server, demo_folder):
+    """The judge the commands should match: the server backend in Python (the demo's tokenizer from its folder)."""
+    load = LoadOptions(backend="server", server=ServerOptions(vllm_demo_server.base_url))
+    with Judge.from_pretrained(demo_folder, load=load) as judge:
+        yield judge
+
+
+def test_judge_command_over_the_server(tmp_path, vllm_demo_server, server_judge, capsys):
+    out = tmp_path / "labels.jsonl"
+    code = cli.main(["judge", str(EXAMPLE), "-o", str(out), "--model", "demo", "--backend", "server",
+                     "--base-url", vllm_demo_server.base_url, "--max-concurrency", "4", "--timeout", "120"])
+    assert code == 0
+    assert "critic: loading demo (generative, server backend) ..." in capsys.readouterr().err
+    rows = read_jsonl(EXAMPLE)
+    expected = server_judge.compare_batch([{k: row[k] for k in ("prompt", "response_a", "response_b")} for row in rows])
+    records = read_jsonl(out)
+    assert [record["id"] for record in records] == [row["id"] for row in rows]
+    assert [record["p_a"] for record in records] == pytest.approx([p.p_a for p in expected], abs=TOLERANCE)
+
+
+def test_filter_command_over_the_server(tmp_path, vllm_demo_server, server_judge, demo_folder):
+    from tests.jobs.support import generated_lines
+
+    source = generated_lines(tmp_path / "in.jsonl", 6)
+    out = tmp_path / "out"
+    code = cli.main(["filter", str(source), "-o", str(out), "--model", "demo", "--tokenizer", demo_folder,
+                     "--backend", "server", "--base-url", vllm_demo_server.base_url, "--quiet"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["rows_in"] == 6 and summary["judge"]["backend"] == "server"
+    judged = [row for name in ("kept", "dropped") for row in read_jsonl(out / f"{name}.jsonl")]
+    expected = {row["id"]: server_judge.compare(row["prompt"], row["chosen"], row["rejected"]).p_a for row in judged}
+    assert {row["id"]: row["critic_p_chosen"] for row in judged} == pytest.approx(expected, abs=TOLERANCE)
+
+
+def test_score_command_over_a_reward_server(tmp_path, vllm_reward_server, tiny_reward_folder):
+    conversation = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "m", "messages": conversation}) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    code = cli.main(["score", str(source), "-o", str(out), "--model", str(tiny_reward_folder), "--backend",
+                     "server", "--base-url", vllm_reward_server.base_url, "--max-length", str(TINY_REWARD_CONTEXT),
+                     "--quiet"])
+    assert code == 0
+    local = RewardJudge.from_pretrained(str(tiny_reward_folder), load=LoadOptions(device="cpu"),
+                                        limits=BatchLimits(max_length=TINY_REWARD_CONTEXT))
+    assert read_jsonl(out)[0]["reward"] == pytest.approx(local.score([conversation])[0], abs=TOLERANCE)
+
+
+def test_critic_serve_is_a_gateway_in_front_of_vllm_serve(vllm_demo_server, server_judge, demo_folder):
+    from tests.cli.test_serve import start_server
+
+    process, url = start_server("--model", "demo", "--tokenizer", demo_folder, "--backend", "server",
+                                "--base-url", vllm_demo_server.base_url)
+    pairs = [{"id": n, "prompt": f"What is {n} + {n}?", "response_a": f"{2 * n}.", "response_b": f"{2 * n + 1}."}
+             for n in range(3)]
+    try:
+        info = httpx.get(f"{url}/v1/info", timeout=30).json()
+        answer = httpx.post(f"{url}/v1/compare", json={"pairs": pairs}, timeout=300).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert info["judge"]["backend"] == "server"
+    expected = server_judge.compare_batch([{k: v for k, v in pair.items() if k != "id"} for pair in pairs])
+    assert [result["id"] for result in answer["results"]] == [0, 1, 2]
+    assert [result["p_a"] for result in answer["results"]] == pytest.approx([p.p_a for p in expected], abs=TOLERANCE)
