@@ -16,15 +16,23 @@ class Served:
     down as SIGTERM does (within the app's shutdown budget)."""
 
     def __init__(self, app, *, port: int = 0) -> None:
-        from critic.serve.server import server
+        import uvicorn
 
-        self.settings = app.state.service.settings
+        from critic.serve.server import server
+        from critic.serve.settings import ServeSettings
+
+        # critic's own app runs under critic's server (its limits and shutdown); any other ASGI app (a test's
+        # stub of another engine, verl's router) under plain uvicorn
+        service = getattr(getattr(app, "state", None), "_state", {}).get("service")
+        self.settings = service.settings if service is not None else ServeSettings()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = server(app, self.settings)
+        self.server = (server(app, self.settings) if service is not None else
+                       uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                                     timeout_graceful_shutdown=int(self.settings.shutdown_timeout_s))))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + STARTUP_S
