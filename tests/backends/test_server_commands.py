@@ -73,7 +73,7 @@ def test_score_command_over_a_reward_server(tmp_path, vllm_reward_server, tiny_r
 def test_critic_serve_is_a_gateway_in_front_of_vllm_serve(vllm_demo_server, server_judge, demo_folder):
     from tests.cli.test_serve import start_server
 
-    process, url = start_server("--model", "demo", "--tokenizer", demo_folder, "--backend", "server",
+    process, url, _ = start_server("--model", "demo", "--tokenizer", demo_folder, "--backend", "server",
                                 "--base-url", vllm_demo_server.base_url)
     pairs = [{"id": n, "prompt": f"What is {n} + {n}?", "response_a": f"{2 * n}.", "response_b": f"{2 * n + 1}."}
              for n in range(3)]
