@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 #: Pages other helpers write for the docs helper: material, never part of the site or of these checks.
 EXCLUDED = ("notes", "hooks", "screenshots")
-#: The top-level documents checked besides docs/ (phase 2 of issue 20 swaps README.new.md in as README.md).
-TOP_LEVEL = ("README.new.md",)
+#: The top-level documents checked besides docs/.
+TOP_LEVEL = ("README.md",)
 
 PYTHON = frozenset({"python", "py"})
 SHELL = frozenset({"bash", "sh", "shell"})

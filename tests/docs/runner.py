@@ -4,8 +4,12 @@ Each page runs in its own scratch folder that holds links to the repository's
 files (so ``examples/pairs.jsonl`` reads as in a clone) and a ``../shared``
 link when the team's shared material is there; ``out/...`` is written in the
 scratch folder. A ``critic`` command runs through :func:`critic.cli.main.main`
-with stdout and stderr captured together, as a terminal shows them; ``make
-TARGET`` runs the target's recipe when it is only ``critic`` and ``echo`` lines.
+with stdout and stderr captured together, as a terminal shows them; a word with
+a wildcard (``examples/arena/*.jsonl``) is expanded in the scratch folder, as a
+shell would; ``make TARGET`` runs the target's recipe when it is only ``critic``
+and ``echo`` lines. A command that exits with a status other than 0 prints
+``[exit N]`` as its last line (a console block shows it under the command), so
+the documented exit statuses are checked too.
 
 Shown output is compared by :func:`matches`: lines are compared after their
 trailing spaces; ``...`` alone on a line stands for any number of lines, and
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import glob
 import io
 import logging
 import os
@@ -281,6 +286,7 @@ def run_command(example: Example, command: Command) -> str:
     while words and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
         name, _, value = words.pop(0).partition("=")
         env[name] = value
+    words = [expanded for word in words for expanded in _expand(word)]
     if words[0] == "critic":
         return run_critic(words[1:], env)
     if words[0] == "make" and len(words) == 2:
@@ -292,8 +298,18 @@ def run_command(example: Example, command: Command) -> str:
                         "(critic, make TARGET, echo); mark the block with <!-- example: skip=REASON -->")
 
 
+def _expand(word: str) -> list[str]:
+    """A word with a wildcard as a shell expands it (sorted; left as typed when nothing matches)."""
+    if not glob.has_magic(word):
+        return [word]
+    return sorted(glob.glob(word)) or [word]
+
+
 def run_critic(argv: list[str], env: dict[str, str]) -> str:
-    """``critic ARGV`` in this process, stdout and stderr together; the library's log as the real command logs it."""
+    """``critic ARGV`` in this process, stdout and stderr together; the library's log as the real command logs it.
+
+    A status other than 0 ends the output with ``[exit N]``.
+    """
     from critic.cli.main import main
 
     out = io.StringIO()
@@ -304,7 +320,7 @@ def run_critic(argv: list[str], env: dict[str, str]) -> str:
     os.environ.update(env)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            main(argv)
+            status = main(argv)
     finally:
         root.handlers, root.level = handlers, level
         for name, value in saved.items():
@@ -312,7 +328,10 @@ def run_critic(argv: list[str], env: dict[str, str]) -> str:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    return _without_progress_bars(out.getvalue())
+    printed = _without_progress_bars(out.getvalue())
+    if status:
+        printed += ("" if not printed or printed.endswith("\n") else "\n") + f"[exit {status}]\n"
+    return printed
 
 
 # A tqdm bar ("label:  42%|####      | 114/272 [00:02<00:01, 88.61it/s]"), as transformers draws one while it
