@@ -37,7 +37,7 @@ from critic.types import MODES, Mode, Pair
 
 FORMATS = ("jsonl", "json", "parquet", "csv", "hf", "hub")
 PAIR_FIELDS = ("prompt", "chosen", "rejected", "response_a", "response_b", "label", "reference", "history")
-JUDGE_FIELDS = ("prompt", "response_a", "response_b", "reference", "history")
+JUDGE_FIELDS = ("prompt", "chosen", "rejected", "response_a", "response_b", "reference", "history")
 SCORE_FIELDS = ("messages", "prompt", "response", "history")
 _FIELD_HELP = {
     "prompt": "the question", "chosen": "the preferred answer", "rejected": "the other answer",
