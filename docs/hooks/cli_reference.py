@@ -5,6 +5,10 @@ replaces it with one section per command (its description, usage, and a table
 per flag group with each flag's value and help), read from
 ``critic.cli.main.parser()``. Nothing in it is written by hand, so a flag
 cannot be documented that does not exist, nor exist undocumented.
+
+Any page may hold ``<!-- field-flags -->``: it becomes the table of which
+command takes which column flag (``--prompt-field`` and friends), read from the
+same parser, because the commands do not all take the same ones.
 """
 
 from __future__ import annotations
@@ -13,17 +17,51 @@ import argparse
 from typing import Any
 
 MARKER = "<!-- cli-reference -->"
+FIELD_FLAGS_MARKER = "<!-- field-flags -->"
 PAGE = "reference/cli.md"
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:  # noqa: ARG001 (the hook's API)
+    from critic.cli.main import parser
+
+    if FIELD_FLAGS_MARKER in markdown:
+        markdown = markdown.replace(FIELD_FLAGS_MARKER, field_flags_markdown(parser()))
     if page.file.src_uri != PAGE:
         return markdown
     if MARKER not in markdown:
         raise ValueError(f"{PAGE} lost its {MARKER} marker")
-    from critic.cli.main import parser
-
     return markdown.replace(MARKER, cli_markdown(parser()))
+
+
+def field_flags(top: argparse.ArgumentParser) -> dict[str, dict[str, argparse.Action]]:
+    """Each command's column flags (``--X-field``, ``--label-sign``), from its parser: ``{command: {flag: action}}``."""
+    found: dict[str, dict[str, argparse.Action]] = {}
+    for name, command in subcommands(top).items():
+        flags = {option: action for action in command._actions for option in action.option_strings
+                 if option.endswith("-field") or option == "--label-sign"}
+        if flags or any(group.title == "input" for group in command._action_groups):
+            found[name] = flags
+    return found
+
+
+def field_flags_markdown(top: argparse.ArgumentParser) -> str:
+    """A table: one row per column flag, one column per command that reads rows, a mark where it takes the flag."""
+    by_command = field_flags(top)
+    commands = [name for name, flags in by_command.items() if flags]
+    helps: dict[str, str] = {}
+    for flags in by_command.values():
+        for option, action in flags.items():
+            helps.setdefault(option, _help(action))
+    out = ["| flag | what it names | " + " | ".join(f"`{name}`" for name in commands) + " |",
+           "| --- | --- | " + " | ".join(":---:" for _ in commands) + " |"]
+    for option, text in helps.items():
+        marks = " | ".join("✓" if option in by_command[name] else "" for name in commands)
+        out.append(f"| `{option}` | {_cell(text)} | {marks} |")
+    without = [name for name, flags in by_command.items() if not flags]
+    if without:
+        out += ["", "Read rows without column flags (they recognise their rows by their own shapes): "
+                + ", ".join(f"`critic {name}`" for name in without) + "."]
+    return "\n".join(out)
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
