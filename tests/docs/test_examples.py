@@ -9,13 +9,14 @@ compiles and the critic names and keyword arguments it uses exist; each
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 
 from .examples import SKIP_REASONS, Example, all_examples, documents, examples, relative
 from .references import command_problem, critic_command_lines, prose_problems, python_problems, shell_words
-from .runner import SHARED, Page, make_targets
+from .runner import SHARED, Page, make_targets, shell_commands
 
 EXAMPLES = all_examples()
 
@@ -59,9 +60,20 @@ def test_example_names_only_what_exists(example: Example):
         assert python_problems(source) == [], example.id
         return
     for argv in critic_command_lines(source):
+        if example.kind == "console" and _shows_its_usage_error(example, argv):
+            continue  # a page showing what a mistyped command says: running it compares that message
         assert command_problem(argv) is None, f"{example.id}: critic {' '.join(argv)}: {command_problem(argv)}"
     for target in _make_targets_named(source):
         assert target in make_targets(), f"{example.id}: the Makefile has no target '{target}'"
+
+
+def _shows_its_usage_error(example: Example, argv: list[str]) -> bool:
+    """Whether a console block shows ``critic ARGV`` answering with argparse's usage error (and its exit 2)."""
+    for command in shell_commands(example):
+        words = shlex.split(command.text, comments=True)
+        if words[1:] == argv and command.expected is not None:
+            return command.expected.startswith(f"critic {argv[0]}: error: argument ") and "[exit 2]" in command.expected
+    return False
 
 
 def _make_targets_named(source: str) -> list[str]:
