@@ -26,7 +26,7 @@ import shlex
 from typing import Any
 
 #: Flags the prose may name that belong to other tools.
-OTHER_TOOLS_FLAGS = frozenset({"--strict", "--no-deps", "--help", "--version", "--remote_rm_url"})
+OTHER_TOOLS_FLAGS = frozenset({"--strict", "--no-deps", "--help", "--version", "--remote_rm_url", "--label_key"})
 _INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _DOTTED = re.compile(r"\bcritic(?:\.[A-Za-z_]\w*)+")
 
