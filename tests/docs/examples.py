@@ -36,8 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-#: Pages other helpers write for the docs helper: material, never part of the site or of these checks.
-EXCLUDED = ("notes", "hooks", "screenshots")
+#: Folders of docs/ that hold no pages: the build hooks and the screenshots.
+EXCLUDED = ("hooks", "screenshots")
 #: The top-level documents checked besides docs/.
 TOP_LEVEL = ("README.md",)
 

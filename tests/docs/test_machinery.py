@@ -6,7 +6,7 @@ import pytest
 
 from .examples import blocks, examples
 from .references import command_problem, prose_problems, python_problems
-from .runner import matches
+from .runner import Command, _expand, matches, run_critic, shell_commands
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,8 @@ def test_an_output_block_without_python_above_fails(tmp_path):
     ("argv", "bad"),
     [
         (["judge", "x.jsonl", "--model", "demo"], False),
-        (["judge", "x.jsonl", "--chosen-field", "c"], True),  # judge has no --chosen-field (issue 20's example)
+        (["judge", "x.jsonl", "--label-field", "c"], True),  # judge reads no label, so it has no --label-field
+        (["judge", "x.jsonl", "--chosen-field", "c"], False),  # it reads chosen/rejected rows, so it names them
         (["judge", "x.jsonl", "--mode", "sample"], True),
         (["arena-of-doom"], True),
         (["templates"], False),
@@ -114,3 +115,34 @@ def test_prose_names_must_exist(prose, problem):
         assert found == []
     else:
         assert any(problem in line for line in found), found
+
+
+def test_a_command_that_fails_ends_with_its_exit_status(tmp_path, monkeypatch):
+    """So a page shows, and the suite checks, the status a documented command exits with."""
+    monkeypatch.chdir(tmp_path)
+    printed = run_critic(["judge", "nowhere.jsonl", "--backend", "fake", "--model", "dry-run"], {})
+    assert printed.splitlines()[-1] == "[exit 2]"
+    assert "nowhere.jsonl" in printed
+    (tmp_path / "one.jsonl").write_text('{"prompt": "q", "response_a": "a", "response_b": "bb"}\n')
+    done = run_critic(["judge", "one.jsonl", "--backend", "fake", "--model", "dry-run", "--quiet"], {})
+    assert "[exit" not in done and '"label": "B"' in done
+
+
+def test_wildcards_expand_as_a_shell_expands_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("b.jsonl", "a.jsonl", "c.txt"):
+        (tmp_path / name).write_text("")
+    assert _expand("*.jsonl") == ["a.jsonl", "b.jsonl"]
+    assert _expand("none-*.jsonl") == ["none-*.jsonl"]  # left as typed, as bash leaves it
+    assert _expand("plain.jsonl") == ["plain.jsonl"]
+
+
+def test_a_console_block_keeps_each_commands_shown_output(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```console\n$ critic templates --bogus\ncritic templates: error: argument ...\n[exit 2]\n"
+                    "$ critic templates\n...\n```\n", encoding="utf-8")
+    (example,) = examples(page)
+    assert shell_commands(example) == [
+        Command(2, "critic templates --bogus", "critic templates: error: argument ...\n[exit 2]"),
+        Command(5, "critic templates", "..."),
+    ]

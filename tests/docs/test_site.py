@@ -1,4 +1,4 @@
-"""The documentation site: it builds strictly, its CLI reference is the parser's, other helpers' notes stay out."""
+"""The documentation site: it builds strictly, and its CLI reference and field-flag table are the parsers'."""
 
 from __future__ import annotations
 
@@ -42,7 +42,27 @@ def test_the_cli_reference_documents_every_command_and_flag():
                 assert f"`{option}`" in page, f"critic {name} {option} is missing from the CLI reference"
 
 
-def test_the_site_builds_strictly_without_the_notes(tmp_path):
+def test_the_field_flag_table_is_each_parsers_own():
+    """Which command takes which --X-field flag is read from the parsers, never written by hand."""
+    hook = _hook()
+    top = parser()
+    table = hook.field_flags_markdown(top)
+    header = table.splitlines()[0]
+    by_command = hook.field_flags(top)
+    for name, command in hook.subcommands(top).items():
+        takes = {option for action in command._actions for option in action.option_strings
+                 if option.endswith("-field")}
+        assert set(by_command.get(name, {})) >= takes
+        assert (f"`{name}`" in header) is bool(takes)
+    assert {"judge", "filter", "eval", "score", "prompt"} <= set(by_command)
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:] if line.startswith("| `--")}
+    judge_column = header.split("|").index(" `judge` ")
+    assert rows["`--label-field`"].split("|")[judge_column].strip() == ""  # judge reads no label
+    assert rows["`--chosen-field`"].split("|")[judge_column].strip() == "✓"
+    assert "<!-- field-flags -->" in (DOCS / "input-formats.md").read_text(encoding="utf-8")
+
+
+def test_the_site_builds_strictly(tmp_path):
     """What `make docs-strict` runs: a broken link, a page outside the nav or an unreadable docstring fails."""
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT)}
@@ -55,7 +75,7 @@ def test_the_site_builds_strictly_without_the_notes(tmp_path):
     assert "cli-reference" not in cli
     api = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
     assert 'id="critic.Judge"' in api and 'id="critic.testing.FakeBackend"' in api
-    assert not (site / "notes").exists() and not (site / "hooks").exists()
+    assert not (site / "hooks").exists() and not (site / "screenshots").exists()
 
 
 @pytest.mark.parametrize("name", TOP_LEVEL)
