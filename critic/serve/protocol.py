@@ -241,13 +241,22 @@ def _checked_text(value: Any, field: str, settings: ServeSettings) -> str:
     return value
 
 
+MESSAGE_KEYS = ("role", "content")
+
+
 def _messages(value: Any, field: str, settings: ServeSettings) -> tuple[Message, ...]:
     try:
         messages = check_messages(value, field)
     except InputError as error:
         raise HTTPProblem(422, str(error), field=field, kind=error.kind) from None
-    for index, message in enumerate(messages):
-        _checked_text(message["content"], f"{field}[{index}].content", settings)
+    for index, (message, checked) in enumerate(zip(value, messages)):
+        # A message's other keys (name, tool_calls, ...) would change what the judge should read, and the
+        # judge's templates only show role and content: refused, never dropped.
+        extra = next((key for key in message if key not in MESSAGE_KEYS), None)
+        if extra is not None:
+            raise HTTPProblem(422, f"unknown field '{extra}': a message takes role and content only",
+                              field=f"{field}[{index}].{extra}")
+        _checked_text(checked["content"], f"{field}[{index}].content", settings)
     return messages
 
 

@@ -102,6 +102,9 @@ def test_health_needs_no_key_and_every_other_endpoint_does(server):
     (json.dumps({"pairs": [PAIR], "max_length": 10}).encode(), 422, "max_length"),
     (json.dumps({"pairs": [dict(PAIR, temperature=0)]}).encode(), 422, "pairs[0].temperature"),
     (json.dumps({"pairs": [dict(PAIR, id={"nested": [1, 2]})]}).encode(), 422, "pairs[0].id"),
+    (json.dumps({"pairs": [dict(PAIR, history=[{"role": "user", "content": "hi", "name": "x"},
+                                               {"role": "assistant", "content": "hello"}])]}).encode(),
+     422, "pairs[0].history[0].name"),
 ])
 def test_bad_requests_get_4xx_with_the_field_and_reason_never_a_500(client, body, status, field):
     response = client.post("/v1/compare", content=body, headers={"Content-Type": "application/json"})
