@@ -58,12 +58,37 @@ def rows_to_do(source: InputSource, *, verb: str) -> tuple[Iterator[tuple[int, A
     rows = source.rows() if total != 0 else iter(())
     first = next(rows, None)
     if first is None:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
-        where = "on standard input" if source.location == STDIN else f"in '{source.location}'"
-        raise InputError(f"no rows {where}: nothing to {verb}", kind=Reason.BAD_ARGUMENT)
+        _close(rows)
+        raise _no_rows(source, verb)
     return itertools.chain([first], rows), total
+
+
+def refuse_empty(source: InputSource, *, verb: str) -> None:
+    """An input file without a single row is an :class:`InputError` now, before a model loads.
+
+    For commands that read their input themselves later (``filter``); standard input
+    is not read ahead (what is read cannot be read again).
+    """
+    if source.location == STDIN:
+        return
+    rows = source.rows()
+    try:
+        empty = next(rows, None) is None
+    finally:
+        _close(rows)
+    if empty:
+        raise _no_rows(source, verb)
+
+
+def _no_rows(source: InputSource, verb: str) -> InputError:
+    where = "on standard input" if source.location == STDIN else f"in '{source.location}'"
+    return InputError(f"no rows {where}: nothing to {verb}", kind=Reason.BAD_ARGUMENT)
+
+
+def _close(rows: Iterator[Any]) -> None:
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()
 
 
 def check_output_file(path: Path | None, *, force: bool, inputs: Sequence[str | Path] = ()) -> None:

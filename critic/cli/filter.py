@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from critic.backends.loading import DEFAULT_MODEL
-from critic.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_ROW_ERRORS, check_output_dir, say, say_what_rows_are
+from critic.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_ROW_ERRORS,
+    check_output_dir,
+    refuse_empty,
+    say,
+    say_what_rows_are,
+)
 from critic.cli.judge import INPUTS
 from critic.cli.loading import announce, judge_factory, judge_options, remote_judge_factory
 from critic.cli.options import (
@@ -107,7 +115,7 @@ def run_filter(args: argparse.Namespace) -> int:
     source = open_source(args.input, format=args.format, split=args.split)
     source.check()
     check_columns(source, options.columns)
-    _check_output_dir(args)
+    _check_output_dir(args, source)
     if args.resume:
         finished = _check_resume(args, source, options.columns, policy)
         if finished is not None:
@@ -206,14 +214,15 @@ def _check_flags(args: argparse.Namespace) -> None:
                          "use --min-p with --no-swap")
 
 
-def _check_output_dir(args: argparse.Namespace) -> None:
-    """DIR's files are not the input, DIR can be written, earlier outputs there need --resume or --force, and
-    --resume needs a checkpoint (said now, before the model loads)."""
+def _check_output_dir(args: argparse.Namespace, source: Any) -> None:
+    """DIR's files are not the input, earlier outputs there need --resume or --force, --resume needs a
+    checkpoint, the input has rows, and DIR can be written (said now, before the model loads)."""
     from critic.io.writers import refuse_inputs_as_outputs
     from critic.jobs import checkpoint
 
     refuse_inputs_as_outputs([args.output_dir / name for name in checkpoint.JOB_FILES], [args.input])
     checkpoint.check_output_dir(args.output_dir, resume=args.resume, force=args.force)
+    refuse_empty(source, verb="filter")  # before DIR is made: a refused job leaves nothing behind
     check_output_dir(args.output_dir)  # (creates DIR)
 
 

@@ -249,7 +249,7 @@ def _messages(value: Any, field: str, settings: ServeSettings) -> tuple[Message,
         messages = check_messages(value, field)
     except InputError as error:
         raise HTTPProblem(422, str(error), field=field, kind=error.kind) from None
-    for index, (message, checked) in enumerate(zip(value, messages)):
+    for index, (message, checked) in enumerate(zip(value, messages, strict=True)):
         # A message's other keys (name, tool_calls, ...) would change what the judge should read, and the
         # judge's templates only show role and content: refused, never dropped.
         extra = next((key for key in message if key not in MESSAGE_KEYS), None)

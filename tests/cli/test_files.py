@@ -1,4 +1,4 @@
-"""`critic judge` and `critic score` from start to end: an empty input, the summary, exit codes, progress in a log."""
+"""`critic judge`, `score` and `filter` end to end: an empty input, the summary, exit codes, progress in a log."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ GOOD = {"prompt": "2+2?", "response_a": "good 4", "response_b": "5", "response":
 LABELLED = {"prompt": "2+2?", "chosen": "good 4", "rejected": "5"}
 
 
-@pytest.mark.parametrize("command, verb", [("judge", "judge"), ("score", "score")])
+@pytest.mark.parametrize("command, verb", [("judge", "judge"), ("score", "score"), ("filter", "filter")])
 @pytest.mark.parametrize("content", ["", "\n\n", "[]", "prompt,response\n"])
 def test_an_input_without_rows_is_said_before_loading(tmp_path, loaders, capsys, command, verb, content):
     suffix = {"[]": ".json", "prompt,response\n": ".csv"}.get(content, ".jsonl")
