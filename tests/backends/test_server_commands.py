@@ -1,4 +1,4 @@
-"""The commands on ``--backend server``: ``critic judge``, ``critic score`` and ``critic serve`` as a gateway.
+"""The commands on ``--backend server``: ``critic judge``, ``filter``, ``eval``, ``score`` and ``serve`` as a gateway.
 
 Each runs in front of the run's real ``vllm serve`` (tests/conftest.py). What the
 server backend computes is held to the transformers backend in test_server.py; here
@@ -54,6 +54,29 @@ def test_filter_command_over_the_server(tmp_path, vllm_demo_server, server_judge
     judged = [row for name in ("kept", "dropped") for row in read_jsonl(out / f"{name}.jsonl")]
     expected = {row["id"]: server_judge.compare(row["prompt"], row["chosen"], row["rejected"]).p_a for row in judged}
     assert {row["id"]: row["critic_p_chosen"] for row in judged} == pytest.approx(expected, abs=TOLERANCE)
+
+
+def test_eval_command_over_the_server(tmp_path, vllm_demo_server, server_judge):
+    rows = [{"id": n, "prompt": f"What is {n} + {n}?", "chosen": f"{2 * n}.", "rejected": f"{2 * n + 1}."}
+            for n in range(4)]
+    source = tmp_path / "labelled.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    out = tmp_path / "report"
+    code = cli.main(["eval", str(source), "-o", str(out), "--model", "demo", "--backend", "server",
+                     "--base-url", vllm_demo_server.base_url, "--quiet", "--no-figure"])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["judge"]["backend"] == "server" and report["overall"]["n"] == 4
+    judged = {int(record["key"]): record for record in read_jsonl(out / "pairs.jsonl")}
+    assert all(record["error"] is None for record in judged.values())
+    # eval puts chosen as response A, or B where it flipped the pair (so gold is not always A)
+    expected = {}
+    for row in rows:
+        first, second = row["chosen"], row["rejected"]
+        if judged[row["id"]]["flipped"]:
+            first, second = second, first
+        expected[row["id"]] = server_judge.compare(row["prompt"], first, second).p_a
+    assert {key: record["p_a"] for key, record in judged.items()} == pytest.approx(expected, abs=TOLERANCE)
 
 
 def test_score_command_over_a_reward_server(tmp_path, vllm_reward_server, tiny_reward_folder):
