@@ -269,8 +269,9 @@ def server_options(given: dict[str, Any]) -> ServerOptions | None:
     if "base_url" not in values:
         if values:
             flags = ", ".join(SERVER_FLAGS[field] for field in values)
-            raise InputError(f"{flags} only apply to a served model: give --base-url URL (with --backend server), "
-                             f"or leave {'them' if len(values) > 1 else 'it'} out")
+            several = len(values) > 1
+            raise InputError(f"{flags} only {'apply' if several else 'applies'} to a served model: give --base-url "
+                             f"URL (with --backend server), or leave {'them' if several else 'it'} out")
         return None
     return ServerOptions(**values)
 

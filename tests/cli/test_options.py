@@ -224,7 +224,9 @@ def test_eval_passes_format_split_limit_and_columns_to_the_reader(tmp_path, monk
     (["--backend", "transformers", "--base-url", "http://127.0.0.1:9"], "the 'transformers' backend runs the model "
                                                                          "in this process"),
     (["--served-model", "judge", "--timeout", "3"], "--served-model, --timeout only apply to a served model: give "
-                                                    "--base-url URL"),
+                                                    "--base-url URL (with --backend server), or leave them out"),
+    (["--served-model", "judge"], "--served-model only applies to a served model: give --base-url URL (with "
+                                  "--backend server), or leave it out"),
     (["--backend", "server", "--base-url", "http://127.0.0.1:9", "--device", "cpu"], "leave device (--device) out"),
     (["--backend", "server", "--base-url", "http://127.0.0.1:9/v1"], "without /v1"),
     (["--backend", "server", "--base-url", "http://127.0.0.1:9", "--api-key-env", "CRITIC_TEST_UNSET"],
