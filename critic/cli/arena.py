@@ -10,19 +10,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from critic.backends.loading import DEFAULT_MODEL
 from critic.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_ROW_ERRORS, check_output_dir, say
 from critic.cli.judge import INPUTS
-from critic.cli.loading import announce, judge_factory, judge_options, remote_judge_factory
+from critic.cli.loading import command_judge_factory
 from critic.cli.options import (
     add_batch_flags,
+    add_engine_flags,
     add_input_flags,
-    add_judge_flags,
+    add_judge_kind_flags,
     add_load_flags,
     add_quiet_flags,
     add_remote_flag,
     at_least_one,
     build_options,
+    use_reward_model,
     zero_or_more,
 )
 from critic.cli.output import progress, written
@@ -77,26 +78,12 @@ def add_arena_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
                        help="start over: remove the judgments and outputs an earlier arena left in DIR")
     arena.add_argument("--no-figure", action="store_true", help="skip leaderboard.png (it needs matplotlib)")
     add_quiet_flags(arena)
-    add_judge_flags(parser, model_help=f"the judge model (default: {DEFAULT_MODEL}; with --judge reward, the reward "
-                                       "model, default Skywork/Skywork-Reward-Llama-3.1-8B-v0.2)")
-    parser.add_argument("--judge", choices=("generative", "reward"), default="generative",
-                        help="generative (default): a critic model judges both orders; reward: a reward model scores "
-                             "each answer and p = sigmoid(score_a - score_b)")
-    parser.add_argument("--judge-factory", metavar="MODULE:FUNCTION",
-                        help="advanced: build the judge with FUNCTION(model, **options), as critic filter does")
+    add_judge_kind_flags(parser, reward="a reward model scores each answer and p = sigmoid(score_a - score_b)")
     add_remote_flag(parser)
     add_load_flags(parser)
     add_batch_flags(parser)
     add_input_flags(parser, fields=(), limit_help="read the first N rows of each answers file only")
-    # The same engine flags as critic filter's (a shared add_engine_flags in critic/cli/options.py would serve both).
-    engine = parser.add_argument_group("engine")
-    engine.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local: judge in this process; ray: on a pool of Ray actors, each chunk shared among "
-                             "them (default: local)")
-    engine.add_argument("--ray-address", help="Ray cluster to join (default: start a local one)")
-    engine.add_argument("--ray-actors", type=at_least_one, default=2, help="judges (actors) in the pool (default: 2)")
-    engine.add_argument("--ray-cpus-per-actor", type=float, default=1.0)
-    engine.add_argument("--ray-gpus-per-actor", type=float, default=0.0, help="1 on a GPU cluster")
+    add_engine_flags(parser, ray="on a pool of Ray actors, each chunk shared among them")
     parser.set_defaults(run=run_arena_command)
 
 
@@ -147,13 +134,7 @@ def run_arena_command(args: argparse.Namespace) -> int:
 
 def _judge(args: argparse.Namespace, options: Any) -> Any:
     """The judge: served (--judge-url), loaded here, or one per Ray actor (--engine ray)."""
-    if args.judge_url:
-        factory = remote_judge_factory(args, quiet=args.quiet)
-    else:
-        factory = judge_factory(args.judge_factory, args.model, judge_options(options, args.judge), args.judge)
-        where = f" on {args.ray_actors} Ray actors" if args.engine == "ray" else ""
-        announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet, where=where,
-                 load=options.load)
+    factory = command_judge_factory(args, options, args.judge)
     if args.engine != "ray":
         return factory()
     from critic.arena.engine import RayJudges
@@ -171,12 +152,8 @@ def _check_flags(args: argparse.Namespace) -> None:
                          "--judge-factory judge new ones. Drop one or the other")
     if not args.from_judgments and len(args.answers) < 1:
         raise InputError("give the models' answer files (or --from-judgments FILE...)")
-    if args.judge == "reward" and args.model == DEFAULT_MODEL and not args.judge_url:
-        from critic.backends.reward import DEFAULT_REWARD_MODEL
-
-        args.model = DEFAULT_REWARD_MODEL
-    if args.judge == "reward" and args.overflow != "error":
-        raise InputError("--overflow truncate shortens a generative judge's prompt; drop it with --judge reward")
+    if args.judge == "reward":
+        use_reward_model(args)
     check_output_dir(args.output_dir)
     if not args.no_figure and importlib.util.find_spec("matplotlib") is None:
         raise MissingDependencyError("matplotlib", "eval", "leaderboard.png (or pass --no-figure)")

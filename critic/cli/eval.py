@@ -10,7 +10,7 @@ from typing import Any
 
 from critic.cli.common import EXIT_OK, EXIT_ROW_ERRORS, check_output_dir, refuse_existing, say
 from critic.cli.judge import INPUTS
-from critic.cli.loading import load_judge, remote_judge_factory
+from critic.cli.loading import command_judge_factory, load_judge
 from critic.cli.options import (
     add_batch_flags,
     add_input_flags,
@@ -88,10 +88,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if loaded.detected is not None:
         say(loaded.detected.describe(), quiet=args.quiet)
     others = [load_predictions(name, path, field=field) for name, (path, field) in sources.items()]
-    if args.judge_url:
-        judges = {"generative": remote_judge_factory(args, quiet=args.quiet)()}
-    else:
-        judges = {"generative": load_judge(None, args.model, options, "generative", quiet=args.quiet)}
+    judges = {"generative": command_judge_factory(args, options, "generative")()}
     if args.reward_model:
         judges["reward"] = load_judge(None, args.reward_model, options, "reward", quiet=args.quiet)
     with progress(len(loaded.pairs) * len(judges), args.quiet, "evaluating", every=args.progress_every) as bar:

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from critic.backends.loading import DEFAULT_MODEL
 from critic.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -23,17 +22,19 @@ from critic.cli.common import (
     say_what_rows_are,
 )
 from critic.cli.judge import INPUTS
-from critic.cli.loading import announce, judge_factory, judge_options, remote_judge_factory
+from critic.cli.loading import command_judge_factory
 from critic.cli.options import (
     add_batch_flags,
+    add_engine_flags,
     add_input_flags,
-    add_judge_flags,
+    add_judge_kind_flags,
     add_load_flags,
     add_quiet_flags,
     add_remote_flag,
     at_least_one,
     build_options,
     policy_from_args,
+    use_reward_model,
     zero_or_more,
 )
 from critic.cli.output import filter_table, progress
@@ -54,18 +55,7 @@ def add_filter_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> 
     )
     parser.add_argument("input", help=INPUTS)
     parser.add_argument("--output-dir", "-o", type=Path, required=True, metavar="DIR", help="folder for the outputs")
-    add_judge_flags(parser, model_help=f"the judge model (default: {DEFAULT_MODEL}; with --judge reward, "
-                                       "the reward model, default Skywork/Skywork-Reward-Llama-3.1-8B-v0.2)")
-    parser.add_argument("--judge", choices=("generative", "reward"), default="generative",
-                        help="generative (default): a critic model judges both orders of each pair; reward: a "
-                             "scalar reward model (RewardJudge) scores chosen and rejected on their own (the "
-                             "--template, --mode, --no-swap and --max-new-tokens flags do not apply)")
-    parser.add_argument("--judge-factory", metavar="MODULE:FUNCTION",
-                        help="advanced: build the judge with FUNCTION(model, **options) instead of "
-                             "Judge.from_pretrained (RewardJudge.from_pretrained with --judge reward). options are "
-                             "template, mode, swap, max_new_tokens (generative only), load (a critic.options."
-                             "LoadOptions) and limits (a critic.options.BatchLimits); it must return an object with "
-                             "compare_each(pairs) and describe() (a critic.PairwiseJudge)")
+    add_judge_kind_flags(parser, reward="a scalar reward model (RewardJudge) scores chosen and rejected on their own")
     add_remote_flag(parser)
     add_load_flags(parser)
     add_batch_flags(parser)
@@ -94,13 +84,7 @@ def add_filter_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> 
                             "until the new job has judged its first chunk")
     job.add_argument("--max-rejects", type=zero_or_more, metavar="N", help="stop once more than N rows are rejected")
     add_quiet_flags(job)
-    engine = parser.add_argument_group("engine")
-    engine.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local: judge in this process; ray: on a pool of Ray Data actors (default: local)")
-    engine.add_argument("--ray-address", help="Ray cluster to join (default: start a local one)")
-    engine.add_argument("--ray-actors", type=at_least_one, default=2, help="judges (actors) in the pool (default: 2)")
-    engine.add_argument("--ray-cpus-per-actor", type=float, default=1.0)
-    engine.add_argument("--ray-gpus-per-actor", type=float, default=0.0, help="1 on a GPU cluster")
+    add_engine_flags(parser, ray="on a pool of Ray Data actors")
     parser.set_defaults(run=run_filter)
 
 
@@ -123,10 +107,7 @@ def run_filter(args: argparse.Namespace) -> int:
                 quiet=args.quiet)
             return _finish(finished)
     say_what_rows_are(source, options.columns, quiet=args.quiet or args.resume)
-    if args.judge_url:
-        factory = remote_judge_factory(args, quiet=args.quiet)
-    else:
-        factory = judge_factory(args.judge_factory, args.model, judge_options(options, args.judge), args.judge)
+    factory = command_judge_factory(args, options, args.judge)
     engine = _engine(args, factory, options.load)
     bar = progress(None, args.quiet, "filtering", unit="row", every=args.progress_every)
     done, first = 0, True
@@ -199,13 +180,7 @@ def _known_judge(args: argparse.Namespace) -> dict[str, Any]:
 def _check_flags(args: argparse.Namespace) -> None:
     """Flags that do not go together; with --judge reward, the generative default model means the reward one."""
     if args.judge == "reward":
-        if args.model == DEFAULT_MODEL and not args.judge_url:
-            from critic.backends.reward import DEFAULT_REWARD_MODEL
-
-            args.model = DEFAULT_REWARD_MODEL
-        if args.overflow != "error":
-            raise InputError("--overflow truncate shortens a generative judge's prompt; a reward model's "
-                             "conversation over --max-length fails that row. Drop --overflow with --judge reward")
+        use_reward_model(args)
     elif args.min_margin is not None and args.judge_factory is None:
         raise InputError("--min-margin reads a reward model's score margin; use it with --judge reward "
                          "(or --min-p with a generative judge)")
@@ -231,8 +206,6 @@ def _engine(args: argparse.Namespace, factory: Any, load: LoadOptions) -> Any:
     from critic.jobs.engines import LocalEngine
 
     if args.engine != "ray":
-        if not args.judge_url:
-            announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet, load=load)
         return LocalEngine(factory())
     from critic.jobs.ray import RayEngine
 
@@ -243,9 +216,6 @@ def _engine(args: argparse.Namespace, factory: Any, load: LoadOptions) -> Any:
     describe = _judge_description(args, backend.name) if local_model and args.judge != "reward" else None
     # Work every actor would repeat when it loads the model (vLLM's converted demo folder) is done once, here.
     prepare = functools.partial(backend.prepare_model, args.model) if local_model else None
-    if not args.judge_url:
-        announce(args.model, args.judge, factory=args.judge_factory, quiet=args.quiet,
-                 where=f" on {args.ray_actors} Ray actors", load=load)
     engine = RayEngine(factory, actors=args.ray_actors, cpus_per_actor=args.ray_cpus_per_actor,
                        gpus_per_actor=args.ray_gpus_per_actor, address=args.ray_address, describe=describe,
                        prepare=prepare)

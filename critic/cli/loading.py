@@ -48,17 +48,30 @@ def build_judge(factory: str | None, model: str, options: dict[str, Any], *, kin
     return loader(model, **options)
 
 
-def judge_factory(factory: str | None, model: str, options: dict[str, Any], kind: JudgeKind) -> Callable[[], Any]:
-    """A picklable zero-argument callable that builds the judge (Ray actors call it too)."""
+def judge_factory(factory: str | None, model: str, options: CommandOptions, kind: JudgeKind, *, quiet: bool,
+                  where: str = "") -> Callable[[], Any]:
+    """Say which model loads, and return a picklable zero-argument callable that builds its judge (Ray actors
+    call it too)."""
     if factory is not None:
         _factory_function(factory)  # a bad MODULE:FUNCTION is an error now, not on every actor
-    return functools.partial(build_judge, factory, model, options, kind=kind)
+    announce(model, kind, factory=factory, quiet=quiet, where=where, load=options.load)
+    return functools.partial(build_judge, factory, model, judge_options(options, kind), kind=kind)
 
 
 def load_judge(factory: str | None, model: str, options: CommandOptions, kind: JudgeKind, *, quiet: bool) -> Any:
     """Say which model loads, then build its judge."""
-    announce(model, kind, factory=factory, quiet=quiet, load=options.load)
-    return build_judge(factory, model, judge_options(options, kind), kind=kind)
+    return judge_factory(factory, model, options, kind, quiet=quiet)()
+
+
+def command_judge_factory(args: Any, options: CommandOptions, kind: JudgeKind) -> Callable[[], Any]:
+    """The judge a command's flags ask for, as a picklable factory: the `critic serve` server at --judge-url
+    (asked now), or --model built here (by --judge-factory where the command has that flag), once per Ray actor
+    with --engine ray."""
+    if args.judge_url:
+        return remote_judge_factory(args, quiet=args.quiet)
+    where = f" on {args.ray_actors} Ray actors" if getattr(args, "engine", "local") == "ray" else ""
+    return judge_factory(getattr(args, "judge_factory", None), args.model, options, kind, quiet=args.quiet,
+                         where=where)
 
 
 @dataclasses.dataclass(frozen=True)

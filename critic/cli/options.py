@@ -138,6 +138,45 @@ def add_judge_flags(parser: argparse.ArgumentParser, *, model_default: str = DEF
                        help=f"generation budget in generate mode (default: {DEFAULT_MAX_NEW_TOKENS})")
 
 
+JUDGE_KINDS = ("generative", "reward")
+
+
+def add_judge_kind_flags(parser: argparse.ArgumentParser, *, flag: str = "--judge",
+                         reward: str = "a scalar reward model (RewardJudge) scores each answer on its own",
+                         into: Any = None) -> None:
+    """The judge flags of a command that judges with a generative or a reward model: :func:`add_judge_flags`
+    (--model's help naming the reward model's default too), then FLAG generative|reward and --judge-factory,
+    in ``into`` (a group; default: the parser's own options). ``reward`` says what the reward model does there."""
+    from critic.backends.reward import DEFAULT_REWARD_MODEL
+
+    add_judge_flags(parser, model_help=f"the judge model: hub id, local folder, .gguf file, or '{DEMO_ALIAS}' "
+                                       f"(default: {DEFAULT_MODEL}; with {flag} reward, the reward model, default "
+                                       f"{DEFAULT_REWARD_MODEL})")
+    into = parser if into is None else into
+    into.add_argument(flag, choices=JUDGE_KINDS, default="generative",
+                      help=f"generative (default): a critic model judges both orders; reward: {reward} (the "
+                           "--template, --mode, --no-swap and --max-new-tokens flags do not apply)")
+    into.add_argument("--judge-factory", metavar="MODULE:FUNCTION",
+                      help="advanced: build the judge with FUNCTION(model, **options) instead of "
+                           f"Judge.from_pretrained (RewardJudge.from_pretrained with {flag} reward). options are "
+                           "template, mode, swap, max_new_tokens (generative only), load (a critic.options."
+                           "LoadOptions) and limits (a critic.options.BatchLimits); it must return an object with "
+                           "compare_each(pairs) and describe() (a critic.PairwiseJudge)")
+
+
+def use_reward_model(args: argparse.Namespace, *, flag: str = "--judge") -> None:
+    """With FLAG reward: the generative judge's default --model means the reward model's default (unless the
+    judge is served at --judge-url, which loads no model here); --overflow truncate is refused."""
+    from critic.backends.reward import DEFAULT_REWARD_MODEL
+
+    if args.model == DEFAULT_MODEL and not getattr(args, "judge_url", None):
+        args.model = DEFAULT_REWARD_MODEL
+    if args.overflow != "error":
+        raise InputError("--overflow truncate shortens a generative judge's prompt; a reward model never cuts what "
+                         "it scores (a conversation over --max-length fails its row). Drop --overflow with "
+                         f"{flag} reward")
+
+
 # The flags of a served model (--backend server), each with the ServerOptions field it fills.
 SERVER_FLAGS = {"base_url": "--base-url", "api_key_env": "--api-key-env", "served_model": "--served-model",
                 "max_concurrency": "--max-concurrency", "timeout": "--timeout", "tokenizer": "--tokenizer"}
@@ -205,6 +244,17 @@ def add_input_flags(parser: argparse.ArgumentParser, *, fields: Sequence[str] = 
                                 "are labels, except HelpSteer2's preference_strength, read negative-is-a)")
 
 
+def add_engine_flags(parser: argparse.ArgumentParser, *, ray: str) -> None:
+    """--engine local|ray and the Ray pool's flags; ``ray`` says how this command shares the work among the actors."""
+    group = parser.add_argument_group("engine")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help=f"local: judge in this process; ray: {ray} (default: local)")
+    group.add_argument("--ray-address", help="Ray cluster to join (default: start a local one)")
+    group.add_argument("--ray-actors", type=at_least_one, default=2, help="judges (actors) in the pool (default: 2)")
+    group.add_argument("--ray-cpus-per-actor", type=float, default=1.0)
+    group.add_argument("--ray-gpus-per-actor", type=float, default=0.0, help="1 on a GPU cluster")
+
+
 def add_remote_flag(parser: argparse.ArgumentParser) -> None:
     """--judge-url: a judge served by `critic serve` instead of a model loaded here."""
     parser.add_argument("--judge-url", metavar="URL",
@@ -269,8 +319,9 @@ def server_options(given: dict[str, Any]) -> ServerOptions | None:
     if "base_url" not in values:
         if values:
             flags = ", ".join(SERVER_FLAGS[field] for field in values)
-            raise InputError(f"{flags} only apply to a served model: give --base-url URL (with --backend server), "
-                             f"or leave {'them' if len(values) > 1 else 'it'} out")
+            several = len(values) > 1
+            raise InputError(f"{flags} only {'apply' if several else 'applies'} to a served model: give --base-url "
+                             f"URL (with --backend server), or leave {'them' if several else 'it'} out")
         return None
     return ServerOptions(**values)
 

@@ -9,7 +9,14 @@ from typing import Any
 
 from critic.cli.common import EXIT_OK, say
 from critic.cli.loading import load_judge
-from critic.cli.options import add_batch_flags, add_judge_flags, add_load_flags, at_least_one, build_options
+from critic.cli.options import (
+    add_batch_flags,
+    add_judge_kind_flags,
+    add_load_flags,
+    at_least_one,
+    build_options,
+    use_reward_model,
+)
 from critic.errors import InputError, MissingDependencyError
 from critic.serve.settings import DEFAULT_HOST, DEFAULT_PORT, ServeSettings
 
@@ -53,13 +60,7 @@ def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
     server.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: CRITIC_API_KEY if set). "
                                           "A key on the command line is visible to every user of the machine "
                                           "(ps, /proc): prefer CRITIC_API_KEY")
-    server.add_argument("--kind", choices=("generative", "reward"), default="generative",
-                        help="generative (default): a critic model judging both orders; reward: a scalar reward "
-                             "model (RewardJudge; the --template, --mode, --no-swap flags do not apply)")
     server.add_argument("--quiet", action="store_true", help="no loading line")
-    server.add_argument("--judge-factory", metavar="MODULE:FUNCTION",
-                        help="advanced: build the judge with FUNCTION(model, **options) instead of from_pretrained "
-                             "(as in critic filter)")
     limits = parser.add_argument_group("request limits")
     for flag, field, kind, metavar, text in LIMITS:
         default = getattr(defaults, field)
@@ -69,7 +70,7 @@ def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
     limits.add_argument("--max-batch-pairs", type=at_least_one, metavar="N",
                         help="items merged into one judge call (default: --batch-size; smaller than the number of "
                              "clients keeps the model busy while answers go out)")
-    add_judge_flags(parser)
+    add_judge_kind_flags(parser, flag="--kind", into=server)
     add_load_flags(parser)
     add_batch_flags(parser)
     parser.set_defaults(run=run_serve)
@@ -82,7 +83,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise MissingDependencyError(error.name or "uvicorn", "serve", "critic serve") from None
     if args.kind == "reward":
-        _to_reward_model(args)
+        use_reward_model(args, flag="--kind")
     options = build_options(args)
     settings = ServeSettings(
         host=args.host, port=args.port, api_key=args.api_key,
@@ -104,17 +105,6 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return EXIT_OK
-
-
-def _to_reward_model(args: argparse.Namespace) -> None:
-    from critic.backends.loading import DEFAULT_MODEL
-    from critic.backends.reward import DEFAULT_REWARD_MODEL
-
-    if args.model == DEFAULT_MODEL:
-        args.model = DEFAULT_REWARD_MODEL
-    if args.overflow != "error":
-        raise InputError("--overflow truncate shortens a generative judge's prompt; a reward model never cuts what "
-                         "it scores. Drop --overflow with --kind reward")
 
 
 def _bind(host: str, port: int) -> socket.socket:

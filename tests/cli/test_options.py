@@ -64,6 +64,10 @@ CASES = {
     "eval --reward-model": (lambda f: ["eval", f["labelled"], "-o", f["out"], "--no-figure", *GENERATIVE,
                                        "--reward-model", "rm-model", *LOAD, *BATCH, *TRUNCATE],
                             [GENERATIVE_CALL, REWARD_CALL]),
+    # serve binds a free port (--port 0) before it loads; the recorder stops it there.
+    "serve": (lambda f: ["serve", "--port", "0", *GENERATIVE, *LOAD, *BATCH, *TRUNCATE], [GENERATIVE_CALL]),
+    "serve --kind reward": (lambda f: ["serve", "--port", "0", "--kind", "reward", "--model", "rm-model", *LOAD,
+                                       *BATCH], [REWARD_CALL]),
     # The expected calls are built when the test runs, once the server backend is registered (see below).
     "judge --backend server": (lambda f: ["judge", f["pairs"], *GENERATIVE, *SERVED, *BATCH, *TRUNCATE],
                                lambda load: [("generative", "gen-model",
@@ -131,7 +135,8 @@ def test_every_option_reaches_the_loader_unchanged(tmp_path, recorded, case):
     argv = make_argv(files)
     assert recorded(argv) == expected
     command = argv[0]
-    groups = ("loading", "batching") if "reward" in case and command == "filter" else ("judge", "loading", "batching")
+    reward = case.endswith(" reward")  # filter --judge reward, serve --kind reward: no generative settings
+    groups = ("loading", "batching") if reward else ("judge", "loading", "batching")
     typed = {arg for arg in argv if isinstance(arg, str) and arg.startswith("--")}
     # A served model's flags need --backend server, and the engine's need a local backend: each case has one set.
     other_set = NOT_SERVED if "--base-url" in typed else set(SERVER_FLAGS.values())
@@ -224,7 +229,9 @@ def test_eval_passes_format_split_limit_and_columns_to_the_reader(tmp_path, monk
     (["--backend", "transformers", "--base-url", "http://127.0.0.1:9"], "the 'transformers' backend runs the model "
                                                                          "in this process"),
     (["--served-model", "judge", "--timeout", "3"], "--served-model, --timeout only apply to a served model: give "
-                                                    "--base-url URL"),
+                                                    "--base-url URL (with --backend server), or leave them out"),
+    (["--served-model", "judge"], "--served-model only applies to a served model: give --base-url URL (with "
+                                  "--backend server), or leave it out"),
     (["--backend", "server", "--base-url", "http://127.0.0.1:9", "--device", "cpu"], "leave device (--device) out"),
     (["--backend", "server", "--base-url", "http://127.0.0.1:9/v1"], "without /v1"),
     (["--backend", "server", "--base-url", "http://127.0.0.1:9", "--api-key-env", "CRITIC_TEST_UNSET"],
