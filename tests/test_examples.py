@@ -51,7 +51,7 @@ def test_example_runs(script, demo_judge, tmp_path, monkeypatch, capsys):
     if script.name == "evaluate_pandalm.py":
         assert (tmp_path / "eval-out" / "report.png").exists()
         assert "| overall | 6 |" in out and "gpt-3.5-turbo" in out
-    if script.name == "pandalm_reference_judges.py":  # the figures the README quotes
+    if script.name == "pandalm_reference_judges.py":  # the figures (rounded) in docs/evaluating-judges.md
         assert "| gpt-3.5-turbo | 25 | 69.77% | 71.07% | 52.74% | 57.55% |" in out
         assert "| pandalm-7b | 0 | 66.77% | 66.77% | 57.43% | 57.43% |" in out
     if script.name == "rl_reward.py":

@@ -44,7 +44,7 @@ def test_an_absent_device_is_refused_when_the_options_are_built():
     LoadOptions().check_device()
     LoadOptions(device="cpu").check_device()
     if not torch.cuda.is_available():
-        # Built, not loaded: the README's promise (before, only check_device() at load said so).
+        # Refused when built, not only when loaded: a typo costs a second, not a model load.
         with pytest.raises(InputError, match="device 'cuda' is not available on this machine"):
             LoadOptions(device="cuda")
         with pytest.raises(InputError, match="device 'cuda:3' is not available"):
