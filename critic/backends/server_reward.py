@@ -20,10 +20,9 @@ import logging
 from collections.abc import Sequence
 
 from critic.backends._http import HttpClient
-from critic.backends.base import ScorerBase
-from critic.backends.encoder import PromptEncoder
+from critic.backends.encoder import EncodingScorer, PromptEncoder, scored_in_place
 from critic.backends.loading import DEMO_ALIAS
-from critic.backends.reward import REWARD_ALTERNATIVES, DEMO_REFUSAL, check_limits, checked_score
+from critic.backends.reward import REWARD_ALTERNATIVES, DEMO_REFUSAL, check_limits
 from critic.backends.server import cap_max_length, find_model, http_client, served_options
 from critic.backends.server_wire import classify_body, classify_scores
 from critic.errors import CriticError, InputError, ModelError
@@ -33,7 +32,7 @@ from critic.types import Message
 logger = logging.getLogger("critic")
 
 
-class ServerRewardScorer(ScorerBase):
+class ServerRewardScorer(EncodingScorer):
     """Scores conversations with a reward model behind a vLLM pooling server (see the module doc)."""
 
     kind = "server"
@@ -77,30 +76,22 @@ class ServerRewardScorer(ScorerBase):
         self._connected = True
         logger.info("scoring through %s: model %s, context %s", self.client.base_url, served, length)
 
-    def conversation_ids(self, messages: Sequence[Message]) -> list[int]:
-        """The exact token ids the model reads for ``messages``."""
-        return self.encoder.conversation_ids(messages)
-
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
         return self.client.call(self.ascore(conversations))
 
     async def ascore(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
-        await self.aconnect()
+        await self.aconnect()  # first: the server's context caps what encoding lets through
         encoded = self.encoder.encode_conversations(conversations)
-        return list(await asyncio.gather(*(
-            self._one(ids) if isinstance(ids, list) else _done(ids) for ids in encoded)))
+        scores = await asyncio.gather(*(self._one(ids) for ids in encoded if isinstance(ids, list)))
+        return scored_in_place(encoded, scores)
 
     async def _one(self, ids: list[int]) -> float | CriticError:
         try:
             answer = await self.client.post("/classify", classify_body([ids], model=self.served_model))
-            return checked_score(classify_scores(answer, 1)[0])
+            return classify_scores(answer, 1)[0]
         except CriticError as error:
             return error
 
     def close(self) -> None:
         """Close the HTTP connections (the server keeps running)."""
         self.client.close()
-
-
-async def _done(error: CriticError) -> CriticError:
-    return error
