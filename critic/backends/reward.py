@@ -73,6 +73,13 @@ def check_limits(limits: BatchLimits) -> None:
         )
 
 
+def check_reward_model(model: str, limits: BatchLimits) -> None:
+    """Refuse, before anything loads, what no reward scorer can do: truncating ``limits``, or the demo model."""
+    check_limits(limits)
+    if model == DEMO_ALIAS:
+        raise ModelError(DEMO_REFUSAL)
+
+
 def check_reward_config(config: Any, name: str) -> None:
     """Refuse a model that is not a one-output sequence classifier, before its weights load."""
     architectures = list(getattr(config, "architectures", None) or [])
@@ -154,9 +161,7 @@ class TransformersRewardScorer(EncodingScorer):
         soft-capping). ``"demo"`` is refused: the demo model is generative and
         has no reward head.
         """
-        check_limits(limits)
-        if model == DEMO_ALIAS:
-            raise ModelError(DEMO_REFUSAL)
+        check_reward_model(model, limits)
         from transformers import AutoModelForSequenceClassification
 
         def check_config(config: Any, device: str) -> str:

@@ -21,11 +21,10 @@ from collections.abc import Sequence
 
 from critic.backends._http import HttpClient
 from critic.backends.encoder import EncodingScorer, PromptEncoder, scored_in_place
-from critic.backends.loading import DEMO_ALIAS
-from critic.backends.reward import REWARD_ALTERNATIVES, DEMO_REFUSAL, check_limits
+from critic.backends.reward import REWARD_ALTERNATIVES, check_reward_model
 from critic.backends.server import cap_max_length, find_model, http_client, served_options
 from critic.backends.server_wire import classify_body, classify_scores
-from critic.errors import CriticError, InputError, ModelError
+from critic.errors import CriticError, InputError
 from critic.options import BatchLimits, LoadOptions
 from critic.types import Message
 
@@ -49,14 +48,12 @@ class ServerRewardScorer(EncodingScorer):
     def from_pretrained(cls, model: str, *, load: LoadOptions = LoadOptions(),
                         limits: BatchLimits = BatchLimits()) -> ServerRewardScorer:
         """A scorer for the reward model ``model`` served at ``load.server.base_url`` (its tokenizer read here)."""
-        check_limits(limits)
         server = served_options(load)
         if server.dialect not in ("auto", "vllm"):
             raise InputError(f"a reward model is scored through vLLM's /classify; dialect '{server.dialect}' "
                              "(--dialect) has no reward endpoint critic speaks. Use --dialect auto or vllm")
         tokenizer_name = server.tokenizer or model
-        if tokenizer_name == DEMO_ALIAS:
-            raise ModelError(DEMO_REFUSAL)
+        check_reward_model(tokenizer_name, limits)
         encoder = PromptEncoder.from_pretrained(tokenizer_name, trust_remote_code=load.trust_remote_code,
                                                 max_length=limits.max_length, alternatives=REWARD_ALTERNATIVES)
         scorer = cls(encoder, http_client(server), served_model=server.served_model, name=model)

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from critic.backends._vllm_engine import build_engine, engine_max_model_len, engine_source
 from critic.backends.encoder import EncodingScorer, PromptEncoder
-from critic.backends.loading import DEMO_ALIAS, load_config, load_tokenizer
+from critic.backends.loading import load_config, load_tokenizer
 from critic.backends.reward import (
     DEFAULT_REWARD_MODEL,
-    DEMO_REFUSAL,
     REWARD_ALTERNATIVES,
     check_limits,
     check_reward_config,
+    check_reward_model,
 )
 from critic.errors import CriticError, ModelError
 from critic.options import BatchLimits, LoadOptions
@@ -77,9 +77,7 @@ class VLLMRewardScorer(EncodingScorer):
         (``_vllm_engine.build_engine``). ``"demo"`` is refused, as on the
         transformers scorer: the demo model has no reward head.
         """
-        check_limits(limits)
-        if model == DEMO_ALIAS:
-            raise ModelError(DEMO_REFUSAL)
+        check_reward_model(model, limits)
         load.check_device()
         source = engine_source(model, alternatives=REWARD_ALTERNATIVES)
         check_reward_config(load_config(source, load, alternatives=REWARD_ALTERNATIVES), model)
