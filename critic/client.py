@@ -20,14 +20,13 @@ The wire format is :mod:`critic.wire`, shared with the server.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from critic.errors import CriticError, InputError, MissingDependencyError, ModelError, Reason
+from critic.errors import CriticError, InputError, ModelError, Reason
+from critic.http import BACKOFF_S, MAX_BACKOFF_S, Backoff, Retry, aretried, import_httpx, retried
 from critic.judges.base import BaseJudge, PairLike, as_pair, with_pair_index
 from critic.judges.description import JudgeDescription
 from critic.judges.each import ajudged_in_place, chunked, judged_in_place, read_each
@@ -36,9 +35,8 @@ from critic.wire import API_KEY_ENV, pair_object, read_problem, read_results
 
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_RETRIES = 5
-BACKOFF_S = 0.5  # first wait; doubled each retry, at most MAX_BACKOFF_S
-MAX_BACKOFF_S = 8.0
 RETRIED_STATUSES = frozenset({503})
+FEATURE = "critic.client.RemoteJudge"  # what needs httpx, for the install hint
 PAIR_FIELD = re.compile(r"pairs\[(\d+)\](?:\.(.+))?")
 
 
@@ -110,7 +108,7 @@ class RemoteJudge(BaseJudge):
 
     async def acompare_each(self, pairs: Iterable[PairLike]) -> list[Preference | CriticError]:
         """:meth:`compare_each` as a coroutine, over ``httpx.AsyncClient`` (no thread held while waiting)."""
-        httpx = _httpx()
+        httpx = import_httpx(FEATURE)
         checked = read_each(enumerate(pairs), lambda numbered: as_pair(numbered[1], numbered[0]))
         async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers()) as client:
             if self._info is None:
@@ -138,39 +136,39 @@ class RemoteJudge(BaseJudge):
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        httpx = _httpx()
+        httpx = import_httpx(FEATURE)
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout, headers=self._headers())
-        for attempt in range(self.retries + 1):
+        url = self.url + path
+
+        def attempt() -> Any:
             try:
-                response = self._client.request(method, self.url + path, json=body)
+                return _retry_if_busy(self._client.request(method, url, json=body))
             except httpx.TransportError as error:
-                if attempt == self.retries:
-                    raise self._unreachable(error) from None
-                time.sleep(_backoff(attempt, None))
-                continue
-            if response.status_code in RETRIED_STATUSES and attempt < self.retries:
-                time.sleep(_backoff(attempt, response.headers.get("retry-after")))
-                continue
-            return _checked(response, self.url + path)
-        raise AssertionError("unreachable")  # the loop returns or raises
+                return Retry(f"{method} {url} failed: {error}", cause=error)
+
+        return self._answer(retried(attempt, retries=self.retries, backoff=_backoff()), url)
 
     async def _arequest(self, client: Any, method: str, path: str, body: dict[str, Any] | None = None
                         ) -> dict[str, Any]:
-        httpx = _httpx()
-        for attempt in range(self.retries + 1):
+        httpx = import_httpx(FEATURE)
+        url = self.url + path
+
+        async def attempt() -> Any:
             try:
-                response = await client.request(method, self.url + path, json=body)
+                return _retry_if_busy(await client.request(method, url, json=body))
             except httpx.TransportError as error:
-                if attempt == self.retries:
-                    raise self._unreachable(error) from None
-                await asyncio.sleep(_backoff(attempt, None))
-                continue
-            if response.status_code in RETRIED_STATUSES and attempt < self.retries:
-                await asyncio.sleep(_backoff(attempt, response.headers.get("retry-after")))
-                continue
-            return _checked(response, self.url + path)
-        raise AssertionError("unreachable")
+                return Retry(f"{method} {url} failed: {error}", cause=error)
+
+        return self._answer(await aretried(attempt, retries=self.retries, backoff=_backoff()), url)
+
+    def _answer(self, outcome: Any, url: str) -> dict[str, Any]:
+        """The answer's JSON, or the error the last try earned: the server unreachable, or its refusal."""
+        if isinstance(outcome, Retry):
+            if isinstance(outcome.cause, Exception):
+                raise self._unreachable(outcome.cause) from None
+            outcome = outcome.cause  # still busy: its last answer says why
+        return _checked(outcome, url)
 
     def _unreachable(self, error: Exception) -> ModelError:
         return ModelError(f"cannot reach the judge server at {self.url} after {self.retries + 1} tries: {error}; is "
@@ -221,16 +219,14 @@ def _checked(response: Any, where: str) -> dict[str, Any]:
     raise ModelError(text)
 
 
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    wait = min(BACKOFF_S * 2**attempt, MAX_BACKOFF_S)
-    if retry_after is not None and retry_after.isdigit():
-        wait = min(max(wait, float(retry_after)), MAX_BACKOFF_S)
-    return wait
+def _retry_if_busy(response: Any) -> Any:
+    """``response``, or a :class:`Retry` holding it when the server is busy or stopping (503)."""
+    if response.status_code in RETRIED_STATUSES:
+        return Retry(f"the judge server answered {response.status_code}", response.status_code,
+                     response.headers.get("retry-after"), cause=response)
+    return response
 
 
-def _httpx() -> Any:
-    try:
-        import httpx
-    except ImportError:
-        raise MissingDependencyError("httpx", "serve", "critic.client.RemoteJudge") from None
-    return httpx
+def _backoff() -> Backoff:
+    # Read at each request, so that the module's BACKOFF_S and MAX_BACKOFF_S can be changed (tests make them short).
+    return Backoff(BACKOFF_S, MAX_BACKOFF_S, jitter=False)

@@ -9,7 +9,8 @@
   429, 502, 503, 504, a refused or dropped connection, a timeout. It waits
   ``backoff * 2**attempt`` seconds (at most ``max_backoff``, at least what a
   ``Retry-After`` header asks, also capped), times a random factor in [0.5, 1]
-  so that many clients do not come back at the same moment;
+  so that many clients do not come back at the same moment (the loop and the
+  wait are :mod:`critic.http`'s, shared with :class:`critic.client.RemoteJudge`);
 - raises :class:`ServerError` (a :class:`~critic.errors.ModelError` whose message
   names the URL, the status or the transport error, the server's own message and
   the number of attempts) when a request fails for good. A 4xx other than 429 is
@@ -25,9 +26,6 @@ concurrency limit (httpx clients and asyncio semaphores belong to one loop).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import random
 import threading
 import weakref
 from collections.abc import Coroutine
@@ -35,15 +33,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from critic.errors import MissingDependencyError, ModelError, Reason
-
-logger = logging.getLogger("critic")
+from critic.errors import ModelError, Reason
+from critic.http import BACKOFF_S, MAX_BACKOFF_S, Backoff, Retry, aretried, import_httpx
 
 T = TypeVar("T")
 
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
-BACKOFF_S = 0.5
-MAX_BACKOFF_S = 8.0
 # Characters of a server's error body quoted in a message.
 QUOTED_CHARS = 300
 
@@ -54,15 +49,6 @@ class ServerError(ModelError):
     def __init__(self, message: str, *, status: int | None = None, kind: Reason | None = None) -> None:
         super().__init__(message, kind=kind)
         self.status = status
-
-
-def import_httpx(feature: str = "the server backend") -> Any:
-    """The ``httpx`` module, or :class:`MissingDependencyError` with the install hint."""
-    try:
-        import httpx
-    except ImportError:
-        raise MissingDependencyError("httpx", "serve", feature) from None
-    return httpx
 
 
 @dataclass
@@ -111,32 +97,31 @@ class HttpClient:
     async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         session = self._session()
         url = self.base_url + path
-        for attempt in range(self.retries + 1):
-            async with session.slots:
-                outcome = await self._attempt(session.client, method, url, body)
-            if not isinstance(outcome, _Retry):
-                return outcome
-            if attempt == self.retries:
-                raise ServerError(f"{outcome.problem} ({self._attempts(attempt + 1)}); check that the server at "
-                                  f"{self.base_url} is running and not overloaded, or raise --timeout / retries",
-                                  status=outcome.status)
-            wait = self._wait(attempt, outcome.retry_after)
-            logger.debug("%s; asking %s again in %.2f s", outcome.problem, url, wait)
-            await asyncio.sleep(wait)
-        raise AssertionError("unreachable")  # the loop returns or raises
+
+        async def attempt() -> Any:
+            async with session.slots:  # a request waiting to retry holds no place
+                return await self._attempt(session.client, method, url, body)
+
+        backoff = Backoff(self.backoff, self.max_backoff, jitter=True)
+        outcome = await aretried(attempt, retries=self.retries, backoff=backoff)
+        if isinstance(outcome, Retry):
+            raise ServerError(f"{outcome.problem} ({self._attempts(self.retries + 1)}); check that the server at "
+                              f"{self.base_url} is running and not overloaded, or raise --timeout / retries",
+                              status=outcome.status)
+        return outcome
 
     async def _attempt(self, client: Any, method: str, url: str, body: dict[str, Any] | None) -> Any:
         httpx = self.httpx
         try:
             response = await asyncio.wait_for(client.request(method, url, json=body), self.timeout)
         except (asyncio.TimeoutError, httpx.TimeoutException):
-            return _Retry(f"{method} {url} took longer than {self.timeout:g} s", None, None)
+            return Retry(f"{method} {url} took longer than {self.timeout:g} s")
         except httpx.TransportError as error:
-            return _Retry(f"{method} {url} failed: {type(error).__name__}: {error or 'no answer'}", None, None)
+            return Retry(f"{method} {url} failed: {type(error).__name__}: {error or 'no answer'}")
         status = response.status_code
         if status in RETRIED_STATUSES:
-            return _Retry(f"{method} {url} answered {status}: {_quoted(response)}", status,
-                          response.headers.get("retry-after"))
+            return Retry(f"{method} {url} answered {status}: {_quoted(response)}", status,
+                         response.headers.get("retry-after"))
         if status != 200:
             raise ServerError(f"{method} {url} answered {status}: {_quoted(response)} (not asked again: the same "
                               "request would get the same answer)", status=status)
@@ -145,13 +130,6 @@ class HttpClient:
         except ValueError:
             raise ServerError(f"{method} {url} answered 200 with a body that is not JSON: {_quoted(response)}",
                               status=status) from None
-
-    def _wait(self, attempt: int, retry_after: str | None) -> float:
-        wait = min(self.backoff * 2**attempt, self.max_backoff)
-        if retry_after is not None:
-            with contextlib.suppress(ValueError):  # an HTTP date: the exponential wait stands
-                wait = max(wait, min(float(retry_after), self.max_backoff))
-        return wait * random.uniform(0.5, 1.0)
 
     def _attempts(self, count: int) -> str:
         return "1 attempt" if count == 1 else f"{count} attempts"
@@ -228,15 +206,6 @@ class HttpClient:
         self.httpx = import_httpx()
         self._sessions = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class _Retry:
-    """An attempt worth repeating: what went wrong, the status (None: no answer), the server's Retry-After."""
-
-    problem: str
-    status: int | None
-    retry_after: str | None
 
 
 def _quoted(response: Any) -> str:

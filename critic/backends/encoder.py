@@ -17,14 +17,17 @@ for every engine:
   the decoded generation;
 - a reward model's conversation: token ids with exactly one BOS, counted
   against the limit (:meth:`~PromptEncoder.conversation_ids`,
-  :meth:`~PromptEncoder.encode_conversations`).
+  :meth:`~PromptEncoder.encode_conversations`), and its score put back in the
+  conversation's place (:func:`scored_in_place`).
 
 A backend builds one (``PromptEncoder(tokenizer, ...)``, or
 :meth:`PromptEncoder.from_pretrained` for the tokenizer alone, as a backend
 whose model runs elsewhere does) and never tokenises on its own, so the same
 pair is the same ids on every engine. A generative backend subclasses
 :class:`EncodingBackend`, which gives it ``prompt_ids``, ``max_length`` and
-``verdict_tokens`` from its encoder.
+``verdict_tokens`` from its encoder; a reward scorer subclasses
+:class:`EncodingScorer`, which gives it ``score`` (encode, score what encoded,
+check, put back in order), ``conversation_ids`` and ``max_length``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from critic.backends import loading
 from critic.backends._passes import encode_each
-from critic.backends.base import BackendBase, BackendOutput, VerdictRequest
+from critic.backends.base import BackendBase, BackendOutput, ScorerBase, VerdictRequest
 from critic.backends.loading import MODEL_ALTERNATIVES, ModelSource, load_generation_config, resolve_model
 from critic.backends.tokens import VerdictTokens, adds_bos, plain_chat_ids, plain_text_ids
 from critic.errors import CriticError, InputError, ModelError, Reason
@@ -265,3 +268,57 @@ class EncodingBackend(BackendBase):
     def prompt_ids(self, request: VerdictRequest) -> list[int]:
         """The exact token ids the model reads for ``request``."""
         return self.encoder.prompt_ids(request)
+
+
+class EncodingScorer(ScorerBase):
+    """A reward scorer that feeds its model through ``self.encoder`` (a :class:`PromptEncoder`).
+
+    ``score`` encodes the conversations (:meth:`PromptEncoder.encode_conversations`),
+    hands the ones that encoded to ``_score_ids`` and puts each result back in its
+    conversation's place (:func:`scored_in_place`), so every engine refuses and
+    checks the same conversations the same way. The subclass sets
+    ``self.encoder`` and writes ``_score_ids``.
+    """
+
+    encoder: PromptEncoder
+
+    @property
+    def max_length(self) -> int | None:
+        """The most tokens per conversation (the model's or engine's context, capped by ``limits.max_length``)."""
+        return self.encoder.max_length
+
+    def conversation_ids(self, messages: Sequence[Message]) -> list[int]:
+        """The exact token ids the model reads for ``messages``."""
+        return self.encoder.conversation_ids(messages)
+
+    def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
+        encoded = self.encoder.encode_conversations(conversations)
+        sequences = [ids for ids in encoded if isinstance(ids, list)]
+        return scored_in_place(encoded, self._score_ids(sequences) if sequences else [])
+
+    def _score_ids(self, sequences: list[list[int]]) -> list[float | CriticError]:
+        """The model's raw score (or the error it met) for each conversation's token ids, in order."""
+        raise NotImplementedError
+
+
+def scored_in_place(
+    encoded: Sequence[list[int] | CriticError], scores: Sequence[float | CriticError]
+) -> list[float | CriticError]:
+    """Each conversation's score, or the error it met, in order.
+
+    ``encoded`` is what :meth:`PromptEncoder.encode_conversations` gave; ``scores``
+    are those of the conversations that encoded, in order. A non-finite score
+    becomes a :class:`ModelError` in its place.
+    """
+    expected = sum(isinstance(ids, list) for ids in encoded)
+    if len(scores) != expected:
+        raise ModelError(f"the model returned {len(scores)} scores for {expected} conversations")
+    found = iter(scores)
+    return [ids if isinstance(ids, CriticError) else _checked_score(next(found)) for ids in encoded]
+
+
+def _checked_score(value: float | CriticError) -> float | CriticError:
+    """``value``, or a :class:`ModelError` in its place when the model returned a non-finite score."""
+    if isinstance(value, CriticError) or math.isfinite(value):
+        return value
+    return ModelError(f"the model returned a non-finite score ({value}); try dtype fp32 or bf16")

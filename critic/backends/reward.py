@@ -6,8 +6,10 @@ with the other seam in :mod:`critic.backends.base`) is the one-method seam
 :class:`critic.RewardJudge` talks to; :class:`TransformersRewardScorer` runs a
 Hugging Face model behind it, ``critic.backends.vllm_reward.VLLMRewardScorer``
 runs the same model on vLLM, and ``critic.testing.FakeScorer`` scripts it for
-tests. Every scorer counts and refuses conversations through its
-:class:`~critic.backends.encoder.PromptEncoder` (``encode_conversations``).
+tests. Every model-backed scorer is an
+:class:`~critic.backends.encoder.EncodingScorer`: it counts and refuses
+conversations through its :class:`~critic.backends.encoder.PromptEncoder` and
+checks its scores in one place.
 
 Conversations get exactly one BOS whatever the chat template does
 (``PromptEncoder.conversation_ids``), and load, batch, pad and halve on
@@ -18,7 +20,6 @@ out-of-memory through the same code as the generative backend (``loading``,
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +32,11 @@ from critic.backends._passes import (
     out_of_memory_error,
     pad_batch,
 )
-from critic.backends.base import RewardScorer, ScorerBase
-from critic.backends.encoder import PromptEncoder
+from critic.backends.base import RewardScorer
+from critic.backends.encoder import EncodingScorer, PromptEncoder
 from critic.backends.loading import DEMO_ALIAS, load_pretrained, pick_attention
 from critic.errors import CriticError, InputError, ModelError, Reason
 from critic.options import BatchLimits, LoadOptions, spelled
-from critic.types import Message
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -73,6 +73,13 @@ def check_limits(limits: BatchLimits) -> None:
         )
 
 
+def check_reward_model(model: str, limits: BatchLimits) -> None:
+    """Refuse, before anything loads, what no reward scorer can do: truncating ``limits``, or the demo model."""
+    check_limits(limits)
+    if model == DEMO_ALIAS:
+        raise ModelError(DEMO_REFUSAL)
+
+
 def check_reward_config(config: Any, name: str) -> None:
     """Refuse a model that is not a one-output sequence classifier, before its weights load."""
     architectures = list(getattr(config, "architectures", None) or [])
@@ -103,7 +110,7 @@ def reward_attention(config: Any, device: str, requested: str | None = None) -> 
     return attention
 
 
-class TransformersRewardScorer(ScorerBase):
+class TransformersRewardScorer(EncodingScorer):
     """Scores conversations with a Hugging Face one-label sequence classifier.
 
     The score is the head's output at each conversation's last real token,
@@ -154,9 +161,7 @@ class TransformersRewardScorer(ScorerBase):
         soft-capping). ``"demo"`` is refused: the demo model is generative and
         has no reward head.
         """
-        check_limits(limits)
-        if model == DEMO_ALIAS:
-            raise ModelError(DEMO_REFUSAL)
+        check_reward_model(model, limits)
         from transformers import AutoModelForSequenceClassification
 
         def check_config(config: Any, device: str) -> str:
@@ -168,33 +173,20 @@ class TransformersRewardScorer(ScorerBase):
         )
         return cls(loaded, tokenizer, limits=limits, padding_side=padding_side, name=model)
 
-    @property
-    def max_length(self) -> int | None:
-        """The most tokens per conversation: ``limits.max_length``, never more than the model's context."""
-        return self.encoder.max_length
-
-    def conversation_ids(self, messages: Sequence[Message]) -> list[int]:
-        """The exact token ids the model reads for ``messages``."""
-        return self.encoder.conversation_ids(messages)
-
-    def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
-        encoded = self.encoder.encode_conversations(conversations)
-        results: list[float | CriticError | None] = [ids if isinstance(ids, CriticError) else None for ids in encoded]
-        sequences = {index: ids for index, ids in enumerate(encoded) if isinstance(ids, list)}
-        keys = list(sequences)
-        batches = plan_batches([len(sequences[key]) for key in keys], [1] * len(keys),
+    def _score_ids(self, sequences: list[list[int]]) -> list[float | CriticError]:
+        scores: list[float | CriticError] = [0.0] * len(sequences)
+        batches = plan_batches([len(ids) for ids in sequences], [1] * len(sequences),
                                max_prompts=self.limits.max_batch_size, max_tokens=self.limits.max_batch_tokens)
         for batch in batches:
-            members = [keys[position] for position in batch]
-            scores: list[float | CriticError] = halving_on_oom(
-                members,
+            batch_scores: list[float | CriticError] = halving_on_oom(
+                batch,
                 lambda part: self._forward([sequences[index] for index in part]),
                 split=halves,
                 alone=lambda part: [out_of_memory_error(len(sequences[part[0]]), "conversation")],
             )
-            for index, value in zip(members, scores, strict=True):
-                results[index] = checked_score(value)
-        return results  # type: ignore[return-value]  # every None was replaced by a score
+            for index, value in zip(batch, batch_scores, strict=True):
+                scores[index] = value
+        return scores
 
     def _forward(self, sequences: Sequence[Sequence[int]]) -> list[float]:
         import torch
@@ -224,9 +216,3 @@ class TransformersRewardScorer(ScorerBase):
             logits = self.model(inputs_embeds=embeds, use_cache=False).logits
         return float(logits.float()[0, 0])
 
-
-def checked_score(value: float | CriticError) -> float | CriticError:
-    """``value``, or a :class:`ModelError` in its place when the model returned a non-finite score."""
-    if isinstance(value, CriticError) or math.isfinite(value):
-        return value
-    return ModelError(f"the model returned a non-finite score ({value}); try dtype fp32 or bf16")

@@ -20,20 +20,18 @@ import logging
 from collections.abc import Sequence
 
 from critic.backends._http import HttpClient
-from critic.backends.base import ScorerBase
-from critic.backends.encoder import PromptEncoder
-from critic.backends.loading import DEMO_ALIAS
-from critic.backends.reward import REWARD_ALTERNATIVES, DEMO_REFUSAL, check_limits, checked_score
+from critic.backends.encoder import EncodingScorer, PromptEncoder, scored_in_place
+from critic.backends.reward import REWARD_ALTERNATIVES, check_reward_model
 from critic.backends.server import cap_max_length, find_model, http_client, served_options
 from critic.backends.server_wire import classify_body, classify_scores
-from critic.errors import CriticError, InputError, ModelError
+from critic.errors import CriticError, InputError
 from critic.options import BatchLimits, LoadOptions
 from critic.types import Message
 
 logger = logging.getLogger("critic")
 
 
-class ServerRewardScorer(ScorerBase):
+class ServerRewardScorer(EncodingScorer):
     """Scores conversations with a reward model behind a vLLM pooling server (see the module doc)."""
 
     kind = "server"
@@ -50,14 +48,12 @@ class ServerRewardScorer(ScorerBase):
     def from_pretrained(cls, model: str, *, load: LoadOptions = LoadOptions(),
                         limits: BatchLimits = BatchLimits()) -> ServerRewardScorer:
         """A scorer for the reward model ``model`` served at ``load.server.base_url`` (its tokenizer read here)."""
-        check_limits(limits)
         server = served_options(load)
         if server.dialect not in ("auto", "vllm"):
             raise InputError(f"a reward model is scored through vLLM's /classify; dialect '{server.dialect}' "
                              "(--dialect) has no reward endpoint critic speaks. Use --dialect auto or vllm")
         tokenizer_name = server.tokenizer or model
-        if tokenizer_name == DEMO_ALIAS:
-            raise ModelError(DEMO_REFUSAL)
+        check_reward_model(tokenizer_name, limits)
         encoder = PromptEncoder.from_pretrained(tokenizer_name, trust_remote_code=load.trust_remote_code,
                                                 max_length=limits.max_length, alternatives=REWARD_ALTERNATIVES)
         scorer = cls(encoder, http_client(server), served_model=server.served_model, name=model)
@@ -77,30 +73,22 @@ class ServerRewardScorer(ScorerBase):
         self._connected = True
         logger.info("scoring through %s: model %s, context %s", self.client.base_url, served, length)
 
-    def conversation_ids(self, messages: Sequence[Message]) -> list[int]:
-        """The exact token ids the model reads for ``messages``."""
-        return self.encoder.conversation_ids(messages)
-
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
         return self.client.call(self.ascore(conversations))
 
     async def ascore(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
-        await self.aconnect()
+        await self.aconnect()  # first: the server's context caps what encoding lets through
         encoded = self.encoder.encode_conversations(conversations)
-        return list(await asyncio.gather(*(
-            self._one(ids) if isinstance(ids, list) else _done(ids) for ids in encoded)))
+        scores = await asyncio.gather(*(self._one(ids) for ids in encoded if isinstance(ids, list)))
+        return scored_in_place(encoded, scores)
 
     async def _one(self, ids: list[int]) -> float | CriticError:
         try:
             answer = await self.client.post("/classify", classify_body([ids], model=self.served_model))
-            return checked_score(classify_scores(answer, 1)[0])
+            return classify_scores(answer, 1)[0]
         except CriticError as error:
             return error
 
     def close(self) -> None:
         """Close the HTTP connections (the server keeps running)."""
         self.client.close()
-
-
-async def _done(error: CriticError) -> CriticError:
-    return error

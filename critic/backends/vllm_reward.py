@@ -14,24 +14,20 @@ in one call: vLLM batches them itself under ``limits``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from critic.backends._vllm_engine import build_engine, engine_max_model_len, engine_source
-from critic.backends.base import ScorerBase
-from critic.backends.encoder import PromptEncoder
-from critic.backends.loading import DEMO_ALIAS, load_config, load_tokenizer
+from critic.backends.encoder import EncodingScorer, PromptEncoder
+from critic.backends.loading import load_config, load_tokenizer
 from critic.backends.reward import (
     DEFAULT_REWARD_MODEL,
-    DEMO_REFUSAL,
     REWARD_ALTERNATIVES,
     check_limits,
     check_reward_config,
-    checked_score,
+    check_reward_model,
 )
 from critic.errors import CriticError, ModelError
 from critic.options import BatchLimits, LoadOptions
-from critic.types import Message
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -39,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("critic")
 
 
-class VLLMRewardScorer(ScorerBase):
+class VLLMRewardScorer(EncodingScorer):
     """Scores conversations with a one-label sequence classifier on a vLLM pooling engine.
 
     ``engine`` is a started ``vllm.LLM`` with ``runner="pooling"`` on the model
@@ -67,11 +63,6 @@ class VLLMRewardScorer(ScorerBase):
         self.encoder = PromptEncoder(
             tokenizer, max_length=max_length if max_length is not None else engine_max_model_len(engine))
 
-    @property
-    def max_length(self) -> int | None:
-        """The most tokens per conversation (by default the engine's ``max_model_len``)."""
-        return self.encoder.max_length
-
     @classmethod
     def from_pretrained(
         cls,
@@ -86,9 +77,7 @@ class VLLMRewardScorer(ScorerBase):
         (``_vllm_engine.build_engine``). ``"demo"`` is refused, as on the
         transformers scorer: the demo model has no reward head.
         """
-        check_limits(limits)
-        if model == DEMO_ALIAS:
-            raise ModelError(DEMO_REFUSAL)
+        check_reward_model(model, limits)
         load.check_device()
         source = engine_source(model, alternatives=REWARD_ALTERNATIVES)
         check_reward_config(load_config(source, load, alternatives=REWARD_ALTERNATIVES), model)
@@ -101,28 +90,15 @@ class VLLMRewardScorer(ScorerBase):
         """Stop the engine's processes now (they also stop when the scorer is garbage-collected)."""
         self.engine.llm_engine.engine_core.shutdown()
 
-    def conversation_ids(self, messages: Sequence[Message]) -> list[int]:
-        """The exact token ids the model reads for ``messages``."""
-        return self.encoder.conversation_ids(messages)
-
-    def score(self, conversations: Sequence[Sequence[Message]]) -> list[float | CriticError]:
+    def _score_ids(self, sequences: list[list[int]]) -> list[float | CriticError]:
         from vllm.pooling_params import PoolingParams
 
-        encoded = self.encoder.encode_conversations(conversations)
-        results: list[float | CriticError] = [ids if isinstance(ids, CriticError) else 0.0 for ids in encoded]
-        sequences = {index: ids for index, ids in enumerate(encoded) if isinstance(ids, list)}
-        if not sequences:
-            return results
         outputs = self.engine.classify(
-            [{"prompt_token_ids": ids} for ids in sequences.values()],  # a TokensPrompt: ids, never text
+            [{"prompt_token_ids": ids} for ids in sequences],  # a TokensPrompt: ids, never text
             pooling_params=PoolingParams(use_activation=False),  # the raw logit, not vLLM's sigmoid of it
             use_tqdm=False,
         )
-        if len(outputs) != len(sequences):
-            raise ModelError(f"vLLM returned {len(outputs)} outputs for {len(sequences)} conversations")
-        for index, output in zip(sequences, outputs, strict=True):
-            results[index] = _score(output)
-        return results
+        return [_score(output) for output in outputs]
 
 
 def _score(output: Any) -> float | CriticError:
@@ -132,4 +108,4 @@ def _score(output: Any) -> float | CriticError:
     values = list(output.outputs.probs)
     if len(values) != 1:
         return ModelError(f"the model returned {len(values)} values for a conversation; a reward model returns one")
-    return checked_score(float(values[0]))
+    return float(values[0])

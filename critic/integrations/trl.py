@@ -36,11 +36,16 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from critic.errors import CriticError, InputError, ModelError
 from critic.judges import PairwiseJudge
 from critic.types import Message, Pair, Preference, check_messages
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from critic.client import RemoteJudge
 
 logger = logging.getLogger("critic")
 
@@ -52,18 +57,14 @@ __all__ = [
 TiesTo = Literal["probability", "none"]
 
 
-class JudgeReward:
-    """Reward = the judge's probability that the completion beats the row's reference completion.
+class _RewardOptions(TypedDict, total=False):
+    reference_column: str
+    on_failure: float | None
+    name: str
 
-    Args:
-        judge: any :class:`~critic.judges.PairwiseJudge` (``Judge``, ``RewardJudge``).
-        reference_column: the dataset column with the reference completion
-            (a string, or messages whose last one is the answer).
-        on_failure: the reward of a completion the judge could not judge.
-            ``None`` (default) tells TRL "no reward" (it becomes NaN and is left
-            out of the sum); a number substitutes it, knowingly.
-        name: the name TRL logs the reward under.
-    """
+
+class _RewardFunction:
+    """What the sync and the async reward functions share: their arguments, the pairs a call judges, its rewards."""
 
     def __init__(
         self,
@@ -78,10 +79,6 @@ class JudgeReward:
         self.on_failure = on_failure
         self.__name__ = name  # TRL names reward functions by __name__
         self.failures = 0
-
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        pairs = self.pairs(prompts, completions, kwargs)
-        return self.rewards(self.judge.compare_each(pairs), len(pairs))
 
     def pairs(self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Pair]:
         """One pair per completion: (its prompt, the completion, the row's reference completion)."""
@@ -116,7 +113,25 @@ class JudgeReward:
         return rewards
 
 
-class AsyncJudgeReward:
+class JudgeReward(_RewardFunction):
+    """Reward = the judge's probability that the completion beats the row's reference completion.
+
+    Args:
+        judge: any :class:`~critic.judges.PairwiseJudge` (``Judge``, ``RewardJudge``).
+        reference_column: the dataset column with the reference completion
+            (a string, or messages whose last one is the answer).
+        on_failure: the reward of a completion the judge could not judge.
+            ``None`` (default) tells TRL "no reward" (it becomes NaN and is left
+            out of the sum); a number substitutes it, knowingly.
+        name: the name TRL logs the reward under.
+    """
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        pairs = self.pairs(prompts, completions, kwargs)
+        return self.rewards(self.judge.compare_each(pairs), len(pairs))
+
+
+class AsyncJudgeReward(_RewardFunction):
     """:class:`JudgeReward` as an async reward function for TRL's ``GRPOTrainer``.
 
     TRL (>= 0.2x; ``is_async_callable`` in ``trl/trainer/utils.py`` since it
@@ -129,23 +144,12 @@ class AsyncJudgeReward:
     Takes the arguments of :class:`JudgeReward`; ``failures`` counts the same way.
     """
 
-    def __init__(
-        self,
-        judge: PairwiseJudge,
-        *,
-        reference_column: str = "reference",
-        on_failure: float | None = None,
-        name: str = "critic_judge",
-    ) -> None:
-        self.reward = JudgeReward(judge, reference_column=reference_column, on_failure=on_failure, name=name)
-        self.__name__ = name
-
-    @property
-    def failures(self) -> int:
-        return self.reward.failures
-
     async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        return await asyncio.to_thread(self.reward, prompts, completions, **kwargs)
+        pairs = self.pairs(prompts, completions, kwargs)
+        return self.rewards(await self._judged(pairs), len(pairs))
+
+    async def _judged(self, pairs: list[Pair]) -> list[Preference | CriticError]:
+        return await asyncio.to_thread(self.judge.compare_each, pairs)
 
 
 class AsyncRemoteJudgeReward(AsyncJudgeReward):
@@ -154,17 +158,11 @@ class AsyncRemoteJudgeReward(AsyncJudgeReward):
     The same call and rewards as :class:`JudgeReward`; ``__call__`` is a coroutine
     that awaits the server over HTTP (``RemoteJudge.acompare_each``), so no thread
     waits and GRPOTrainer's other async rewards run meanwhile; the server merges
-    concurrent calls into one batch. ``judge`` may be a URL.
+    concurrent calls into one batch. ``judge`` may be a URL; the other arguments
+    are those of :class:`JudgeReward`.
     """
 
-    def __init__(
-        self,
-        judge: Any,
-        *,
-        reference_column: str = "reference",
-        on_failure: float | None = None,
-        name: str = "critic_judge",
-    ) -> None:
+    def __init__(self, judge: RemoteJudge | str, **options: Unpack[_RewardOptions]) -> None:
         from critic.client import RemoteJudge
 
         if isinstance(judge, str):
@@ -172,12 +170,11 @@ class AsyncRemoteJudgeReward(AsyncJudgeReward):
         # Every judge has acompare_each now (a local one runs in a worker thread): ask for the remote kind itself.
         if not isinstance(judge, RemoteJudge):
             raise InputError(f"the judge must be a critic.client.RemoteJudge (or its URL), got {type(judge).__name__}")
-        super().__init__(judge, reference_column=reference_column, on_failure=on_failure, name=name)
+        super().__init__(judge, **options)
+        self.remote = judge
 
-    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        pairs = self.reward.pairs(prompts, completions, kwargs)
-        results = await self.reward.judge.acompare_each(pairs)  # type: ignore[attr-defined]
-        return self.reward.rewards(results, len(pairs))
+    async def _judged(self, pairs: list[Pair]) -> list[Preference | CriticError]:
+        return await self.remote.acompare_each(pairs)
 
 
 class PairwiseJudgeHook:
