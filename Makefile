@@ -46,8 +46,9 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet
 
 # Strict: a broken link, a missing page or a docstring the API reference cannot read fails the build.
+# Not --quiet: mkdocs then drops its warnings before --strict counts them.
 docs-strict: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Headless Chromium screenshots of the built site (home page and a task page) in docs/screenshots/.
 # Not part of `make test`: it needs Debian's chromium package (apt-get install chromium), which CI may lack.
@@ -58,9 +59,9 @@ screenshots: docs
 test: lint docs-strict
 	$(TEST_ENV) $(BIN)/python -m pytest
 
-# The unit tests without any model load (about a minute); `make test` runs everything.
+# The unit tests without a model load, a real process or Ray (about a minute); `make test` runs everything.
 test-fast: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -m "not model" -q
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not model and not slow" -q
 
 # The throughput benchmark of the README (about 20 minutes on 2 CPU cores); not part of the tests.
 bench: $(STAMP)

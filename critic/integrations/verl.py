@@ -74,7 +74,11 @@ class VerlSettings:
         failed_score: the score of a rollout that could not be judged (flagged in ``critic_failed``).
         tokenizer: the judge's tokenizer (hub id, folder); ``None``: the ``reward_model_tokenizer`` verl passes.
         base_url: the server (``http://host:port``) when verl passes no router (the batch manager).
-        served_model, dialect, max_concurrency, timeout, retries: as :class:`critic.ServerOptions`.
+        served_model: as :class:`critic.ServerOptions`.
+        dialect: as :class:`critic.ServerOptions`.
+        max_concurrency: as :class:`critic.ServerOptions`.
+        timeout: as :class:`critic.ServerOptions`.
+        retries: as :class:`critic.ServerOptions`.
     """
 
     template: str = "skywork-critic"

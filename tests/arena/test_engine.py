@@ -14,6 +14,7 @@ ray = pytest.importorskip("ray", reason="the Ray engine needs ray (pip install '
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_ray_actors_judge_the_same_bytes_as_the_local_judge(tmp_path):
     if ray.is_initialized():
         ray.shutdown()

@@ -72,6 +72,7 @@ def test_mistakes_are_said_before_any_judge_loads(tmp_path, capsys, loaders):
     assert loaders["generative"].calls == []
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_the_same_command_gives_the_same_bytes(tmp_path):
     """A real subprocess is killed with SIGKILL while judging, twice; the rerun ends byte-identical."""
     answers = write_answers(tmp_path / "answers", ("careful", "terse", "padded"), questions=30)

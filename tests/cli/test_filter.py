@@ -127,6 +127,7 @@ def checkpoint_rows(folder: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_9_at_any_moment_then_resume_gives_the_same_bytes_as_an_uninterrupted_run(tmp_path):
     """A real subprocess is killed with SIGKILL four times at random moments, resumed each time."""
     source = generated(tmp_path / "in.jsonl", 3000)

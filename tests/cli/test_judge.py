@@ -174,6 +174,7 @@ def test_overflow_option_reaches_the_engine(tmp_path, tiny_model_loader, overflo
 
 @pytest.mark.parametrize("model, loads", [("/no/such/model-folder", False), ("./missing", False),
                                           ("missing.gguf", False), ("no-such-org/no-such-model", True)])
+@pytest.mark.slow
 def test_wrong_model_ends_with_one_sentence_not_a_traceback(model, loads):
     """A model folder or file that is not there is said before the loading line; a hub id is tried first."""
     result = run_critic("judge", str(EXAMPLE), "--model", model)

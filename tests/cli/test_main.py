@@ -61,6 +61,7 @@ def test_sizes_below_one_are_usage_errors(tmp_path, loaders, capsys, command, fl
     assert loaders["generative"].calls == loaders["reward"].calls == []
 
 
+@pytest.mark.slow
 def test_device_errors_in_a_real_process_have_no_traceback():
     for device, message in (("tpu", "unknown device 'tpu'"), ("cuda", "not available")):
         result = run_critic("judge", str(EXAMPLE), "--model", "demo", "--device", device, timeout=120)

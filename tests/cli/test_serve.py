@@ -79,6 +79,7 @@ def queue_depth(url: str) -> int:
     return int(float(line.split()[1]))
 
 
+@pytest.mark.slow
 def test_sigterm_with_more_accepted_work_than_the_budget_answers_each_request_200_or_a_json_503_and_exits_0():
     """Each request takes 0.5 s and 12 are accepted; SIGTERM leaves 1 s: the ones that fit get 200, the others a
     JSON 503 with Retry-After (never a 500, never a dropped connection), and the server exits 0."""

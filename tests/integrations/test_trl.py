@@ -192,6 +192,7 @@ def test_conversation_helpers():
         completion_text([{"role": "user", "content": "x"}])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_one_grpo_step_with_the_judge_as_reward(tmp_path, kind):
     """TRL's GRPOTrainer calls the reward (plain, or awaited as a coroutine) with conversational completions

@@ -383,6 +383,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
 @pytest.mark.parametrize("kind", ["jsonl", "json"])
 def test_memory_stays_flat_whatever_the_input_size(tmp_path, kind):

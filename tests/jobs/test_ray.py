@@ -69,6 +69,7 @@ def ray_engine(factory, actors: int = 2, prepare=None):
     return RayEngine(factory, actors=actors, prepare=prepare)
 
 
+@pytest.mark.slow
 def test_ray_engine_writes_the_same_bytes_as_the_local_engine(tmp_path, local_ray):
     source = generated_lines(tmp_path / "in.jsonl", 300)  # includes unreadable lines
     with source.open("a", encoding="utf-8") as handle:  # and a lone surrogate, and text beyond ASCII
@@ -101,6 +102,7 @@ class Interrupt:
         return self.judge.compare_each(pairs)
 
 
+@pytest.mark.slow
 def test_a_job_interrupted_on_the_local_engine_resumes_on_ray(tmp_path, local_ray):
     source = generated_lines(tmp_path / "in.jsonl", 120)
     filter_file(source, tmp_path / "whole", ray_good_judge(), chunk_size=20)
