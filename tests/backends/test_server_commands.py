@@ -1,4 +1,4 @@
-"""The commands on ``--backend server``: ``critic judge``, ``filter``, ``eval``, ``score`` and ``serve`` as a gateway.
+"""The commands on ``--backend server``: judge, filter (local and on Ray), eval, score, and serve as a gateway.
 
 Each runs in front of the run's real ``vllm serve`` (tests/conftest.py). What the
 server backend computes is held to the transformers backend in test_server.py; here
@@ -7,7 +7,12 @@ the commands must give exactly what the same backend gives in Python.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +23,8 @@ from tests.cli.conftest import EXAMPLE, read_jsonl
 from tests.conftest import TINY_REWARD_CONTEXT
 
 TOLERANCE = 1e-4
+ROOT = Path(__file__).resolve().parents[2]
+RAY_SECONDS = 300  # bound on one `critic filter --engine ray` (Ray's start-up and two actors' tokenizer loads)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +59,28 @@ def test_filter_command_over_the_server(tmp_path, vllm_demo_server, server_judge
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["counts"]["rows_in"] == 6 and summary["judge"]["backend"] == "server"
     judged = [row for name in ("kept", "dropped") for row in read_jsonl(out / f"{name}.jsonl")]
+    expected = {row["id"]: server_judge.compare(row["prompt"], row["chosen"], row["rejected"]).p_a for row in judged}
+    assert {row["id"]: row["critic_p_chosen"] for row in judged} == pytest.approx(expected, abs=TOLERANCE)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the Ray engine needs ray[data]")
+def test_filter_on_ray_actors_over_the_server(tmp_path, vllm_demo_server, server_judge):
+    """Each Ray actor builds its own server backend from the options (in its own process: a subprocess run, so
+    its local Ray instance stops with it)."""
+    from tests.jobs.support import generated_lines
+
+    source = generated_lines(tmp_path / "in.jsonl", 6)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
+    done = subprocess.run([sys.executable, "-m", "critic", "filter", str(source), "-o", str(out), "--model", "demo",
+                           "--backend", "server", "--base-url", vllm_demo_server.base_url, "--engine", "ray",
+                           "--ray-actors", "2", "--chunk-size", "3", "--quiet"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=RAY_SECONDS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["rows_in"] == 6 and summary["judge"]["backend"] == "server"
+    judged = [row for name in ("kept", "dropped") for row in read_jsonl(out / f"{name}.jsonl")]
+    assert len(judged) == 6
     expected = {row["id"]: server_judge.compare(row["prompt"], row["chosen"], row["rejected"]).p_a for row in judged}
     assert {row["id"]: row["critic_p_chosen"] for row in judged} == pytest.approx(expected, abs=TOLERANCE)
 
