@@ -1,4 +1,4 @@
-"""The commands on ``--backend server``: judge, filter (local and on Ray), eval, score, and serve as a gateway.
+"""The commands on ``--backend server``: judge, filter (local and on Ray), eval, arena, score, serve.
 
 Each runs in front of the run's real ``vllm serve`` (tests/conftest.py). What the
 server backend computes is held to the transformers backend in test_server.py; here
@@ -106,6 +106,22 @@ def test_eval_command_over_the_server(tmp_path, vllm_demo_server, server_judge):
             first, second = second, first
         expected[row["id"]] = server_judge.compare(row["prompt"], first, second).p_a
     assert {key: record["p_a"] for key, record in judged.items()} == pytest.approx(expected, abs=TOLERANCE)
+
+
+def test_arena_command_over_the_server(tmp_path, vllm_demo_server, server_judge):
+    answers = sorted((ROOT / "examples" / "arena").glob("*.jsonl"))
+    out = tmp_path / "arena"
+    code = cli.main(["arena", *map(str, answers), "--baseline", "terse", "-o", str(out), "--model", "demo",
+                     "--backend", "server", "--base-url", vllm_demo_server.base_url, "--max-comparisons", "4",
+                     "--bootstrap", "10", "--quiet"])
+    assert code == 0
+    rows = {name.stem: {row["id"]: row for row in read_jsonl(name)} for name in answers}
+    judgments = read_jsonl(out / "judgments.jsonl")
+    assert len(judgments) == 4
+    for judgment in judgments:
+        a, b = rows[judgment["model_a"]][judgment["question"]], rows[judgment["model_b"]][judgment["question"]]
+        expected = server_judge.compare(a["prompt"], a["response"], b["response"]).p_a
+        assert judgment["p_a"] == pytest.approx(expected, abs=TOLERANCE)
 
 
 def test_score_command_over_a_reward_server(tmp_path, vllm_reward_server, tiny_reward_folder):
