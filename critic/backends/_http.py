@@ -106,8 +106,8 @@ class HttpClient:
         outcome = await aretried(attempt, retries=self.retries, backoff=backoff)
         if isinstance(outcome, Retry):
             raise ServerError(f"{outcome.problem} ({self._attempts(self.retries + 1)}); check that the server at "
-                              f"{self.base_url} is running and not overloaded, or raise --timeout / retries",
-                              status=outcome.status)
+                              f"{self.base_url} is running and not overloaded, or raise --timeout "
+                              "(ServerOptions.timeout; more attempts: ServerOptions.retries)", status=outcome.status)
         return outcome
 
     async def _attempt(self, client: Any, method: str, url: str, body: dict[str, Any] | None) -> Any:
