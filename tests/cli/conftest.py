@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import random
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,10 +61,32 @@ def loaders(monkeypatch):
 
 
 
+def critic_env() -> dict[str, str]:
+    """The environment of a real `critic` process: this checkout's critic and tests importable (--judge-factory)."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
 def run_critic(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """The real command in a fresh process."""
     return subprocess.run([sys.executable, "-m", "critic.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+                          timeout=timeout, cwd=ROOT, env=critic_env())
+
+
+def kill_9_during(command: list[str], *, progress: Callable[[], int], target: int, chance: random.Random,
+                  seed: int, within_s: float) -> None:
+    """Start ``command`` (``critic ...``) as a real process, wait (at most 120 s) until ``progress()`` reaches
+    ``target``, then a random moment up to ``within_s`` more (anywhere in a chunk), and kill it with SIGKILL."""
+    process = subprocess.Popen([sys.executable, "-m", "critic.cli", *command], cwd=ROOT, env=critic_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while progress() < target and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(chance.uniform(0, within_s))
+    if process.poll() is not None:
+        pytest.fail(f"the run ended before it could be killed (seed {seed}): {process.stderr.read().decode()}")
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+    process.stderr.close()
 
 
 @pytest.fixture

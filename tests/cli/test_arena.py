@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +11,7 @@ import pytest
 from critic import cli
 
 from ..arena.fakes import FACTORY, arena_hard_judgments, write_answers
+from .conftest import kill_9_during, run_critic
 from .test_options import server_backend  # noqa: F401 (the fixture that registers a stand-in server backend)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,24 +75,14 @@ def test_kill_9_mid_run_then_the_same_command_gives_the_same_bytes(tmp_path):
     common = ["--baseline", "terse", "--chunk-size", "4", "--bootstrap", "20", "--quiet", "--no-figure"]
     assert cli.main(arena_args(answers, tmp_path / "whole", *common)) == 0
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "critic.cli", *arena_args(answers, out, *common, model="slow:0.05")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = arena_args(answers, out, *common, model="slow:0.05")
     seed = random.randrange(1 << 30)
     chance = random.Random(seed)
-    for target in (15, 40):
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while judged(out) < target and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(chance.uniform(0, 0.05))  # anywhere in a chunk: judging or appending
-        if process.poll() is not None:
-            pytest.fail(f"the run ended before it could be killed (seed {seed}): {process.stderr.read().decode()}")
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-        process.stderr.close()
+    for target in (15, 40):  # killed while judging or appending
+        kill_9_during(command, progress=lambda: judged(out), target=target, chance=chance, seed=seed, within_s=0.05)
         assert 0 < judged(out) < 60
         assert not (out / "leaderboard.json").exists()
-    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    finished = run_critic(*command)
     assert finished.returncode == 0, finished.stderr
     assert outputs(out) == outputs(tmp_path / "whole"), f"seed {seed}"
 

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,10 +13,10 @@ from critic import cli
 from ..conftest import shared_path
 from ..jobs.support import generated_lines as generated
 from ..jobs.support import outputs, read_jsonl
+from .conftest import kill_9_during, run_critic
 from .conftest import demo_judge_factory  # noqa: F401 (tests/test_ray.py imports it from here)
 from .fakes import FACTORY, fake_judge, not_a_judge  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
 PANDALM_SLICE = (614, 611, 86, 81, 140, 157)  # four short pairs, a tie (rejected), a boolean response (rejected)
 
 
@@ -135,22 +130,12 @@ def test_kill_9_at_any_moment_then_resume_gives_the_same_bytes_as_an_uninterrupt
     seed = random.randrange(1 << 30)
     chance = random.Random(seed)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "critic.cli", *filter_args(source, out, "--chunk-size", "25", model="slow:0.02")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for kills, target in enumerate((300, 1000, 1700, 2400)):
-        process = subprocess.Popen(command + (["--resume"] if kills else []), cwd=ROOT, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while checkpoint_rows(out) < target and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(chance.uniform(0, 0.06))  # anywhere in a chunk: judging, writing rows, or checkpointing
-        if process.poll() is not None:
-            pytest.fail(f"the job ended before it could be killed (seed {seed}): {process.stderr.read().decode()}")
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-        process.stderr.close()
+    command = filter_args(source, out, "--chunk-size", "25", model="slow:0.02")
+    for kills, target in enumerate((300, 1000, 1700, 2400)):  # killed while judging, writing rows or checkpointing
+        kill_9_during(command + (["--resume"] if kills else []), progress=lambda: checkpoint_rows(out), target=target,
+                      chance=chance, seed=seed, within_s=0.06)
         assert 0 < checkpoint_rows(out) < 3000
-    finished = subprocess.run(command + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    finished = run_critic(*command, "--resume")
     assert finished.returncode == 1, finished.stderr
     assert "(resumed)" in finished.stdout and "rows in         3000" in finished.stdout
     assert outputs(out) == outputs(tmp_path / "whole"), f"seed {seed}"
