@@ -308,7 +308,8 @@ def scored_in_place(
 
     ``encoded`` is what :meth:`PromptEncoder.encode_conversations` gave; ``scores``
     are those of the conversations that encoded, in order. A non-finite score
-    becomes a :class:`ModelError` in its place.
+    becomes a :class:`ModelError` in its place. (Not ``critic.judges.each``: the
+    backends sit below the judges, and importing that package would import them.)
     """
     expected = sum(isinstance(ids, list) for ids in encoded)
     if len(scores) != expected:
